@@ -210,7 +210,10 @@ impl AlgorithmSet {
         let mut bits = 0;
         let mut i = 0;
         while i < algs.len() {
-            bits |= algs[i].bit();
+            // In bounds: `i < algs.len()`; `get` is not usable in a const fn loop.
+            #[allow(clippy::indexing_slicing)]
+            let alg = algs[i];
+            bits |= alg.bit();
             i += 1;
         }
         AlgorithmSet(bits)
@@ -254,14 +257,14 @@ impl AlgorithmSet {
     /// Whether any symmetric (HS*) algorithm is in the set.
     #[must_use]
     pub const fn has_symmetric(self) -> bool {
-        self.0
-            & (Algorithm::HS256.bit() | Algorithm::HS384.bit() | Algorithm::HS512.bit())
-            != 0
+        self.0 & (Algorithm::HS256.bit() | Algorithm::HS384.bit() | Algorithm::HS512.bit()) != 0
     }
 
     /// The algorithms in the set, in registry order.
     pub fn iter(self) -> impl Iterator<Item = Algorithm> {
-        Algorithm::ALL.into_iter().filter(move |a| self.contains(*a))
+        Algorithm::ALL
+            .into_iter()
+            .filter(move |a| self.contains(*a))
     }
 
     /// The number of algorithms in the set.
