@@ -140,8 +140,13 @@ impl KeySet {
     /// # Errors
     /// [`ErrorKind::UnknownKey`] when no key has the `kid` (or, without `kid`, none fits),
     /// [`ErrorKind::KeyAlgorithmMismatch`] when the key exists but may not verify `alg`,
-    /// [`ErrorKind::AmbiguousKey`] when the token has no `kid` and several keys fit.
+    /// [`ErrorKind::AmbiguousKey`] when the token has no `kid` and several keys fit,
+    /// [`ErrorKind::KeysUnavailable`] when the set is empty.
     pub fn select(&self, kid: Option<&str>, alg: Algorithm) -> Result<&VerifyingKey, ErrorKind> {
+        if self.keys.is_empty() {
+            // Nothing to verify with: a source that has not loaded, or has lost, its keys.
+            return Err(ErrorKind::KeysUnavailable);
+        }
         match kid {
             Some(kid) => {
                 let mut found = false;

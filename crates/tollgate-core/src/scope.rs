@@ -13,6 +13,8 @@
 
 use std::fmt;
 
+use crate::error::{AuthError, ErrorKind};
+
 /// The scopes a token grants, kept as one space-separated string.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Scopes {
@@ -150,6 +152,18 @@ impl ScopeRequirement {
         self.alternatives
             .iter()
             .any(|set| set.iter().all(|needed| granted.contains(needed)))
+    }
+
+    /// Checks the granted scopes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InsufficientScope`] naming this requirement when it is not satisfied.
+    pub fn check(&self, granted: &Scopes) -> Result<(), AuthError> {
+        if self.is_satisfied_by(granted) {
+            Ok(())
+        } else {
+            Err(ErrorKind::InsufficientScope(self.clone()).into())
+        }
     }
 
     /// The alternatives, each a set of scopes that must all be granted.
