@@ -84,7 +84,8 @@ pub enum MalformedPart {
     Payload,
     /// The payload has two members with the same name.
     DuplicatePayloadMember,
-    /// The signature has the wrong length for its algorithm.
+    /// The signature segment is empty (a signature of the wrong length for its algorithm is
+    /// [`ErrorKind::InvalidSignature`]).
     Signature,
 }
 
@@ -155,7 +156,7 @@ impl fmt::Display for MalformedPart {
             MalformedPart::DuplicateHeaderMember => "the header has a duplicate member",
             MalformedPart::Payload => "the payload is not a valid JSON object",
             MalformedPart::DuplicatePayloadMember => "the payload has a duplicate member",
-            MalformedPart::Signature => "the signature has the wrong length",
+            MalformedPart::Signature => "the signature segment is empty",
         })
     }
 }

@@ -442,8 +442,8 @@ impl VerifyingKey {
     ///
     /// # Errors
     /// [`ErrorKind::KeyAlgorithmMismatch`] when this key may not verify `alg`;
-    /// [`ErrorKind::Malformed`] for a signature of the wrong length;
-    /// [`ErrorKind::InvalidSignature`] when it does not verify.
+    /// [`ErrorKind::InvalidSignature`] when it does not verify, including a signature of the
+    /// wrong length for a fixed-size algorithm (checked before any crypto runs).
     pub fn verify(
         &self,
         alg: Algorithm,

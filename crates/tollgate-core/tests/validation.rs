@@ -2,7 +2,12 @@
 //! the testkit with a real key, so that a refusal can only come from the rule under test.
 
 // Test code: a failed unwrap is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::borrow::Cow;
 use std::time::Duration;
