@@ -8,7 +8,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::print_stdout
+    clippy::print_stdout,
+    clippy::indexing_slicing
 )]
 
 use std::hint::black_box;
@@ -41,7 +42,10 @@ struct AppClaims {
     client_id: String,
 }
 
-fn raw_verifier(key: &TestKey) -> Box<dyn Fn(&[u8], &[u8]) -> bool> {
+/// Checks a signature over a message.
+type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+fn raw_verifier(key: &TestKey) -> RawVerify {
     let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
         Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
