@@ -14,6 +14,7 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use criterion::Criterion;
@@ -131,19 +132,24 @@ fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
 }
 
-/// Criterion's point estimate of the mean, in nanoseconds, for one benchmark.
-fn mean_ns(dir: &Path, group: &str, function: &str) -> Option<f64> {
+/// Criterion's point estimate of the mean, in nanoseconds, for one benchmark measured by
+/// this run (estimates left by an earlier run, for a group filtered out now, are ignored).
+fn mean_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
     let path = dir
         .join(group.replace('/', "_"))
         .join(function)
         .join("new")
         .join("estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["mean"]["point_estimate"].as_f64()
 }
 
 fn main() {
+    let started = SystemTime::now();
     let dir = output_dir();
     let mut c = Criterion::default()
         .output_directory(&dir)
@@ -159,9 +165,9 @@ fn main() {
     for alg in ALGS {
         let group = format!("verify/{alg}");
         let (Some(raw), Some(jwt), Some(tg)) = (
-            mean_ns(&dir, &group, "raw"),
-            mean_ns(&dir, &group, "jsonwebtoken"),
-            mean_ns(&dir, &group, "tollgate"),
+            mean_ns(&dir, &group, "raw", started),
+            mean_ns(&dir, &group, "jsonwebtoken", started),
+            mean_ns(&dir, &group, "tollgate", started),
         ) else {
             continue; // filtered out on the command line
         };

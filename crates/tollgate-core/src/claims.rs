@@ -15,8 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::Deserializer;
-use serde::de::{DeserializeOwned, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::alg::Algorithm;
 use crate::error::{ErrorKind, MalformedPart};
@@ -184,24 +183,29 @@ pub(crate) struct Registered<'a> {
     pub(crate) scopes: Scopes,
 }
 
-/// The payload read: raw values of the registered claims and the names of every member.
+/// The payload read: the registered claims, each typed or marked as of the wrong type, and
+/// the names of every member.
 pub(crate) struct Payload<'a> {
     pub(crate) names: Seen<'a>,
-    raw: RawRegistered<'a>,
+    raw: Fields<'a>,
 }
 
+/// A registered claim as found: absent (`None`), of the wrong JSON type (`Some(None)`), or
+/// typed (`Some(Some(value))`).
+type Field<T> = Option<Option<T>>;
+
 #[derive(Default)]
-struct RawRegistered<'a> {
-    iss: Option<&'a RawValue>,
-    sub: Option<&'a RawValue>,
-    aud: Option<&'a RawValue>,
-    exp: Option<&'a RawValue>,
-    nbf: Option<&'a RawValue>,
-    iat: Option<&'a RawValue>,
-    jti: Option<&'a RawValue>,
-    client_id: Option<&'a RawValue>,
-    scope: Option<&'a RawValue>,
-    scp: Option<&'a RawValue>,
+struct Fields<'a> {
+    iss: Field<Cow<'a, str>>,
+    sub: Field<Cow<'a, str>>,
+    aud: Field<StrOrList<'a>>,
+    exp: Field<f64>,
+    nbf: Field<f64>,
+    iat: Field<f64>,
+    jti: Field<Cow<'a, str>>,
+    client_id: Field<Cow<'a, str>>,
+    scope: Field<StrOrList<'a>>,
+    scp: Field<StrOrList<'a>>,
 }
 
 /// Reads the payload: a JSON object, no member name twice at any depth.
@@ -228,118 +232,269 @@ impl<'de> Visitor<'de> for PayloadVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut names = Seen::with_capacity(16);
-        let mut raw = RawRegistered::default();
+        let mut names = Seen::new();
+        let mut f = Fields::default();
         let mut nested_ok = true;
         while let Some(Name(name)) = map.next_key()? {
-            let slot = match &*name {
-                "iss" => Some(&mut raw.iss),
-                "sub" => Some(&mut raw.sub),
-                "aud" => Some(&mut raw.aud),
-                "exp" => Some(&mut raw.exp),
-                "nbf" => Some(&mut raw.nbf),
-                "iat" => Some(&mut raw.iat),
-                "jti" => Some(&mut raw.jti),
-                "client_id" => Some(&mut raw.client_id),
-                "scope" => Some(&mut raw.scope),
-                "scp" => Some(&mut raw.scp),
-                _ => None,
-            };
-            let first = names.insert(name);
-            match slot {
-                Some(slot) if first => *slot = Some(map.next_value::<&'de RawValue>()?),
-                _ => nested_ok &= json::skip_value(&mut map)?,
+            let claim = Registered::of(&name);
+            if !names.insert(name) {
+                json::ignore_value(&mut map)?;
+                continue;
+            }
+            match claim {
+                Some(RegisteredName::Iss) => f.iss = Some(map.next_value_seed(StrSeed)?),
+                Some(RegisteredName::Sub) => f.sub = Some(map.next_value_seed(StrSeed)?),
+                Some(RegisteredName::Jti) => f.jti = Some(map.next_value_seed(StrSeed)?),
+                Some(RegisteredName::ClientId) => f.client_id = Some(map.next_value_seed(StrSeed)?),
+                Some(RegisteredName::Exp) => f.exp = Some(map.next_value_seed(NumberSeed)?),
+                Some(RegisteredName::Nbf) => f.nbf = Some(map.next_value_seed(NumberSeed)?),
+                Some(RegisteredName::Iat) => f.iat = Some(map.next_value_seed(NumberSeed)?),
+                Some(RegisteredName::Aud) => f.aud = Some(map.next_value_seed(StrOrListSeed)?),
+                Some(RegisteredName::Scope) => f.scope = Some(map.next_value_seed(StrOrListSeed)?),
+                Some(RegisteredName::Scp) => f.scp = Some(map.next_value_seed(StrOrListSeed)?),
+                None => nested_ok &= json::skip_value(&mut map)?,
             }
         }
         if names.duplicate || !nested_ok {
             return Ok(None);
         }
-        Ok(Some(Payload { names, raw }))
+        Ok(Some(Payload { names, raw: f }))
     }
+}
+
+/// The registered claims tollgate reads.
+#[derive(Clone, Copy)]
+enum RegisteredName {
+    Iss,
+    Sub,
+    Aud,
+    Exp,
+    Nbf,
+    Iat,
+    Jti,
+    ClientId,
+    Scope,
+    Scp,
+}
+
+impl Registered<'_> {
+    fn of(name: &str) -> Option<RegisteredName> {
+        Some(match name {
+            "iss" => RegisteredName::Iss,
+            "sub" => RegisteredName::Sub,
+            "aud" => RegisteredName::Aud,
+            "exp" => RegisteredName::Exp,
+            "nbf" => RegisteredName::Nbf,
+            "iat" => RegisteredName::Iat,
+            "jti" => RegisteredName::Jti,
+            "client_id" => RegisteredName::ClientId,
+            "scope" => RegisteredName::Scope,
+            "scp" => RegisteredName::Scp,
+            _ => return None,
+        })
+    }
+}
+
+/// A JSON number as `f64`; any other type gives `None` (and is consumed).
+struct NumberSeed;
+/// A JSON string, borrowed when it has no escapes; any other type gives `None`.
+struct StrSeed;
+/// A string, or an array of strings; any other type (or a non-string element) gives `None`.
+struct StrOrListSeed;
+
+enum StrOrList<'a> {
+    Str(Cow<'a, str>),
+    List(Vec<Cow<'a, str>>),
+}
+
+/// Implements the "wrong type" arms of a lenient visitor: consume the value, answer `None`.
+macro_rules! wrong_type_arms {
+    () => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    };
+}
+
+impl<'de> DeserializeSeed<'de> for NumberSeed {
+    type Value = Option<f64>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberSeed {
+    type Value = Option<f64>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+    #[allow(clippy::cast_precision_loss)] // NumericDate range is checked afterwards
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v as f64))
+    }
+    #[allow(clippy::cast_precision_loss)]
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    wrong_type_arms!();
+}
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Option<Cow<'de, str>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Option<Cow<'de, str>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    wrong_type_arms!();
+}
+
+impl<'de> DeserializeSeed<'de> for StrOrListSeed {
+    type Value = Option<StrOrList<'de>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrOrListSeed {
+    type Value = Option<StrOrList<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(StrOrList::Str(Cow::Borrowed(v))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(StrOrList::Str(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+        let mut all_strings = true;
+        while let Some(item) = seq.next_element_seed(StrSeed)? {
+            match item {
+                Some(s) if all_strings => items.push(s),
+                _ => all_strings = false,
+            }
+        }
+        Ok(all_strings.then_some(StrOrList::List(items)))
+    }
+    wrong_type_arms!();
 }
 
 /// NumericDate values beyond year 9999 are refused: no real token lives that long, and
 /// they would only serve to make "never expires" tokens.
 const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
-fn numeric_date(raw: Option<&RawValue>, name: &'static str) -> Result<Option<f64>, ErrorKind> {
-    let Some(raw) = raw else { return Ok(None) };
-    let text = raw.get();
-    // Only JSON numbers: a string, bool, null, array or object is a type error.
-    if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        return Err(ErrorKind::InvalidClaim(Cow::Borrowed(name)));
-    }
-    match serde_json::from_str::<f64>(text) {
-        Ok(v) if v.is_finite() && v.abs() <= MAX_NUMERIC_DATE => Ok(Some(v)),
-        _ => Err(ErrorKind::InvalidClaim(Cow::Borrowed(name))),
+fn invalid(name: &'static str) -> ErrorKind {
+    ErrorKind::InvalidClaim(Cow::Borrowed(name))
+}
+
+fn numeric_date(field: Field<f64>, name: &'static str) -> Result<Option<f64>, ErrorKind> {
+    match field {
+        None => Ok(None),
+        Some(Some(v)) if v.is_finite() && v.abs() <= MAX_NUMERIC_DATE => Ok(Some(v)),
+        Some(_) => Err(invalid(name)),
     }
 }
 
 fn string<'a>(
-    raw: Option<&'a RawValue>,
+    field: Field<Cow<'a, str>>,
     name: &'static str,
 ) -> Result<Option<Cow<'a, str>>, ErrorKind> {
-    let Some(raw) = raw else { return Ok(None) };
-    serde_json::from_str::<json::Str<'a>>(raw.get())
-        .map(|s| Some(s.0))
-        .map_err(|_| ErrorKind::InvalidClaim(Cow::Borrowed(name)))
+    match field {
+        None => Ok(None),
+        Some(Some(s)) => Ok(Some(s)),
+        Some(None) => Err(invalid(name)),
+    }
 }
 
-fn string_or_array<'a>(
-    raw: &'a RawValue,
-    name: &'static str,
-) -> Result<Vec<Cow<'a, str>>, ErrorKind> {
-    let invalid = || ErrorKind::InvalidClaim(Cow::Borrowed(name));
-    let text = raw.get();
-    if text.starts_with('"') {
-        let s = serde_json::from_str::<json::Str<'a>>(text).map_err(|_| invalid())?;
-        Ok(vec![s.0])
-    } else if text.starts_with('[') {
-        let items = serde_json::from_str::<Vec<json::Str<'a>>>(text).map_err(|_| invalid())?;
-        Ok(items.into_iter().map(|s| s.0).collect())
-    } else {
-        Err(invalid())
+fn scopes(field: Field<StrOrList<'_>>, name: &'static str) -> Result<Scopes, ErrorKind> {
+    match field {
+        None => Ok(Scopes::default()),
+        Some(Some(StrOrList::Str(s))) => Ok(Scopes::from_space_separated(&s)),
+        Some(Some(StrOrList::List(items))) => {
+            Scopes::from_list(items.iter().map(|s| &**s)).ok_or_else(|| invalid(name))
+        }
+        Some(None) => Err(invalid(name)),
     }
 }
 
 impl<'a> Payload<'a> {
     /// Types the registered claims. A registered claim of the wrong JSON type is an error.
-    pub(crate) fn registered(&self) -> Result<Registered<'a>, ErrorKind> {
-        let r = &self.raw;
-        let scopes = match (r.scope, r.scp) {
-            (Some(raw), _) => scopes_from(raw, "scope")?,
-            (None, Some(raw)) => scopes_from(raw, "scp")?,
-            (None, None) => Scopes::default(),
+    pub(crate) fn registered(&mut self) -> Result<Registered<'a>, ErrorKind> {
+        let f = std::mem::take(&mut self.raw);
+        let scopes = match (f.scope, f.scp) {
+            (Some(scope), _) => scopes(Some(scope), "scope")?,
+            (None, scp) => scopes(scp, "scp")?,
         };
-        let (aud, has_aud) = match r.aud {
-            Some(raw) => (string_or_array(raw, "aud")?, true),
+        let (aud, has_aud) = match f.aud {
             None => (Vec::new(), false),
+            Some(Some(StrOrList::Str(s))) => (vec![s], true),
+            Some(Some(StrOrList::List(items))) => (items, true),
+            Some(None) => return Err(invalid("aud")),
         };
         Ok(Registered {
-            exp: numeric_date(r.exp, "exp")?,
-            nbf: numeric_date(r.nbf, "nbf")?,
-            iat: numeric_date(r.iat, "iat")?,
-            iss: string(r.iss, "iss")?,
-            sub: string(r.sub, "sub")?,
+            exp: numeric_date(f.exp, "exp")?,
+            nbf: numeric_date(f.nbf, "nbf")?,
+            iat: numeric_date(f.iat, "iat")?,
+            iss: string(f.iss, "iss")?,
+            sub: string(f.sub, "sub")?,
             aud,
             has_aud,
-            jti: string(r.jti, "jti")?,
-            client_id: string(r.client_id, "client_id")?,
+            jti: string(f.jti, "jti")?,
+            client_id: string(f.client_id, "client_id")?,
             scopes,
         })
-    }
-}
-
-fn scopes_from(raw: &RawValue, name: &'static str) -> Result<Scopes, ErrorKind> {
-    let text = raw.get();
-    if text.starts_with('"') {
-        let s = serde_json::from_str::<json::Str<'_>>(text)
-            .map_err(|_| ErrorKind::InvalidClaim(Cow::Borrowed(name)))?;
-        Ok(Scopes::from_space_separated(&s.0))
-    } else {
-        let items = string_or_array(raw, name)?;
-        Scopes::from_list(items.iter().map(|s| &**s))
-            .ok_or(ErrorKind::InvalidClaim(Cow::Borrowed(name)))
     }
 }
 
@@ -378,7 +533,8 @@ mod tests {
 
     #[test]
     fn registered_claims_are_typed() {
-        let p = parse_payload(r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#).unwrap();
+        let mut p =
+            parse_payload(r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#).unwrap();
         let r = p.registered().unwrap();
         assert_eq!(r.exp, Some(1.5));
         assert_eq!(r.aud, ["a", "b"]);
@@ -397,7 +553,7 @@ mod tests {
             (r#"{"scope":1}"#, "scope"),
             (r#"{"scp":["a b"]}"#, "scp"),
         ] {
-            let p = parse_payload(json).unwrap();
+            let mut p = parse_payload(json).unwrap();
             assert_eq!(
                 p.registered().err(),
                 Some(ErrorKind::InvalidClaim(name.into())),

@@ -43,33 +43,47 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
 }
 
 /// Records member names and says whether one repeats. Objects are small (a token has tens
-/// of members), so a linear scan beats hashing.
-#[derive(Default)]
+/// of members), so a linear scan beats hashing. Names without escapes are borrowed from the
+/// input and the first ones live inline, so that the common object costs no allocation.
 pub(crate) struct Seen<'de> {
-    names: Vec<Cow<'de, str>>,
+    inline: [&'de str; INLINE_NAMES],
+    len: usize,
+    /// Names past the inline ones, and names that had escapes (decoded).
+    spill: Vec<Cow<'de, str>>,
     pub(crate) duplicate: bool,
 }
 
+const INLINE_NAMES: usize = 12;
+
 impl<'de> Seen<'de> {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Seen {
-            names: Vec::with_capacity(n),
+            inline: [""; INLINE_NAMES],
+            len: 0,
+            spill: Vec::new(),
             duplicate: false,
         }
     }
 
     /// Records `name`; returns `false` (and remembers it) when it was seen before.
     pub(crate) fn insert(&mut self, name: Cow<'de, str>) -> bool {
-        if self.names.contains(&name) {
+        if self.contains(&name) {
             self.duplicate = true;
             return false;
         }
-        self.names.push(name);
+        match (name, self.inline.get_mut(self.len)) {
+            (Cow::Borrowed(name), Some(slot)) => {
+                *slot = name;
+                self.len += 1;
+            }
+            (name, _) => self.spill.push(name),
+        }
         true
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        self.inline.iter().take(self.len).any(|n| *n == name)
+            || self.spill.iter().any(|n| n == name)
     }
 }
 
@@ -120,7 +134,7 @@ impl<'de> Visitor<'de> for NoDuplicates {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        let mut seen = Seen::with_capacity(8);
+        let mut seen = Seen::new();
         let mut ok = true;
         while let Some(Name(name)) = map.next_key()? {
             ok &= seen.insert(name);

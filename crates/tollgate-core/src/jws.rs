@@ -46,20 +46,22 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKi
     if token.len() > max_len {
         return Err(ErrorKind::TooLarge { limit: max_len });
     }
-    let bytes = token.as_bytes();
-    let mut dots = memchr_dots(bytes);
-    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
-        return Err(ErrorKind::Malformed(MalformedPart::Segments));
-    };
-    // The positions come from scanning `bytes`, so every range below is in bounds; `get`
-    // keeps that a checked fact rather than an assumption.
+    // `split_once` searches a byte at a time only at the ends; the middle is word-at-a-time.
     let malformed_segments = || ErrorKind::Malformed(MalformedPart::Segments);
-    let header_b64 = bytes.get(..first).ok_or_else(malformed_segments)?;
-    let payload_b64 = bytes
-        .get(first + 1..second)
+    let (signing_input, signature_b64) = token.rsplit_once('.').ok_or_else(malformed_segments)?;
+    let (header_b64, payload_b64) = signing_input
+        .split_once('.')
         .ok_or_else(malformed_segments)?;
-    let signature_b64 = bytes.get(second + 1..).ok_or_else(malformed_segments)?;
-    let signing_input = bytes.get(..second).ok_or_else(malformed_segments)?;
+    if payload_b64.contains('.') {
+        // Four or more segments: a JWE (five) or garbage.
+        return Err(malformed_segments());
+    }
+    let (header_b64, payload_b64, signature_b64, signing_input) = (
+        header_b64.as_bytes(),
+        payload_b64.as_bytes(),
+        signature_b64.as_bytes(),
+        signing_input.as_bytes(),
+    );
     if header_b64.is_empty() || payload_b64.is_empty() {
         return Err(ErrorKind::Malformed(MalformedPart::Segments));
     }
@@ -79,13 +81,6 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKi
         header_end,
         payload_end,
     })
-}
-
-fn memchr_dots(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &b)| (b == b'.').then_some(i))
 }
 
 /// The protected header members tollgate reads. Everything else is ignored, in particular
@@ -122,6 +117,30 @@ pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, ErrorKind> {
 
 struct HeaderVisitor;
 
+/// The header members tollgate reads, identified once per member.
+#[derive(Clone, Copy)]
+enum Member {
+    Alg,
+    Kid,
+    Typ,
+    Crit,
+    B64,
+    Other,
+}
+
+impl Member {
+    fn of(name: &str) -> Self {
+        match name {
+            "alg" => Member::Alg,
+            "kid" => Member::Kid,
+            "typ" => Member::Typ,
+            "crit" => Member::Crit,
+            "b64" => Member::B64,
+            _ => Member::Other,
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for HeaderVisitor {
     /// `None` when a member name repeats.
     type Value = Option<Header<'de>>;
@@ -131,27 +150,27 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut seen = Seen::with_capacity(6);
+        let mut seen = Seen::new();
         let mut alg = None;
         let mut kid = None;
         let mut typ = None;
         let mut crit = None;
         let mut b64 = None;
         while let Some(Name(name)) = map.next_key()? {
-            let first = seen.insert(name.clone());
-            if !first {
+            let member = Member::of(&name);
+            if !seen.insert(name) {
                 json::ignore_value(&mut map)?;
                 continue;
             }
-            match &*name {
-                "alg" => alg = Some(map.next_value::<Str<'de>>()?.0),
-                "kid" => kid = Some(map.next_value::<Str<'de>>()?.0),
-                "typ" => typ = Some(map.next_value::<Str<'de>>()?.0),
-                "crit" => {
+            match member {
+                Member::Alg => alg = Some(map.next_value::<Str<'de>>()?.0),
+                Member::Kid => kid = Some(map.next_value::<Str<'de>>()?.0),
+                Member::Typ => typ = Some(map.next_value::<Str<'de>>()?.0),
+                Member::Crit => {
                     let names = map.next_value::<Vec<Str<'de>>>()?;
                     crit = Some(names.into_iter().map(|s| s.0).collect());
                 }
-                "b64" => b64 = Some(map.next_value::<bool>()?),
+                Member::B64 => b64 = Some(map.next_value::<bool>()?),
                 _ => json::ignore_value(&mut map)?,
             }
         }
@@ -175,7 +194,7 @@ mod tests {
 
     fn b64(s: &str) -> String {
         use base64::Engine as _;
-        crate::b64::STRICT.encode(s)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
     }
 
     #[test]

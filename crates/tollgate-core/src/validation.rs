@@ -161,7 +161,7 @@ impl Validator {
         // Authentic from here on.
         let payload = std::str::from_utf8(decoded.payload())
             .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
-        let parsed = claims::parse_payload(payload)?;
+        let mut parsed = claims::parse_payload(payload)?;
         let reg = parsed.registered()?;
         let now = c.clock.now_unix();
         let exp = reg
