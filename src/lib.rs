@@ -1,1 +1,28 @@
-//! x
+//! tollgate protects HTTP and gRPC APIs written in Rust: it verifies bearer access tokens
+//! (JWTs signed by your authorization server), checks their claims and the scopes each route
+//! requires, and answers what RFC 6750 prescribes when it refuses.
+//!
+//! This crate is the facade: it re-exports the workspace's crates.
+//!
+//! | module | crate | what it holds |
+//! |---|---|---|
+//! | [`core`] | `tollgate-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
+//!
+//! The key sources (remote JWKS, discovery), the tower `Layer` and the axum/tonic adapters
+//! arrive as their own crates; each will be re-exported here behind a feature.
+//!
+//! ```
+//! use tollgate::core::{Algorithm, KeySet, Validator, VerifyingKey};
+//!
+//! let keys = KeySet::new(vec![VerifyingKey::hmac(Algorithm::HS256, &[42u8; 32]).unwrap()]);
+//! let validator = Validator::builder()
+//!     .issuer("https://auth.example.com")
+//!     .audience("orders-api")
+//!     .algorithms([Algorithm::HS256])
+//!     .build()
+//!     .unwrap();
+//! // A request's bearer token goes through `validate`; anything not a valid token is refused.
+//! assert!(validator.validate("eyJhbGciOiJub25lIn0.e30.", &keys).is_err());
+//! ```
+
+pub use tollgate_core as core;
