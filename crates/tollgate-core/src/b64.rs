@@ -163,7 +163,9 @@ mod tests {
             inputs.extend(next);
         }
         for len in 0..=80usize {
-            let bytes: Vec<u8> = (0..len).map(|i| u8::try_from((i * 37 + 11) % 256).unwrap()).collect();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| u8::try_from((i * 37 + 11) % 256).unwrap())
+                .collect();
             inputs.push(reference.encode(&bytes));
         }
         for input in inputs {

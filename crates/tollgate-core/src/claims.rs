@@ -14,12 +14,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserializer;
-use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 
 use crate::alg::Algorithm;
 use crate::error::{ErrorKind, MalformedPart};
-use crate::json::{self, Name, Seen};
+use crate::scan::{Reader, ScanError, StrOrList};
 use crate::scope::Scopes;
 
 /// Claims of a verified token.
@@ -184,10 +183,10 @@ pub(crate) struct Registered<'a> {
 }
 
 /// The payload read: the registered claims, each typed or marked as of the wrong type, and
-/// the names of every member.
+/// which required claim (by index) is missing, if any.
 pub(crate) struct Payload<'a> {
-    pub(crate) names: Seen<'a>,
     raw: Fields<'a>,
+    pub(crate) missing_required: Option<usize>,
 }
 
 /// A registered claim as found: absent (`None`), of the wrong JSON type (`Some(None)`), or
@@ -208,60 +207,6 @@ struct Fields<'a> {
     scp: Field<StrOrList<'a>>,
 }
 
-/// Reads the payload: a JSON object, no member name twice at any depth.
-pub(crate) fn parse_payload(json: &str) -> Result<Payload<'_>, ErrorKind> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let parsed = (&mut de)
-        .deserialize_map(PayloadVisitor)
-        .and_then(|p| de.end().map(|()| p));
-    match parsed {
-        Ok(Some(payload)) => Ok(payload),
-        Ok(None) => Err(ErrorKind::Malformed(MalformedPart::DuplicatePayloadMember)),
-        Err(_) => Err(ErrorKind::Malformed(MalformedPart::Payload)),
-    }
-}
-
-struct PayloadVisitor;
-
-impl<'de> Visitor<'de> for PayloadVisitor {
-    /// `None` when a member name repeats somewhere.
-    type Value = Option<Payload<'de>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JWT claims object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut names = Seen::new();
-        let mut f = Fields::default();
-        let mut nested_ok = true;
-        while let Some(Name(name)) = map.next_key()? {
-            let claim = Registered::of(&name);
-            if !names.insert(name) {
-                json::ignore_value(&mut map)?;
-                continue;
-            }
-            match claim {
-                Some(RegisteredName::Iss) => f.iss = Some(map.next_value_seed(StrSeed)?),
-                Some(RegisteredName::Sub) => f.sub = Some(map.next_value_seed(StrSeed)?),
-                Some(RegisteredName::Jti) => f.jti = Some(map.next_value_seed(StrSeed)?),
-                Some(RegisteredName::ClientId) => f.client_id = Some(map.next_value_seed(StrSeed)?),
-                Some(RegisteredName::Exp) => f.exp = Some(map.next_value_seed(NumberSeed)?),
-                Some(RegisteredName::Nbf) => f.nbf = Some(map.next_value_seed(NumberSeed)?),
-                Some(RegisteredName::Iat) => f.iat = Some(map.next_value_seed(NumberSeed)?),
-                Some(RegisteredName::Aud) => f.aud = Some(map.next_value_seed(StrOrListSeed)?),
-                Some(RegisteredName::Scope) => f.scope = Some(map.next_value_seed(StrOrListSeed)?),
-                Some(RegisteredName::Scp) => f.scp = Some(map.next_value_seed(StrOrListSeed)?),
-                None => nested_ok &= json::skip_value(&mut map)?,
-            }
-        }
-        if names.duplicate || !nested_ok {
-            return Ok(None);
-        }
-        Ok(Some(Payload { names, raw: f }))
-    }
-}
-
 /// The registered claims tollgate reads.
 #[derive(Clone, Copy)]
 enum RegisteredName {
@@ -277,7 +222,7 @@ enum RegisteredName {
     Scp,
 }
 
-impl Registered<'_> {
+impl RegisteredName {
     fn of(name: &str) -> Option<RegisteredName> {
         Some(match name {
             "iss" => RegisteredName::Iss,
@@ -295,140 +240,46 @@ impl Registered<'_> {
     }
 }
 
-/// A JSON number as `f64`; any other type gives `None` (and is consumed).
-struct NumberSeed;
-/// A JSON string, borrowed when it has no escapes; any other type gives `None`.
-struct StrSeed;
-/// A string, or an array of strings; any other type (or a non-string element) gives `None`.
-struct StrOrListSeed;
-
-enum StrOrList<'a> {
-    Str(Cow<'a, str>),
-    List(Vec<Cow<'a, str>>),
-}
-
-/// Implements the "wrong type" arms of a lenient visitor: consume the value, answer `None`.
-macro_rules! wrong_type_arms {
-    () => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
+/// Reads the payload: a JSON object, no member name twice at any depth. `required` names
+/// claims that must be present; the first absent one is reported in the result.
+pub(crate) fn parse_payload<'a>(
+    json: &'a str,
+    required: &[Box<str>],
+) -> Result<Payload<'a>, ErrorKind> {
+    let mut f = Fields::default();
+    let mut present = vec![false; required.len()];
+    let scanned = Reader::new(json).top_object(|r, name| {
+        if !required.is_empty()
+            && let Some(i) = required.iter().position(|req| **req == *name)
+            && let Some(seen) = present.get_mut(i)
+        {
+            *seen = true;
         }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
+        match RegisteredName::of(&name) {
+            Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?),
+            Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?),
+            Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?),
+            Some(RegisteredName::ClientId) => f.client_id = Some(r.string_or_other()?),
+            Some(RegisteredName::Exp) => f.exp = Some(r.number_or_other()?),
+            Some(RegisteredName::Nbf) => f.nbf = Some(r.number_or_other()?),
+            Some(RegisteredName::Iat) => f.iat = Some(r.number_or_other()?),
+            Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
+            None => r.skip_value()?,
         }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
+        Ok(())
+    });
+    match scanned {
+        Ok(()) => Ok(Payload {
+            raw: f,
+            missing_required: present.iter().position(|p| !p),
+        }),
+        Err(ScanError::Duplicate) => {
+            Err(ErrorKind::Malformed(MalformedPart::DuplicatePayloadMember))
         }
-    };
-}
-
-impl<'de> DeserializeSeed<'de> for NumberSeed {
-    type Value = Option<f64>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+        Err(ScanError::Syntax) => Err(ErrorKind::Malformed(MalformedPart::Payload)),
     }
-}
-
-impl<'de> Visitor<'de> for NumberSeed {
-    type Value = Option<f64>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a number")
-    }
-    #[allow(clippy::cast_precision_loss)] // NumericDate range is checked afterwards
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(v as f64))
-    }
-    #[allow(clippy::cast_precision_loss)]
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(v as f64))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    wrong_type_arms!();
-}
-
-impl<'de> DeserializeSeed<'de> for StrSeed {
-    type Value = Option<Cow<'de, str>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed {
-    type Value = Option<Cow<'de, str>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(Cow::Owned(v.to_owned())))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    wrong_type_arms!();
-}
-
-impl<'de> DeserializeSeed<'de> for StrOrListSeed {
-    type Value = Option<StrOrList<'de>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrOrListSeed {
-    type Value = Option<StrOrList<'de>>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or an array of strings")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Some(StrOrList::Str(Cow::Borrowed(v))))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(StrOrList::Str(Cow::Owned(v.to_owned()))))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2));
-        let mut all_strings = true;
-        while let Some(item) = seq.next_element_seed(StrSeed)? {
-            match item {
-                Some(s) if all_strings => items.push(s),
-                _ => all_strings = false,
-            }
-        }
-        Ok(all_strings.then_some(StrOrList::List(items)))
-    }
-    wrong_type_arms!();
 }
 
 /// NumericDate values beyond year 9999 are refused: no real token lives that long, and
@@ -512,19 +363,19 @@ mod tests {
             r#"{"x":1,"x":1}"#,
         ] {
             assert_eq!(
-                parse_payload(json).err(),
+                parse_payload(json, &[]).err(),
                 Some(ErrorKind::Malformed(MalformedPart::DuplicatePayloadMember)),
                 "{json}"
             );
         }
-        assert!(parse_payload(r#"{"a":{"b":1},"c":{"b":2}}"#).is_ok());
+        assert!(parse_payload(r#"{"a":{"b":1},"c":{"b":2}}"#, &[]).is_ok());
     }
 
     #[test]
     fn non_objects_are_malformed() {
         for json in ["[]", "1", "\"x\"", "null", "{", r#"{"a":1} {}"#, ""] {
             assert_eq!(
-                parse_payload(json).err(),
+                parse_payload(json, &[]).err(),
                 Some(ErrorKind::Malformed(MalformedPart::Payload)),
                 "{json}"
             );
@@ -533,8 +384,11 @@ mod tests {
 
     #[test]
     fn registered_claims_are_typed() {
-        let mut p =
-            parse_payload(r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#).unwrap();
+        let mut p = parse_payload(
+            r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#,
+            &[],
+        )
+        .unwrap();
         let r = p.registered().unwrap();
         assert_eq!(r.exp, Some(1.5));
         assert_eq!(r.aud, ["a", "b"]);
@@ -553,7 +407,7 @@ mod tests {
             (r#"{"scope":1}"#, "scope"),
             (r#"{"scp":["a b"]}"#, "scp"),
         ] {
-            let mut p = parse_payload(json).unwrap();
+            let mut p = parse_payload(json, &[]).unwrap();
             assert_eq!(
                 p.registered().err(),
                 Some(ErrorKind::InvalidClaim(name.into())),

@@ -4,12 +4,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserializer;
-use serde::de::{self, MapAccess, Visitor};
-
 use crate::b64;
 use crate::error::{ErrorKind, MalformedPart};
-use crate::json::{self, Name, Seen, Str};
+use crate::scan::{Reader, ScanError, StrOrList};
 
 /// The default cap on the token length: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -104,18 +101,53 @@ impl fmt::Debug for Header<'_> {
 }
 
 pub(crate) fn parse_header(json: &[u8]) -> Result<Header<'_>, ErrorKind> {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let parsed = (&mut de)
-        .deserialize_map(HeaderVisitor)
-        .and_then(|h| de.end().map(|()| h));
-    match parsed {
-        Ok(Some(header)) => Ok(header),
-        Ok(None) => Err(ErrorKind::Malformed(MalformedPart::DuplicateHeaderMember)),
-        Err(_) => Err(ErrorKind::Malformed(MalformedPart::Header)),
+    let text =
+        std::str::from_utf8(json).map_err(|_| ErrorKind::Malformed(MalformedPart::Header))?;
+    let mut alg = None;
+    let mut kid = None;
+    let mut typ = None;
+    let mut crit = None;
+    let mut b64 = None;
+    let scanned = Reader::new(text).top_object(|r, name| {
+        match Member::of(&name) {
+            Member::Alg => alg = Some(r.string_or_other()?),
+            Member::Kid => kid = Some(r.string_or_other()?),
+            Member::Typ => typ = Some(r.string_or_other()?),
+            Member::Crit => {
+                crit = Some(match r.str_or_list_or_other()? {
+                    Some(StrOrList::List(names)) => Some(names),
+                    _ => None,
+                });
+            }
+            Member::B64 => b64 = Some(r.bool_or_other()?),
+            Member::Other => r.skip_value()?,
+        }
+        Ok(())
+    });
+    match scanned {
+        Ok(()) => {}
+        Err(ScanError::Duplicate) => {
+            return Err(ErrorKind::Malformed(MalformedPart::DuplicateHeaderMember));
+        }
+        Err(ScanError::Syntax) => return Err(ErrorKind::Malformed(MalformedPart::Header)),
     }
+    // A member tollgate reads with the wrong JSON type makes the header malformed.
+    let malformed = || ErrorKind::Malformed(MalformedPart::Header);
+    fn typed<T>(field: Option<Option<T>>) -> Result<Option<T>, ()> {
+        match field {
+            None => Ok(None),
+            Some(Some(v)) => Ok(Some(v)),
+            Some(None) => Err(()),
+        }
+    }
+    Ok(Header {
+        alg: typed(alg).ok().flatten().ok_or_else(malformed)?,
+        kid: typed(kid).map_err(|()| malformed())?,
+        typ: typed(typ).map_err(|()| malformed())?,
+        crit: typed(crit).map_err(|()| malformed())?,
+        b64: typed(b64).map_err(|()| malformed())?,
+    })
 }
-
-struct HeaderVisitor;
 
 /// The header members tollgate reads, identified once per member.
 #[derive(Clone, Copy)]
@@ -138,53 +170,6 @@ impl Member {
             "b64" => Member::B64,
             _ => Member::Other,
         }
-    }
-}
-
-impl<'de> Visitor<'de> for HeaderVisitor {
-    /// `None` when a member name repeats.
-    type Value = Option<Header<'de>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JOSE header object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut seen = Seen::new();
-        let mut alg = None;
-        let mut kid = None;
-        let mut typ = None;
-        let mut crit = None;
-        let mut b64 = None;
-        while let Some(Name(name)) = map.next_key()? {
-            let member = Member::of(&name);
-            if !seen.insert(name) {
-                json::ignore_value(&mut map)?;
-                continue;
-            }
-            match member {
-                Member::Alg => alg = Some(map.next_value::<Str<'de>>()?.0),
-                Member::Kid => kid = Some(map.next_value::<Str<'de>>()?.0),
-                Member::Typ => typ = Some(map.next_value::<Str<'de>>()?.0),
-                Member::Crit => {
-                    let names = map.next_value::<Vec<Str<'de>>>()?;
-                    crit = Some(names.into_iter().map(|s| s.0).collect());
-                }
-                Member::B64 => b64 = Some(map.next_value::<bool>()?),
-                _ => json::ignore_value(&mut map)?,
-            }
-        }
-        if seen.duplicate {
-            return Ok(None);
-        }
-        let alg = alg.ok_or_else(|| de::Error::missing_field("alg"))?;
-        Ok(Some(Header {
-            alg,
-            kid,
-            typ,
-            crit,
-            b64,
-        }))
     }
 }
 

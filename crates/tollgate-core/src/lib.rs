@@ -11,10 +11,10 @@ pub mod claims;
 pub mod clock;
 mod der;
 pub mod error;
-mod json;
 pub mod jws;
 pub mod key;
 pub mod keyset;
+mod scan;
 pub mod scope;
 pub mod validation;
 

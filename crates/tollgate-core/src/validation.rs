@@ -161,7 +161,7 @@ impl Validator {
         // Authentic from here on.
         let payload = std::str::from_utf8(decoded.payload())
             .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
-        let mut parsed = claims::parse_payload(payload)?;
+        let mut parsed = claims::parse_payload(payload, &c.required)?;
         let reg = parsed.registered()?;
         let now = c.clock.now_unix();
         let exp = reg
@@ -209,10 +209,10 @@ impl Validator {
                 return Err(ErrorKind::WrongAudience);
             }
         }
-        for name in &c.required {
-            if !parsed.names.contains(name) {
-                return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
-            }
+        if let Some(i) = parsed.missing_required
+            && let Some(name) = c.required.get(i)
+        {
+            return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
         }
         let claims = Claims::from_parts(payload, alg, key.kid(), reg);
         for validator in &c.validators {
