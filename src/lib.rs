@@ -7,9 +7,10 @@
 //! | module | crate | what it holds |
 //! |---|---|---|
 //! | [`core`] | `tollgate-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
+//! | [`jwks`] | `tollgate-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
 //!
-//! The key sources (remote JWKS, discovery), the tower `Layer` and the axum/tonic adapters
-//! arrive as their own crates; each will be re-exported here behind a feature.
+//! The tower `Layer` and the axum/tonic adapters arrive as their own crates; each will be
+//! re-exported here behind a feature.
 //!
 //! ```
 //! use tollgate::core::{Algorithm, KeySet, Validator, VerifyingKey};
@@ -26,3 +27,5 @@
 //! ```
 
 pub use tollgate_core as core;
+#[cfg(feature = "jwks")]
+pub use tollgate_jwks as jwks;
