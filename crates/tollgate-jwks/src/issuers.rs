@@ -136,11 +136,27 @@ impl Issuers {
     /// [`ErrorKind::WrongIssuer`] for an issuer not configured (nothing is fetched for it),
     /// the shape errors of an unreadable token, else the errors of [`source::validate`].
     pub async fn validate(&self, token: &str) -> Result<Claims, AuthError> {
-        let iss = peek::issuer(token, self.max_token_len)?;
-        let Some(entry) = self.entries.iter().find(|e| *e.issuer == *iss) else {
-            return Err(ErrorKind::WrongIssuer.into());
-        };
+        let entry = self.entry_for(token)?;
         source::validate(&*entry.source, &entry.validator, token).await
+    }
+
+    /// Validates a token against the current keys of the issuer its `iss` names, without
+    /// waiting for anything: an unknown `kid` is refused with [`ErrorKind::UnknownKey`]
+    /// (see [`source::needs_refresh`]), where [`Issuers::validate`] would ask for newer keys.
+    ///
+    /// # Errors
+    /// As [`Issuers::validate`], without the refetch.
+    pub fn validate_now(&self, token: &str) -> Result<Claims, AuthError> {
+        let entry = self.entry_for(token)?;
+        entry.validator.validate(token, &entry.source.snapshot())
+    }
+
+    fn entry_for(&self, token: &str) -> Result<&Entry, AuthError> {
+        let iss = peek::issuer(token, self.max_token_len)?;
+        self.entries
+            .iter()
+            .find(|e| *e.issuer == *iss)
+            .ok_or_else(|| ErrorKind::WrongIssuer.into())
     }
 }
 

@@ -1,0 +1,359 @@
+//! Finding the bearer token in a request (RFC 6750 section 2).
+//!
+//! The `Authorization: Bearer` header is always read. A named cookie, another header and the
+//! `access_token` query parameter are read only when configured. A request that carries more
+//! than one credential, or a credential that is not a valid `b64token`, is a malformed request
+//! (`400 invalid_request`): guessing which of two tokens the client meant is how confused-deputy
+//! bugs start.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, Uri};
+
+/// Where, besides `Authorization: Bearer`, the layer looks for a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSources {
+    cookie: Option<Box<str>>,
+    header: Option<HeaderName>,
+    query: bool,
+}
+
+impl TokenSources {
+    /// Only `Authorization: Bearer` (the default).
+    #[must_use]
+    pub fn authorization_header() -> Self {
+        TokenSources::default()
+    }
+
+    /// Also the cookie with this name (its value is the token, optionally in double quotes).
+    #[must_use]
+    pub fn with_cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookie = Some(name.into().into_boxed_str());
+        self
+    }
+
+    /// Also this header, whose whole value is the token (no scheme).
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName) -> Self {
+        self.header = Some(name);
+        self
+    }
+
+    /// Also the `access_token` query parameter (RFC 6750 section 2.3). Tokens in URLs end up
+    /// in access logs, browser history and `Referer` headers; prefer the header.
+    #[must_use]
+    pub fn with_query_parameter(mut self) -> Self {
+        self.query = true;
+        self
+    }
+}
+
+/// Why a request's credentials are malformed (answered `400 invalid_request`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidRequest {
+    /// More than one credential: two `Authorization` headers, or a token in two places.
+    MultipleCredentials,
+    /// A `Bearer` credential (or a configured source) whose value is not a `b64token`.
+    MalformedCredential,
+}
+
+impl InvalidRequest {
+    /// A short stable identifier, as logged.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            InvalidRequest::MultipleCredentials => "multiple_credentials",
+            InvalidRequest::MalformedCredential => "malformed_credential",
+        }
+    }
+}
+
+impl fmt::Display for InvalidRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InvalidRequest::MultipleCredentials => "the request carries more than one credential",
+            InvalidRequest::MalformedCredential => "the bearer credential is malformed",
+        })
+    }
+}
+
+impl std::error::Error for InvalidRequest {}
+
+/// The token of a request, if it has exactly one.
+///
+/// # Errors
+/// [`InvalidRequest`] for two credentials or a malformed one.
+pub(crate) fn find_token<'r>(
+    sources: &TokenSources,
+    headers: &'r HeaderMap,
+    uri: &'r Uri,
+) -> Result<Option<Cow<'r, str>>, InvalidRequest> {
+    let mut found: Option<Cow<'r, str>> = None;
+    let mut put = |token: Cow<'r, str>| {
+        if found.is_some() {
+            return Err(InvalidRequest::MultipleCredentials);
+        }
+        found = Some(token);
+        Ok(())
+    };
+
+    let mut authorization = headers.get_all(AUTHORIZATION).iter();
+    if let Some(value) = authorization.next() {
+        if authorization.next().is_some() {
+            return Err(InvalidRequest::MultipleCredentials);
+        }
+        if let Some(token) = bearer_token(value.as_bytes())? {
+            put(Cow::Borrowed(token))?;
+        }
+    }
+
+    if let Some(name) = &sources.header {
+        let mut values = headers.get_all(name).iter();
+        if let Some(value) = values.next() {
+            if values.next().is_some() {
+                return Err(InvalidRequest::MultipleCredentials);
+            }
+            put(Cow::Borrowed(b64token(value.as_bytes())?))?;
+        }
+    }
+
+    if let Some(name) = &sources.cookie {
+        for header in headers.get_all(COOKIE) {
+            let Ok(header) = header.to_str() else {
+                continue;
+            };
+            for pair in header.split(';') {
+                let Some((key, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                if key.trim() != &**name {
+                    continue;
+                }
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                put(Cow::Borrowed(b64token(value.as_bytes())?))?;
+            }
+        }
+    }
+
+    if sources.query
+        && let Some(query) = uri.query()
+    {
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if key != "access_token" {
+                continue;
+            }
+            let decoded = form_decode(value).ok_or(InvalidRequest::MalformedCredential)?;
+            b64token(decoded.as_bytes())?;
+            put(Cow::Owned(decoded))?;
+        }
+    }
+
+    Ok(found)
+}
+
+/// The token of an `Authorization` value whose scheme is `Bearer` (any case), `None` for
+/// another scheme.
+fn bearer_token(value: &[u8]) -> Result<Option<&str>, InvalidRequest> {
+    const SCHEME: &[u8] = b"bearer";
+    let Some((scheme, rest)) = value.split_at_checked(SCHEME.len()) else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case(SCHEME) {
+        return Ok(None);
+    }
+    match rest.first() {
+        // `Bearer` alone, or followed by nothing but spaces: a Bearer credential without a token.
+        None => return Err(InvalidRequest::MalformedCredential),
+        Some(b' ') => {}
+        // `Bearerx ...` is another scheme.
+        Some(_) => return Ok(None),
+    }
+    let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
+    let token = rest.get(start..).unwrap_or_default();
+    b64token(token).map(Some)
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 2.1).
+fn b64token(value: &[u8]) -> Result<&str, InvalidRequest> {
+    let body_len = value
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || b"-._~+/".contains(b)))
+        .unwrap_or(value.len());
+    let (body, padding) = value.split_at(body_len);
+    if body.is_empty() || padding.iter().any(|b| *b != b'=') {
+        return Err(InvalidRequest::MalformedCredential);
+    }
+    // Every byte checked above is ASCII.
+    std::str::from_utf8(value).map_err(|_| InvalidRequest::MalformedCredential)
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
+fn form_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hi = hex(*bytes.get(i + 1)?)?;
+                let lo = hex(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn find(
+        sources: &TokenSources,
+        headers: &[(&str, &str)],
+        uri: &str,
+    ) -> Result<Option<String>, InvalidRequest> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let uri: Uri = uri.parse().unwrap();
+        find_token(sources, &map, &uri).map(|t| t.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_the_token_syntax_checked() {
+        let s = TokenSources::default();
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let value = format!("{scheme} abc.DEF-_~+/==");
+            assert_eq!(
+                find(&s, &[("authorization", &value)], "/")
+                    .unwrap()
+                    .as_deref(),
+                Some("abc.DEF-_~+/==")
+            );
+        }
+        assert_eq!(
+            find(&s, &[("authorization", "Bearer   a.b.c")], "/").unwrap(),
+            Some("a.b.c".into())
+        );
+        for bad in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer a=b",
+            "Bearer =",
+            "Bearer a,b",
+            "Bearer \"a\"",
+        ] {
+            assert_eq!(
+                find(&s, &[("authorization", bad)], "/"),
+                Err(InvalidRequest::MalformedCredential),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_no_bearer_credential() {
+        let s = TokenSources::default();
+        for other in [
+            "Basic dXNlcjpwYXNz",
+            "DPoP a.b.c",
+            "Bearerish a.b.c",
+            "Bear",
+        ] {
+            assert_eq!(find(&s, &[("authorization", other)], "/"), Ok(None));
+        }
+        assert_eq!(find(&s, &[], "/"), Ok(None));
+    }
+
+    #[test]
+    fn two_credentials_are_a_malformed_request() {
+        let s = TokenSources::default().with_query_parameter();
+        assert_eq!(
+            find(
+                &s,
+                &[("authorization", "Bearer a"), ("authorization", "Bearer a")],
+                "/"
+            ),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+        assert_eq!(
+            find(&s, &[("authorization", "Bearer a")], "/x?access_token=a"),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+        assert_eq!(
+            find(&s, &[], "/x?access_token=a&access_token=b"),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+    }
+
+    #[test]
+    fn configured_sources_are_read_and_others_ignored() {
+        let none = TokenSources::default();
+        assert_eq!(
+            find(&none, &[("cookie", "at=a.b.c")], "/?access_token=x"),
+            Ok(None)
+        );
+
+        let cookie = TokenSources::default().with_cookie("at");
+        assert_eq!(
+            find(&cookie, &[("cookie", "x=1; at=\"a.b.c\"; y=2")], "/").unwrap(),
+            Some("a.b.c".into())
+        );
+        assert_eq!(
+            find(&cookie, &[("cookie", "at=a; at=b")], "/"),
+            Err(InvalidRequest::MultipleCredentials)
+        );
+
+        let header = TokenSources::default().with_header(HeaderName::from_static("x-token"));
+        assert_eq!(
+            find(&header, &[("x-token", "a.b.c")], "/").unwrap(),
+            Some("a.b.c".into())
+        );
+        assert_eq!(
+            find(&header, &[("x-token", "Bearer a.b.c")], "/"),
+            Err(InvalidRequest::MalformedCredential)
+        );
+
+        let query = TokenSources::default().with_query_parameter();
+        assert_eq!(
+            find(&query, &[], "/x?a=1&access_token=a%2Eb.c").unwrap(),
+            Some("a.b.c".into())
+        );
+        assert_eq!(
+            find(&query, &[], "/x?access_token=a+b"),
+            Err(InvalidRequest::MalformedCredential)
+        );
+        assert_eq!(
+            find(&query, &[], "/x?access_token=%zz"),
+            Err(InvalidRequest::MalformedCredential)
+        );
+    }
+}

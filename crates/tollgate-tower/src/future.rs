@@ -1,0 +1,76 @@
+//! [`ResponseFuture`]: the inner service's future, an answer ready at once, or (the rare path)
+//! a boxed future that waits for fresher keys first.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+/// The boxed future of the refetch path.
+pub(crate) type RefreshFuture<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send + 'static>>;
+
+pin_project! {
+    /// The response future of [`BearerAuth`](crate::BearerAuth).
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: Kind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B, E> {
+        // The request passed: the inner service's future.
+        Inner { #[pin] future: F },
+        // The request was refused in `call`: the answer, taken on the first poll.
+        Answer { response: Option<Response<B>> },
+        // The token's key was not in the snapshot: wait for the key source, then either call
+        // the inner service (moved into this future when it was ready) or answer.
+        Refresh { future: RefreshFuture<B, E> },
+    }
+}
+
+impl<F, B, E> ResponseFuture<F, B, E> {
+    pub(crate) fn inner(future: F) -> Self {
+        ResponseFuture {
+            kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn answer(response: Response<B>) -> Self {
+        ResponseFuture {
+            kind: Kind::Answer {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn refresh(future: RefreshFuture<B, E>) -> Self {
+        ResponseFuture {
+            kind: Kind::Refresh { future },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Answer { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after completion: a contract violation of the caller; stay pending
+                // rather than panic.
+                None => Poll::Pending,
+            },
+            KindProj::Refresh { future } => future.as_mut().poll(cx),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The tollgate tower `Layer`: it takes the bearer token of each request, verifies it, checks
+//! what the route requires, and either passes the request on with the verified claims in its
+//! extensions or answers what RFC 6750 (HTTP) or gRPC prescribes.
+//!
+//! ```
+//! # use tollgate_tower::{BearerAuthLayer, JwtVerifier, axum::Scopes};
+//! # use axum::{Router, routing::get, body::Body, http::Request};
+//! # use tower::ServiceExt;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! # let idp = tollgate_testkit::TestIssuer::start().await;
+//! # let keys = tollgate_jwks::RemoteJwks::builder(idp.jwks_url()).build().await.unwrap();
+//! # let rules = tollgate_core::Validator::builder().issuer(idp.issuer()).audience("api").build().unwrap();
+//! let auth = BearerAuthLayer::new(JwtVerifier::new(keys, rules));
+//! let app = Router::new()
+//!     .route("/orders", get(|Scopes(s): Scopes| async move { s.as_str().to_owned() }))
+//!     .route_layer(auth.require_scopes(["orders.read"]))
+//!     .route_layer(auth);
+//! let call = |token: Option<String>| {
+//!     let mut req = Request::get("/orders");
+//!     if let Some(t) = token { req = req.header("authorization", format!("Bearer {t}")); }
+//!     app.clone().oneshot(req.body(Body::empty()).unwrap())
+//! };
+//! assert_eq!(call(Some(idp.token().scope("orders.read").sign())).await.unwrap().status(), 200);
+//! assert_eq!(call(None).await.unwrap().status(), 401);
+//! assert_eq!(call(Some(idp.token().scope("orders.write").sign())).await.unwrap().status(), 403);
+//! # }
+//! ```
+//!
+//! # What is here
+//!
+//! - [`BearerAuthLayer`] / [`BearerAuth`] / [`ResponseFuture`]: the middleware. The common
+//!   path is synchronous and unboxed: the key snapshot is read and the token verified inside
+//!   `call`; a refusal is a ready answer in the future. Only a token whose `kid` is not in the
+//!   snapshot awaits (one boxed future, for the key source's refetch).
+//! - [`TokenSources`]: where tokens are read (RFC 6750: the `Authorization: Bearer` header; a
+//!   cookie, another header or the `access_token` query parameter only when configured).
+//! - Per-route requirements two ways: [`BearerAuthLayer::require_scopes`] for axum's
+//!   `route_layer`, and a central [`Policy`] table by method and path (gRPC method names too).
+//! - [`answer`]: the one function that decides the status and headers of every refusal.
+//! - [`Verifier`]: what checks tokens ([`JwtVerifier`] for one key source, or
+//!   [`Issuers`](tollgate_jwks::Issuers) for several trusted issuers).
+//! - [`axum`] (feature `axum`): `Claims<T>`, `VerifiedClaims` and `Scopes` extractors.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `axum` | the [`axum`] extractors, on `axum-core` |
+//!
+//! # Deployment caveat
+//!
+//! Put the layer on axum's `route_layer` (or under a router whose every route it protects), so
+//! that unknown paths still answer `404`, not `401`. A scope check from
+//! [`BearerAuthLayer::require_scopes`] must sit *inside* the layer (added before it with
+//! `route_layer`, since the last layer added runs first); without the layer before it, it
+//! answers `500` and logs the misconfiguration.
+
+mod answer;
+#[cfg(feature = "axum")]
+pub mod axum;
+mod credentials;
+mod future;
+mod layer;
+mod policy;
+mod scopes;
+mod service;
+mod verifier;
+
+pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
+pub use credentials::{InvalidRequest, TokenSources};
+pub use future::ResponseFuture;
+pub use layer::{BearerAuthLayer, DefaultAnswer, OnRejection};
+pub use policy::{Access, Policy, PolicyBuilder, PolicyError};
+pub use scopes::{RequireScopes, RequireScopesLayer};
+pub use service::BearerAuth;
+pub use verifier::{JwtVerifier, Verifier, VerifyFuture};

@@ -1,0 +1,309 @@
+//! A central table of what each route requires, matched by method and path pattern.
+//!
+//! Rules are tried in the order they were added; the first whose method and pattern match
+//! decides. A request that no rule matches gets the default, which is [`Access::Deny`] for
+//! [`Policy::deny_by_default`] (the safe choice: a route added later without a rule is closed)
+//! and [`Access::Authenticated`] for [`Policy::authenticated_by_default`].
+//!
+//! Patterns are `/`-separated segments: a literal matches itself, `*` (or `{name}`) matches
+//! exactly one segment, and a final `**` matches whatever remains (also nothing). gRPC methods
+//! are paths too: `/package.Service/Method`, `/package.Service/*`.
+//!
+//! ```
+//! use http::Method;
+//! use tollgate_core::ScopeRequirement;
+//! use tollgate_tower::{Access, Policy};
+//!
+//! let policy = Policy::deny_by_default()
+//!     .public("/health")
+//!     .route_method(Method::GET, "/orders/**", ScopeRequirement::any_of(["orders.read"]))
+//!     .route_method(Method::POST, "/orders", ScopeRequirement::all_of(["orders.write"]))
+//!     .route("/me", Access::Authenticated)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(policy.access(&Method::GET, "/health"), &Access::Public);
+//! assert_eq!(policy.access(&Method::DELETE, "/orders/7"), &Access::Deny);
+//! ```
+
+use std::fmt;
+
+use http::Method;
+use tollgate_core::ScopeRequirement;
+
+/// What a route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Nothing: the layer does not look for a token (health checks, metadata).
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// A valid token whose scopes satisfy the requirement.
+    Scopes(ScopeRequirement),
+    /// Nothing gets through: a valid token is answered `403`, none `401`.
+    Deny,
+}
+
+impl From<ScopeRequirement> for Access {
+    fn from(requirement: ScopeRequirement) -> Self {
+        Access::Scopes(requirement)
+    }
+}
+
+/// The table. Build it with [`Policy::deny_by_default`] or
+/// [`Policy::authenticated_by_default`], then [`PolicyBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Box<[Rule]>,
+    default: Access,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    method: Option<Method>,
+    pattern: Pattern,
+    access: Access,
+}
+
+/// Builds a [`Policy`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PolicyBuilder {
+    rules: Vec<(Option<Method>, String, Access)>,
+    default: Access,
+}
+
+/// A pattern that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pattern: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid route pattern {:?}: {}",
+            self.pattern, self.reason
+        )
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl Policy {
+    /// A table whose unmatched requests are refused.
+    pub fn deny_by_default() -> PolicyBuilder {
+        PolicyBuilder {
+            rules: Vec::new(),
+            default: Access::Deny,
+        }
+    }
+
+    /// A table whose unmatched requests need any valid token.
+    pub fn authenticated_by_default() -> PolicyBuilder {
+        PolicyBuilder {
+            rules: Vec::new(),
+            default: Access::Authenticated,
+        }
+    }
+
+    /// What a request with this method and path requires.
+    #[must_use]
+    pub fn access(&self, method: &Method, path: &str) -> &Access {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.method.as_ref().is_none_or(|m| m == method) && rule.pattern.matches(path)
+            })
+            .map_or(&self.default, |rule| &rule.access)
+    }
+}
+
+impl PolicyBuilder {
+    /// A rule for every method.
+    pub fn route(mut self, pattern: impl Into<String>, access: impl Into<Access>) -> Self {
+        self.rules.push((None, pattern.into(), access.into()));
+        self
+    }
+
+    /// A rule for one method.
+    pub fn route_method(
+        mut self,
+        method: Method,
+        pattern: impl Into<String>,
+        access: impl Into<Access>,
+    ) -> Self {
+        self.rules
+            .push((Some(method), pattern.into(), access.into()));
+        self
+    }
+
+    /// No token needed for this pattern, any method.
+    pub fn public(self, pattern: impl Into<String>) -> Self {
+        self.route(pattern, Access::Public)
+    }
+
+    /// The standard gRPC health service (`/grpc.health.v1.Health/*`) is public.
+    pub fn public_grpc_health(self) -> Self {
+        self.public("/grpc.health.v1.Health/*")
+    }
+
+    /// The standard gRPC reflection services (v1 and v1alpha) are public.
+    pub fn public_grpc_reflection(self) -> Self {
+        self.public("/grpc.reflection.v1.ServerReflection/*")
+            .public("/grpc.reflection.v1alpha.ServerReflection/*")
+    }
+
+    /// The table.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] for a pattern that does not start with `/`, has an empty segment, or
+    /// has `**` anywhere but at the end.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|(method, pattern, access)| {
+                Ok(Rule {
+                    method,
+                    pattern: Pattern::parse(&pattern)?,
+                    access,
+                })
+            })
+            .collect::<Result<_, PolicyError>>()?;
+        Ok(Policy {
+            rules,
+            default: self.default,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(Box<str>),
+    One,
+    Rest,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    segments: Box<[Segment]>,
+}
+
+impl Pattern {
+    fn parse(pattern: &str) -> Result<Self, PolicyError> {
+        let fail = |reason| PolicyError {
+            pattern: pattern.to_owned(),
+            reason,
+        };
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or_else(|| fail("must start with `/`"))?;
+        if rest.is_empty() {
+            return Ok(Pattern {
+                segments: Box::new([]),
+            });
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        let last = parts.len() - 1;
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            segments.push(match part {
+                "" => return Err(fail("empty segment")),
+                "**" if i == last => Segment::Rest,
+                "**" => return Err(fail("`**` must be the last segment")),
+                "*" => Segment::One,
+                p if p.starts_with('{') && p.ends_with('}') => Segment::One,
+                p => Segment::Literal(p.into()),
+            });
+        }
+        Ok(Pattern {
+            segments: segments.into(),
+        })
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let mut parts = if rest.is_empty() {
+            None
+        } else {
+            Some(rest.split('/'))
+        };
+        for segment in self.segments.iter() {
+            if *segment == Segment::Rest {
+                return true;
+            }
+            let Some(part) = parts.as_mut().and_then(Iterator::next) else {
+                return false;
+            };
+            match segment {
+                Segment::Literal(literal) if **literal == *part => {}
+                Segment::One if !part.is_empty() => {}
+                _ => return false,
+            }
+        }
+        parts.is_none_or(|mut p| p.next().is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, path: &str) -> bool {
+        Pattern::parse(pattern).unwrap().matches(path)
+    }
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(matches("/", "/"));
+        assert!(!matches("/", "/a"));
+        assert!(matches("/orders", "/orders"));
+        assert!(!matches("/orders", "/orders/"));
+        assert!(!matches("/orders", "/ordersx"));
+        assert!(!matches("/orders", "/orders/1"));
+        assert!(matches("/orders/*", "/orders/1"));
+        assert!(matches("/orders/{id}", "/orders/1"));
+        assert!(!matches("/orders/*", "/orders"));
+        assert!(!matches("/orders/*", "/orders/"));
+        assert!(!matches("/orders/*", "/orders/1/items"));
+        assert!(matches("/orders/**", "/orders"));
+        assert!(matches("/orders/**", "/orders/1/items"));
+        assert!(!matches("/orders/**", "/orderss"));
+        assert!(matches("/**", "/anything/at/all"));
+        assert!(matches("/pkg.Orders/*", "/pkg.Orders/Get"));
+        assert!(!matches("/pkg.Orders/*", "/pkg.OrdersAdmin/Get"));
+        assert!(!matches("/a", "a"));
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["orders", "/a//b", "/**/a", "/a/"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides_and_the_default_covers_the_rest() {
+        let read = ScopeRequirement::any_of(["read"]);
+        let p = Policy::deny_by_default()
+            .route_method(Method::GET, "/items/**", read.clone())
+            .route("/items/**", Access::Authenticated)
+            .public_grpc_health()
+            .build()
+            .unwrap();
+        assert_eq!(p.access(&Method::GET, "/items/1"), &Access::Scopes(read));
+        assert_eq!(p.access(&Method::PUT, "/items/1"), &Access::Authenticated);
+        assert_eq!(p.access(&Method::GET, "/other"), &Access::Deny);
+        assert_eq!(
+            p.access(&Method::POST, "/grpc.health.v1.Health/Check"),
+            &Access::Public
+        );
+        let open = Policy::authenticated_by_default().build().unwrap();
+        assert_eq!(open.access(&Method::GET, "/x"), &Access::Authenticated);
+    }
+}
