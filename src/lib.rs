@@ -8,9 +8,8 @@
 //! |---|---|---|
 //! | [`core`] | `tollgate-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
 //! | [`jwks`] | `tollgate-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
-//!
-//! The tower `Layer` and the axum/tonic adapters arrive as their own crates; each will be
-//! re-exported here behind a feature.
+//! | [`tower`] | `tollgate-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
+//! | [`Tollgate`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
 //!
 //! ```
 //! use tollgate::core::{Algorithm, KeySet, Validator, VerifyingKey};
@@ -29,3 +28,10 @@
 pub use tollgate_core as core;
 #[cfg(feature = "jwks")]
 pub use tollgate_jwks as jwks;
+#[cfg(feature = "tower")]
+pub use tollgate_tower as tower;
+
+#[cfg(feature = "tower")]
+mod facade;
+#[cfg(feature = "tower")]
+pub use facade::{BuildError, Config, IssuerConfig, Tollgate, TollgateBuilder};

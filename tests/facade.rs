@@ -1,0 +1,135 @@
+// Tests may unwrap, index and panic: a failure is the test's report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The `Tollgate` builder and `Config`: a protected router over loopback, and the unsafe
+//! configurations refused at build time.
+
+use axum::Router;
+use axum::routing::get;
+use tollgate::core::Algorithm;
+use tollgate::{Config, Tollgate};
+use tollgate_testkit::TestIssuer;
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn status(url: String, token: Option<&str>) -> u16 {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+fn app(auth: &Tollgate) -> Router {
+    Router::new()
+        .route("/orders", get(|| async { "orders" }))
+        .route_layer(auth.require_scopes(["orders.read"]))
+        .route_layer(auth.layer())
+}
+
+#[tokio::test]
+async fn the_builder_protects_a_router_through_discovery() {
+    let idp = TestIssuer::start().await;
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .build()
+        .await
+        .unwrap();
+    let base = serve(app(&auth)).await;
+    let good = idp.token().scope("orders.read").sign();
+    let other = idp.token().scope("orders.write").sign();
+    assert_eq!(status(format!("{base}/orders"), Some(&good)).await, 200);
+    assert_eq!(status(format!("{base}/orders"), None).await, 401);
+    assert_eq!(status(format!("{base}/orders"), Some(&other)).await, 403);
+    assert_eq!(idp.discovery_fetches(), 1);
+}
+
+#[tokio::test]
+async fn the_same_configuration_reads_from_serde_with_several_issuers() {
+    let a = TestIssuer::start().await;
+    let b = TestIssuer::builder().audience("orders").start().await;
+    let json = serde_json::json!({
+        "issuers": [
+            { "issuer": a.issuer(), "audiences": ["api"] },
+            { "issuer": b.issuer(), "audiences": ["orders"], "jwks_uri": b.jwks_url(), "typ": "at+jwt-or-jwt" }
+        ],
+        "realm": "shop"
+    });
+    let config: Config = serde_json::from_value(json).unwrap();
+    let auth = Tollgate::from_config(config).await.unwrap();
+    let base = serve(app(&auth)).await;
+    for idp in [&a, &b] {
+        let token = idp.token().scope("orders.read").sign();
+        assert_eq!(status(format!("{base}/orders"), Some(&token)).await, 200);
+    }
+    assert_eq!(b.discovery_fetches(), 0, "jwks_uri skips discovery");
+    // A token of issuer b for issuer a's audience is refused.
+    let crossed = b.token().audience("api").scope("orders.read").sign();
+    assert_eq!(status(format!("{base}/orders"), Some(&crossed)).await, 401);
+}
+
+#[test]
+fn unknown_configuration_fields_are_errors() {
+    let typo = r#"{ "issuers": [{ "issuer": "https://a", "audience": ["x"] }] }"#;
+    assert!(serde_json::from_str::<Config>(typo).is_err());
+}
+
+#[tokio::test]
+async fn unsafe_configurations_are_refused_at_build_time() {
+    let idp = TestIssuer::start().await;
+    let cases: Vec<(tollgate::TollgateBuilder, &str)> = vec![
+        (Tollgate::builder(), "no issuer"),
+        (Tollgate::builder().issuer(idp.issuer()), "no audience"),
+        (
+            Tollgate::builder()
+                .issuer(idp.issuer())
+                .audience("api")
+                .algorithms([]),
+            "empty",
+        ),
+        (
+            Tollgate::builder()
+                .issuer(idp.issuer())
+                .audience("api")
+                .algorithms([Algorithm::RS256, Algorithm::HS256]),
+            "danger_allow_symmetric_keys",
+        ),
+        (
+            Tollgate::builder().audience("api").issuer(idp.issuer()),
+            "before any issuer",
+        ),
+    ];
+    for (builder, expected) in cases {
+        let error = builder.build().await.unwrap_err().to_string();
+        assert!(
+            error.contains(expected),
+            "{error} should mention {expected}"
+        );
+    }
+    assert_eq!(
+        idp.jwks_fetches(),
+        0,
+        "nothing is fetched for a refused configuration"
+    );
+
+    let mismatch = Tollgate::builder()
+        .issuer(format!("{}/other", idp.issuer()))
+        .audience("api")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        mismatch.to_string().contains("keys could not be loaded"),
+        "{mismatch}"
+    );
+}
