@@ -1,149 +1,389 @@
-//! The quickstart: a local authorization server, its keys fetched over HTTP, and tokens good
-//! and bad checked by tollgate, each verdict printed with its reason.
+//! The quickstart: an axum API protected by tollgate, with a local authorization server.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run --example quickstart                    # a scripted tour; exits 0 when every answer is right
+//! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands
+//! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
+//!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway 60]
 //! ```
 //!
-//! It exits 0 when every verdict is the expected one, 1 otherwise.
+//! The API: `GET /health` (public), `GET /me` (any valid token; returns its claims),
+//! `GET /read` (scope `read`), `GET /write` (scope `write`), `GET /admin` (scopes `admin` and
+//! `write`).
 
 // An example prints, and stops loudly on a setup failure.
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use serde_json::json;
-use tollgate_core::{Algorithm, AlgorithmSet, KeySet, ScopeRequirement, Validator};
-use tollgate_testkit::{TestIssuer, TestKey, TokenBuilder, tamper};
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tollgate::Tollgate;
+use tollgate::core::{Algorithm, TypPolicy};
+use tollgate::tower::axum::{Scopes, VerifiedClaims};
+use tollgate_testkit::TestIssuer;
+
+/// The protected API.
+fn api(auth: &Tollgate) -> Router {
+    let scoped = |path: &str, scopes: &[&str]| {
+        Router::new()
+            .route(path, get(granted))
+            .route_layer(auth.require_scopes(scopes.iter().copied()))
+    };
+    let protected = Router::new()
+        .route("/me", get(me))
+        .merge(scoped("/read", &["read"]))
+        .merge(scoped("/write", &["write"]))
+        .merge(scoped("/admin", &["admin", "write"]))
+        .route_layer(auth.layer());
+    Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .merge(protected)
+}
+
+async fn me(VerifiedClaims(claims): VerifiedClaims) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/json")],
+        format!("{}\n", claims.as_json()),
+    )
+}
+
+async fn granted(Scopes(scopes): Scopes) -> String {
+    format!("granted; your scopes: {}\n", scopes.as_str())
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // 1. An authorization server on 127.0.0.1 with an RS256 signing key.
-    let issuer = TestIssuer::start().await;
-    println!("authorization server: {}", issuer.issuer());
-
-    // 2. The resource server's side: fetch the JWKS, trust this issuer, for audience "api".
-    let keys = fetch_keys(&issuer).await;
-    let validator = Validator::builder()
-        .issuer(issuer.issuer())
-        .audience("api")
-        .build()
-        .expect("a valid configuration");
-    let orders_read = ScopeRequirement::all_of(["orders.read"]);
-
-    // 3. Tokens, good and bad, and what tollgate says of each.
-    let attacker = TestKey::generate(Algorithm::HS256).with_kid(issuer.signing_key().kid());
-    let cases: Vec<(&str, String, &str)> = vec![
-        (
-            "a good token",
-            issuer.token().scope("orders.read").sign(),
-            "ok",
-        ),
-        (
-            "expired an hour ago",
-            issuer.token().expires_in(-3600).sign(),
-            "expired",
-        ),
-        (
-            "for another API",
-            issuer.token().audience("billing").sign(),
-            "wrong_audience",
-        ),
-        (
-            "from another issuer",
-            issuer.token().issuer("https://evil.example").sign(),
-            "wrong_issuer",
-        ),
-        (
-            "payload edited after signing",
-            tamper::swap_payload(&issuer.token().sign(), r#"{"sub":"admin"}"#),
-            "invalid_signature",
-        ),
-        (
-            "alg: none",
-            tamper::strip_signature(&issuer.token().header("alg", json!("none")).sign()),
-            "malformed",
-        ),
-        (
-            "HS256 forged with a guessed secret",
-            TokenBuilder::new(&attacker).issuer(&issuer.issuer()).sign(),
-            "disallowed_algorithm",
-        ),
-        (
-            "an ID token, not an access token",
-            issuer.token().header("typ", json!("id_token+jwt")).sign(),
-            "wrong_type",
-        ),
-        (
-            "a good token without the scope",
-            issuer.token().scope("profile").sign(),
-            "insufficient_scope",
-        ),
-    ];
-    let mut all_expected = true;
-    for (what, token, expected) in &cases {
-        // Every route of this API requires `orders.read`.
-        let verdict = validator
-            .validate(token, &keys)
-            .and_then(|claims| orders_read.check(claims.scopes()).map(|()| claims));
-        let (code, shown) = match &verdict {
-            Ok(claims) => (
-                "ok",
-                format!("accepted, sub={}", claims.subject().unwrap_or("-")),
-            ),
-            Err(e) => (e.code(), format!("refused: {e}")),
-        };
-        all_expected &= code == *expected;
-        let mark = if code == *expected {
-            "as expected"
-        } else {
-            "UNEXPECTED"
-        };
-        println!("{what:<36} {shown:<60} [{mark}]");
-    }
-
-    // 4. Key rotation: a token signed by a new key is unknown until the keys are fetched again.
-    let new_key = issuer.rotate(Algorithm::ES256);
-    let rotated = issuer.token().sign();
-    let before = validator
-        .validate(&rotated, &keys)
-        .map(|_| ())
-        .map_err(|e| e.code());
-    let keys = fetch_keys(&issuer).await;
-    let after = validator
-        .validate(&rotated, &keys)
-        .map(|_| ())
-        .map_err(|e| e.code());
-    println!(
-        "after rotating to {} ({}): before refetch {:?}, after {:?}",
-        new_key.kid(),
-        new_key.alg(),
-        before,
-        after
-    );
-    all_expected &= before == Err("unknown_key") && after == Ok(());
-
-    if all_expected {
-        println!("every verdict as expected");
-        ExitCode::SUCCESS
-    } else {
-        println!("some verdicts were not the expected ones");
-        ExitCode::FAILURE
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match Mode::parse(&args) {
+        Ok(Mode::Tour) => tour().await,
+        Ok(mode) => {
+            // While serving, show why each request is refused (never the token).
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .init();
+            match mode {
+                Mode::Serve { listen } => serve_local(listen).await,
+                Mode::External(external) => serve_external(external).await,
+                Mode::Tour => tour().await,
+            }
+        }
+        Err(message) => {
+            eprintln!("quickstart: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("quickstart: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
 
-async fn fetch_keys(issuer: &TestIssuer) -> KeySet {
-    let body = reqwest::get(issuer.jwks_url())
+const USAGE: &str = "usage: quickstart [--serve [--listen ADDR]]
+       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway SECS]";
+
+enum Mode {
+    Tour,
+    Serve { listen: SocketAddr },
+    External(External),
+}
+
+struct External {
+    issuer: String,
+    audience: String,
+    listen: SocketAddr,
+    algorithms: Vec<Algorithm>,
+    typ: Option<TypPolicy>,
+    leeway: Option<Duration>,
+}
+
+impl Mode {
+    fn parse(args: &[String]) -> Result<Mode, String> {
+        let mut serve = false;
+        let mut issuer = None;
+        let mut audience = None;
+        let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
+        let mut algorithms = Vec::new();
+        let mut typ = None;
+        let mut leeway = None;
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--serve" => serve = true,
+                "--issuer" => issuer = Some(value()?),
+                "--audience" => audience = Some(value()?),
+                "--listen" => {
+                    let v = value()?;
+                    listen = v
+                        .parse()
+                        .map_err(|_| format!("--listen {v:?} is not an address"))?;
+                }
+                "--alg" => {
+                    let v = value()?;
+                    algorithms.push(
+                        Algorithm::from_jose(&v)
+                            .ok_or_else(|| format!("unknown algorithm {v:?}"))?,
+                    );
+                }
+                "--typ" => {
+                    typ = Some(match value()?.as_str() {
+                        "at+jwt" => TypPolicy::RequireAccessToken,
+                        "at+jwt-or-jwt" => TypPolicy::AccessTokenOrJwt,
+                        "ignore" => TypPolicy::Ignore,
+                        other => return Err(format!("unknown --typ {other:?}")),
+                    });
+                }
+                "--leeway" => {
+                    let v = value()?;
+                    let secs: u64 = v
+                        .parse()
+                        .map_err(|_| format!("--leeway {v:?} is not a number of seconds"))?;
+                    leeway = Some(Duration::from_secs(secs));
+                }
+                "-h" | "--help" => return Err("help".to_owned()),
+                other => return Err(format!("unknown argument {other:?}")),
+            }
+        }
+        match (issuer, audience) {
+            (Some(issuer), Some(audience)) => Ok(Mode::External(External {
+                issuer,
+                audience,
+                listen,
+                algorithms,
+                typ,
+                leeway,
+            })),
+            (Some(_), None) | (None, Some(_)) => {
+                Err("--issuer and --audience go together".to_owned())
+            }
+            (None, None) if serve => Ok(Mode::Serve { listen }),
+            (None, None) => Ok(Mode::Tour),
+        }
+    }
+}
+
+async fn listen(app: Router, addr: SocketAddr) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .expect("the JWKS endpoint answers")
-        .text()
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{bound}"))
+}
+
+/// One step of the tour: a request and the status it must get.
+struct Step {
+    what: &'static str,
+    path: &'static str,
+    token: Option<String>,
+    expected: u16,
+}
+
+async fn tour() -> Result<ExitCode, String> {
+    let idp = TestIssuer::start().await;
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .realm("quickstart")
+        .build()
         .await
-        .expect("a JWKS body");
-    let loaded = KeySet::from_jwks(&body, AlgorithmSet::ASYMMETRIC).expect("a usable JWKS");
-    println!(
-        "fetched {} key(s) from {}",
-        loaded.keys.len(),
-        issuer.jwks_url()
+        .map_err(|e| e.to_string())?;
+    let base = listen(api(&auth), ([127, 0, 0, 1], 0).into()).await?;
+    println!("authorization server  {}", idp.issuer());
+    println!("protected API         {base}\n");
+
+    let step = |what, path, token: Option<String>, expected| Step {
+        what,
+        path,
+        token,
+        expected,
+    };
+    let steps = vec![
+        step("public route, no token", "/health", None, 200),
+        step(
+            "good token",
+            "/me",
+            Some(idp.token().scope("read").sign()),
+            200,
+        ),
+        step("no token", "/me", None, 401),
+        step(
+            "expired an hour ago",
+            "/me",
+            Some(idp.token().expires_in(-3600).sign()),
+            401,
+        ),
+        step(
+            "token for another API",
+            "/me",
+            Some(idp.token().audience("billing").sign()),
+            401,
+        ),
+        step(
+            "scope read on /read",
+            "/read",
+            Some(idp.token().scope("read").sign()),
+            200,
+        ),
+        step(
+            "scope read on /write",
+            "/write",
+            Some(idp.token().scope("read").sign()),
+            403,
+        ),
+        step(
+            "scope write on /admin",
+            "/admin",
+            Some(idp.token().scope("write").sign()),
+            403,
+        ),
+        step(
+            "scopes admin write on /admin",
+            "/admin",
+            Some(idp.token().scope("admin write").sign()),
+            200,
+        ),
+    ];
+    let client = reqwest::Client::new();
+    let mut wrong = 0;
+    for s in steps {
+        wrong += usize::from(!run(&client, &base, &s).await?);
+    }
+
+    // Key rotation: the issuer signs with a new key; tollgate fetches it once, on first sight.
+    let before = idp.jwks_fetches();
+    let new_key = idp.rotate(Algorithm::ES256);
+    let rotated = step(
+        "after a key rotation (new kid)",
+        "/read",
+        Some(idp.token().scope("read").sign()),
+        200,
     );
-    loaded.keys
+    wrong += usize::from(!run(&client, &base, &rotated).await?);
+    let fetches = idp.jwks_fetches() - before;
+    println!(
+        "      key {} ({}) fetched with {fetches} JWKS request",
+        new_key.kid(),
+        new_key.alg()
+    );
+    if fetches != 1 {
+        wrong += 1;
+    }
+
+    if wrong == 0 {
+        println!("\nevery answer as expected");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("\n{wrong} unexpected answer(s)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Sends one step's request, prints the answer; whether the status is the expected one.
+async fn run(client: &reqwest::Client, base: &str, s: &Step) -> Result<bool, String> {
+    let mut req = client.get(format!("{base}{}", s.path));
+    if let Some(token) = &s.token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    let status = res.status().as_u16();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!("  WWW-Authenticate: {v}"))
+        .unwrap_or_default();
+    let ok = status == s.expected;
+    println!(
+        "{} GET {:<7} {:<32} {status}{challenge}",
+        if ok { "ok  " } else { "FAIL" },
+        s.path,
+        s.what,
+    );
+    if !ok {
+        println!("      expected {}", s.expected);
+    }
+    Ok(ok)
+}
+
+async fn serve_local(addr: SocketAddr) -> Result<ExitCode, String> {
+    let idp = TestIssuer::start().await;
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .realm("quickstart")
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = listen(api(&auth), addr).await?;
+    let token = idp
+        .token()
+        .scope("read write admin")
+        .expires_in(3600)
+        .sign();
+    println!("authorization server  {}", idp.issuer());
+    println!("protected API         {base}\n");
+    println!("a token with scopes read, write and admin, valid for an hour:\n\n{token}\n");
+    println!("curl {base}/health");
+    println!("curl -i {base}/me");
+    println!("curl -H 'Authorization: Bearer {token}' {base}/me");
+    println!("curl -H 'Authorization: Bearer {token}' {base}/admin");
+    println!(
+        "curl -s -u client-1:secret-1 -d grant_type=client_credentials -d scope=read {}",
+        idp.token_url()
+    );
+    println!("\nserving until Ctrl-C");
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_external(e: External) -> Result<ExitCode, String> {
+    let mut builder = Tollgate::builder()
+        .issuer(e.issuer.clone())
+        .audience(e.audience.clone())
+        .realm("quickstart");
+    if !e.algorithms.is_empty() {
+        builder = builder.algorithms(e.algorithms.iter().copied());
+        if e.algorithms.iter().any(|a| a.is_symmetric()) {
+            builder = builder.danger_allow_symmetric_keys();
+        }
+    }
+    if let Some(typ) = e.typ {
+        builder = builder.typ(typ);
+    }
+    if let Some(leeway) = e.leeway {
+        builder = builder.leeway(leeway);
+    }
+    let auth = builder.build().await.map_err(|err| err.to_string())?;
+    let base = listen(api(&auth), e.listen).await?;
+    println!(
+        "trusting issuer       {} (keys through discovery)",
+        e.issuer
+    );
+    println!("for audience          {}", e.audience);
+    println!("protected API         {base}\n");
+    println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
+    println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/read");
+    println!(
+        "\nrefusals are logged with their reason (target tollgate::auth); serving until Ctrl-C"
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(ExitCode::SUCCESS)
 }

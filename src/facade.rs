@@ -197,7 +197,6 @@ impl Tollgate {
     }
 
     /// The layer: put it on the router (`route_layer`, so that unknown paths stay 404).
-    #[must_use]
     pub fn layer(&self) -> BearerAuthLayer {
         self.layer.clone()
     }
@@ -206,7 +205,6 @@ impl Tollgate {
     ///
     /// # Panics
     /// For a scope that is not a valid RFC 6749 scope token (empty, a space, `"`, `\`).
-    #[must_use]
     pub fn require_scopes<I, S>(
         &self,
         scopes: I,
@@ -222,7 +220,6 @@ impl Tollgate {
     ///
     /// # Panics
     /// As [`Tollgate::require_scopes`].
-    #[must_use]
     pub fn require(
         &self,
         requirement: ScopeRequirement,

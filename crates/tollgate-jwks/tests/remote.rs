@@ -118,6 +118,34 @@ async fn cold_start_with_a_thousand_concurrent_validations_makes_one_fetch() {
 }
 
 #[tokio::test]
+async fn callers_arriving_during_the_last_budgeted_fetch_wait_for_it() {
+    // Found by the key_rotation example: once the fetch in flight had taken the last of the
+    // budget, concurrent callers for the same new kid were refused instead of sharing it.
+    let issuer = TestIssuer::start().await;
+    let timer = ManualTimer::new();
+    let jwks = remote(&issuer, &timer)
+        .unknown_kid_budget(1)
+        .build()
+        .await
+        .unwrap();
+    let v = validator(&issuer);
+    issuer.rotate(tollgate_core::Algorithm::ES256);
+    issuer.set_fault(Some(JwksFault::Delay(std::time::Duration::from_millis(
+        200,
+    ))));
+    let token = Arc::new(issuer.token().sign());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (jwks, v, token) = (jwks.clone(), v.clone(), Arc::clone(&token));
+        tasks.spawn(async move { validate(&jwks, &v, &token).await });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(issuer.jwks_fetches(), 2);
+}
+
+#[tokio::test]
 async fn a_lazy_source_answers_keys_unavailable_until_its_first_load() {
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Some(JwksFault::Status(503)));

@@ -517,8 +517,8 @@ impl Inner {
         self.stats.send_modify(f);
     }
 
-    /// Whether an unknown-kid refetch is allowed now; `take` records one when it is.
-    fn budget(&self, take: bool) -> bool {
+    /// Whether an unknown-kid refetch is allowed now; records one when it is.
+    fn take_budget(&self) -> bool {
         let now = self.timer.now();
         let mut state = self.state();
         let window = self.config.cooldown;
@@ -530,7 +530,7 @@ impl Inner {
             state.recent_refetches.pop_front();
         }
         let allowed = state.recent_refetches.len() < self.config.budget;
-        if allowed && take {
+        if allowed {
             state.recent_refetches.push_back(now);
         }
         allowed
@@ -542,15 +542,12 @@ impl Inner {
             // Newer keys arrived since the caller's snapshot (Nimbus's reference comparison).
             return Ok(current);
         }
-        if !self.budget(false) {
-            // Refused at once, never queued behind a fetch.
-            self.update_stats(|s| s.rate_limited += 1);
-            return Err(SourceErrorKind::RateLimited.into());
-        }
         let attempts_before = self.attempts.load(Ordering::SeqCst);
         let _one_fetch = match self.fetch_lock.try_lock() {
             Ok(guard) => guard,
-            // A fetch is in flight; it is bounded by the request timeout.
+            // A fetch is in flight (bounded by the request timeout): wait for it and take its
+            // result, whatever the budget says; it may be the fetch that brings this `kid`.
+            // With no fetch in flight, the lock is only ever held for a few instructions.
             Err(_) => self.fetch_lock.lock().await,
         };
         if self.attempts.load(Ordering::SeqCst) != attempts_before {
@@ -561,7 +558,8 @@ impl Inner {
         if !current.same_as(seen) {
             return Ok(current);
         }
-        if !self.budget(true) {
+        if !self.take_budget() {
+            // Over the budget: refused at once, never queued for a later fetch.
             self.update_stats(|s| s.rate_limited += 1);
             return Err(SourceErrorKind::RateLimited.into());
         }
