@@ -25,9 +25,15 @@ use crate::scope::Scopes;
 ///
 /// The registered claims are parsed once during validation; the payload is kept as JSON text
 /// so that [`Claims::deserialize`] can read the application's own claims type from it.
+/// Cloning is cheap (one reference count): the layer puts the claims in each request's
+/// extensions, and a verified-token cache hands out the same claims again.
 #[derive(Clone)]
 pub struct Claims {
-    raw: Arc<str>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raw: Box<str>,
     alg: Algorithm,
     kid: Option<Box<str>>,
     iss: Option<Box<str>>,
@@ -45,73 +51,73 @@ impl Claims {
     /// The issuer (`iss`).
     #[must_use]
     pub fn issuer(&self) -> Option<&str> {
-        self.iss.as_deref()
+        self.inner.iss.as_deref()
     }
 
     /// The subject (`sub`).
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.inner.sub.as_deref()
     }
 
     /// The audiences (`aud`), whether it was a string or an array.
     pub fn audience(&self) -> impl Iterator<Item = &str> {
-        self.aud.iter().map(|a| &**a)
+        self.inner.aud.iter().map(|a| &**a)
     }
 
     /// Expiry (`exp`), seconds since the epoch.
     #[must_use]
     pub fn expires_at(&self) -> Option<f64> {
-        self.exp
+        self.inner.exp
     }
 
     /// Not-before (`nbf`), seconds since the epoch.
     #[must_use]
     pub fn not_before(&self) -> Option<f64> {
-        self.nbf
+        self.inner.nbf
     }
 
     /// Issued-at (`iat`), seconds since the epoch.
     #[must_use]
     pub fn issued_at(&self) -> Option<f64> {
-        self.iat
+        self.inner.iat
     }
 
     /// The token id (`jti`).
     #[must_use]
     pub fn jwt_id(&self) -> Option<&str> {
-        self.jti.as_deref()
+        self.inner.jti.as_deref()
     }
 
     /// The OAuth client the token was issued to (`client_id`, RFC 9068).
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
+        self.inner.client_id.as_deref()
     }
 
     /// The granted scopes, from `scope` (space-separated string, RFC 9068) or else `scp`
     /// (array or string, as some authorization servers emit).
     #[must_use]
     pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+        &self.inner.scopes
     }
 
     /// The algorithm the token was signed with.
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
-        self.alg
+        self.inner.alg
     }
 
     /// The `kid` of the key that verified the token.
     #[must_use]
     pub fn key_id(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.inner.kid.as_deref()
     }
 
     /// The payload as JSON text.
     #[must_use]
     pub fn as_json(&self) -> &str {
-        &self.raw
+        &self.inner.raw
     }
 
     /// One claim by name, parsed from the payload (this parses the payload again; use
@@ -119,7 +125,7 @@ impl Claims {
     #[must_use]
     pub fn get(&self, name: &str) -> Option<serde_json::Value> {
         let mut map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&self.raw).ok()?;
+            serde_json::from_str(&self.inner.raw).ok()?;
         map.remove(name)
     }
 
@@ -128,7 +134,7 @@ impl Claims {
     /// # Errors
     /// When the payload does not fit `T`.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(&self.raw)
+        serde_json::from_str(&self.inner.raw)
     }
 
     pub(crate) fn from_parts(
@@ -137,8 +143,8 @@ impl Claims {
         kid: Option<&str>,
         r: Registered<'_>,
     ) -> Self {
-        Claims {
-            raw: Arc::from(payload),
+        let inner = Inner {
+            raw: payload.into(),
             alg,
             kid: kid.map(Into::into),
             iss: r.iss.map(|s| s.into()),
@@ -150,6 +156,9 @@ impl Claims {
             jti: r.jti.map(|s| s.into()),
             client_id: r.client_id.map(|s| s.into()),
             scopes: r.scopes,
+        };
+        Claims {
+            inner: Arc::new(inner),
         }
     }
 }
@@ -158,11 +167,11 @@ impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The registered claims only: custom claims may hold personal data.
         f.debug_struct("Claims")
-            .field("iss", &self.iss)
-            .field("sub", &self.sub)
-            .field("aud", &self.aud)
-            .field("exp", &self.exp)
-            .field("scopes", &self.scopes)
+            .field("iss", &self.inner.iss)
+            .field("sub", &self.inner.sub)
+            .field("aud", &self.inner.aud)
+            .field("exp", &self.inner.exp)
+            .field("scopes", &self.inner.scopes)
             .finish_non_exhaustive()
     }
 }

@@ -71,6 +71,39 @@ struct Config {
     clock: Arc<dyn Clock>,
 }
 
+impl Config {
+    /// `exp` (required), `nbf`, `iat`, and the maximum age, against the clock, with leeway.
+    fn time_rules(
+        &self,
+        exp: Option<f64>,
+        nbf: Option<f64>,
+        iat: Option<f64>,
+    ) -> Result<(), ErrorKind> {
+        let now = self.clock.now_unix();
+        let exp = exp.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
+        if now >= exp + self.leeway {
+            return Err(ErrorKind::Expired);
+        }
+        if let Some(nbf) = nbf
+            && now + self.leeway < nbf
+        {
+            return Err(ErrorKind::NotYetValid);
+        }
+        if let Some(iat) = iat
+            && iat > now + self.leeway
+        {
+            return Err(ErrorKind::IssuedInFuture);
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = iat.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
+            if now - iat > max_age + self.leeway {
+                return Err(ErrorKind::TooOld);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Builds a [`Validator`]; unsafe or incomplete settings are refused by [`ValidatorBuilder::build`].
 #[must_use]
 pub struct ValidatorBuilder {
@@ -130,6 +163,19 @@ impl Validator {
         self.validate_inner(token, keys).map_err(AuthError::from)
     }
 
+    /// Checks the time rules (`exp`, `nbf`, `iat`, maximum age, with the leeway) of claims
+    /// this validator accepted earlier, against its clock now. A verified-token cache runs
+    /// this on every hit, so that a cached token stops being accepted when it expires.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`], [`ErrorKind::IssuedInFuture`],
+    /// [`ErrorKind::TooOld`], or a missing `exp` (or `iat` with a maximum age).
+    pub fn check_times(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.config
+            .time_rules(claims.expires_at(), claims.not_before(), claims.issued_at())
+            .map_err(AuthError::from)
+    }
+
     fn validate_inner(&self, token: &str, keys: &KeySet) -> Result<Claims, ErrorKind> {
         let c = &*self.config;
         let decoded = jws::decode(token, c.max_token_len)?;
@@ -163,31 +209,7 @@ impl Validator {
             .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
         let mut parsed = claims::parse_payload(payload, &c.required)?;
         let reg = parsed.registered()?;
-        let now = c.clock.now_unix();
-        let exp = reg
-            .exp
-            .ok_or(ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
-        if now >= exp + c.leeway {
-            return Err(ErrorKind::Expired);
-        }
-        if let Some(nbf) = reg.nbf
-            && now + c.leeway < nbf
-        {
-            return Err(ErrorKind::NotYetValid);
-        }
-        if let Some(iat) = reg.iat
-            && iat > now + c.leeway
-        {
-            return Err(ErrorKind::IssuedInFuture);
-        }
-        if let Some(max_age) = c.max_age {
-            let iat = reg
-                .iat
-                .ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
-            if now - iat > max_age + c.leeway {
-                return Err(ErrorKind::TooOld);
-            }
-        }
+        c.time_rules(reg.exp, reg.nbf, reg.iat)?;
         if !c.any_issuer {
             let iss = reg
                 .iss
