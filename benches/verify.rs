@@ -132,7 +132,7 @@ fn output_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
 }
 
-/// Criterion's point estimate of the mean, in nanoseconds, for one benchmark measured by
+/// Criterion's point estimate of the median, in nanoseconds, for one benchmark measured by
 /// this run (estimates left by an earlier run, for a group filtered out now, are ignored).
 fn mean_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
     let path = dir
@@ -145,7 +145,7 @@ fn mean_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option
     }
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
+    v["median"]["point_estimate"].as_f64()
 }
 
 fn main() {

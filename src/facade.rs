@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_core::{Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator};
-use tollgate_jwks::{Issuers, RemoteJwks, SourceError};
+use tollgate_jwks::{RemoteJwks, SourceError};
 use tollgate_tower::{
-    Answers, BearerAuthLayer, JwtVerifier, Policy, RequireScopesLayer, TokenSources, Verifier,
+    Answers, BearerAuthLayer, ByIssuer, JwtVerifier, Policy, RequireScopesLayer, TokenCache,
+    TokenSources, Verifier,
 };
 
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
@@ -22,7 +23,7 @@ use tollgate_tower::{
 /// }"#).unwrap();
 /// assert_eq!(config.issuers[0].leeway_secs, 60);
 /// ```
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Config {
@@ -44,6 +45,16 @@ pub struct Config {
     /// Also read the token from the `access_token` query parameter.
     #[serde(default)]
     pub token_query_parameter: bool,
+    /// How many verified tokens to remember per issuer (0: none; default
+    /// [`DEFAULT_CACHE_ENTRIES`](tollgate_tower::DEFAULT_CACHE_ENTRIES)). A cached token is
+    /// still refused once expired or once its key leaves the key set; see
+    /// [`TokenCache`](tollgate_tower::TokenCache).
+    #[serde(default = "default_cache_entries")]
+    pub token_cache_entries: u64,
+}
+
+fn default_cache_entries() -> u64 {
+    tollgate_tower::DEFAULT_CACHE_ENTRIES
 }
 
 /// One trusted issuer.
@@ -84,6 +95,20 @@ pub struct IssuerConfig {
     /// Accept HS* keys from the remote JWKS: a weakening (a published secret is no secret).
     #[serde(default)]
     pub danger_allow_symmetric_keys: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuers: Vec::new(),
+            realm: None,
+            describe_errors: false,
+            optional: false,
+            token_cookie: None,
+            token_query_parameter: false,
+            token_cache_entries: default_cache_entries(),
+        }
+    }
 }
 
 fn default_leeway() -> u64 {
@@ -337,6 +362,12 @@ impl TollgateBuilder {
         self
     }
 
+    /// How many verified tokens to remember per issuer (0 turns the cache off).
+    pub fn token_cache_entries(mut self, entries: u64) -> Self {
+        self.config.token_cache_entries = entries;
+        self
+    }
+
     /// A central policy table (see [`Policy`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
@@ -369,7 +400,11 @@ impl TollgateBuilder {
                     "an issuer setting was given before any issuer(..)",
                 ));
             }
-            let verifier = build_issuer(issuer, self.client.as_ref()).await?;
+            let cache = (config.token_cache_entries > 0)
+                .then(|| TokenCache::new(config.token_cache_entries));
+            let verifier = build_issuer(issuer, self.client.as_ref())
+                .await?
+                .with_cache(cache);
             verifiers.push((issuer.issuer.clone(), verifier));
         }
         let verifier: Arc<dyn Verifier> = if verifiers.len() == 1 {
@@ -378,16 +413,24 @@ impl TollgateBuilder {
             };
             Arc::new(only)
         } else {
-            let mut issuers = Issuers::builder();
-            for (name, v) in verifiers {
-                let validator = v.validator().clone();
-                issuers = issuers.issuer(name, v.source().clone(), validator);
+            for (i, (name, _)) in verifiers.iter().enumerate() {
+                if verifiers.iter().skip(i + 1).any(|(other, _)| other == name) {
+                    return Err(BuildError::config(format!(
+                        "issuer {name:?} is configured twice"
+                    )));
+                }
             }
-            Arc::new(
-                issuers
-                    .build()
-                    .map_err(|e| BuildError::caused("invalid issuer list", e))?,
-            )
+            let max_len = verifiers
+                .iter()
+                .map(|(_, v)| v.validator().max_token_len())
+                .max()
+                .unwrap_or(0);
+            Arc::new(ByIssuer::new(
+                verifiers
+                    .into_iter()
+                    .map(|(name, v)| (name, Arc::new(v) as Arc<dyn Verifier>)),
+                max_len,
+            ))
         };
 
         let mut answers = Answers::default().describe_errors(config.describe_errors);

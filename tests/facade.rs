@@ -76,6 +76,15 @@ async fn the_same_configuration_reads_from_serde_with_several_issuers() {
     // A token of issuer b for issuer a's audience is refused.
     let crossed = b.token().audience("api").scope("orders.read").sign();
     assert_eq!(status(format!("{base}/orders"), Some(&crossed)).await, 401);
+    // A token naming an issuer nobody trusts costs no fetch anywhere.
+    let (fa, fb) = (a.jwks_fetches(), b.jwks_fetches());
+    let stranger = a
+        .token()
+        .issuer("https://stranger.example")
+        .scope("orders.read")
+        .sign();
+    assert_eq!(status(format!("{base}/orders"), Some(&stranger)).await, 401);
+    assert_eq!((a.jwks_fetches(), b.jwks_fetches()), (fa, fb));
 }
 
 #[test]

@@ -81,4 +81,15 @@ pub use remote::{
     RemoteJwksBuilder,
 };
 pub use source::{KeySource, RefreshFuture, StaticKeys, needs_refresh, validate};
+
+/// The `iss` of a token, read **without verifying anything**, only to choose which trusted
+/// issuer's keys and rules verify it (the chosen validator checks `iss` again after the
+/// signature). Never trust what this returns for anything else.
+///
+/// # Errors
+/// [`ErrorKind::TooLarge`](tollgate_core::ErrorKind::TooLarge) past `max_len`, a malformed
+/// token or payload, a missing or non-string `iss`.
+pub fn unverified_issuer(token: &str, max_len: usize) -> Result<String, tollgate_core::AuthError> {
+    peek::issuer(token, max_len).map_err(Into::into)
+}
 pub use timer::{ManualTimer, Sleep, Timer, TokioTimer};

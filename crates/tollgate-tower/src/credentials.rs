@@ -82,10 +82,13 @@ impl fmt::Display for InvalidRequest {
 
 impl std::error::Error for InvalidRequest {}
 
-/// The token of a request, if it has exactly one.
+/// The token of a request, if it has exactly one. Its `b64token` syntax is not checked here
+/// (see [`is_b64token`]): the layer checks it before or after verification, whichever is
+/// cheaper for the verifier.
 ///
 /// # Errors
-/// [`InvalidRequest`] for two credentials or a malformed one.
+/// [`InvalidRequest`] for two credentials, a `Bearer` credential without a token, or bytes
+/// that are not UTF-8.
 pub(crate) fn find_token<'r>(
     sources: &TokenSources,
     headers: &'r HeaderMap,
@@ -116,7 +119,7 @@ pub(crate) fn find_token<'r>(
             if values.next().is_some() {
                 return Err(InvalidRequest::MultipleCredentials);
             }
-            put(Cow::Borrowed(b64token(value.as_bytes())?))?;
+            put(Cow::Borrowed(utf8(value.as_bytes())?))?;
         }
     }
 
@@ -137,7 +140,7 @@ pub(crate) fn find_token<'r>(
                     .strip_prefix('"')
                     .and_then(|v| v.strip_suffix('"'))
                     .unwrap_or(value);
-                put(Cow::Borrowed(b64token(value.as_bytes())?))?;
+                put(Cow::Borrowed(value))?;
             }
         }
     }
@@ -151,7 +154,6 @@ pub(crate) fn find_token<'r>(
                 continue;
             }
             let decoded = form_decode(value).ok_or(InvalidRequest::MalformedCredential)?;
-            b64token(decoded.as_bytes())?;
             put(Cow::Owned(decoded))?;
         }
     }
@@ -178,21 +180,43 @@ fn bearer_token(value: &[u8]) -> Result<Option<&str>, InvalidRequest> {
     }
     let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
     let token = rest.get(start..).unwrap_or_default();
-    b64token(token).map(Some)
-}
-
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 2.1).
-fn b64token(value: &[u8]) -> Result<&str, InvalidRequest> {
-    let body_len = value
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || b"-._~+/".contains(b)))
-        .unwrap_or(value.len());
-    let (body, padding) = value.split_at(body_len);
-    if body.is_empty() || padding.iter().any(|b| *b != b'=') {
+    if token.is_empty() {
         return Err(InvalidRequest::MalformedCredential);
     }
-    // Every byte checked above is ASCII.
+    utf8(token).map(Some)
+}
+
+fn utf8(value: &[u8]) -> Result<&str, InvalidRequest> {
     std::str::from_utf8(value).map_err(|_| InvalidRequest::MalformedCredential)
+}
+
+/// The bytes of a `b64token` before its padding, as a table: this runs over every token.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let c = b as u8;
+        #[allow(clippy::indexing_slicing)] // b < 256, evaluated at compile time
+        {
+            table[b] =
+                c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        }
+        b += 1;
+    }
+    table
+};
+
+/// Whether `token` is a `b64token`:
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 2.1).
+pub(crate) fn is_b64token(token: &str) -> bool {
+    let value = token.as_bytes();
+    let body_len = value
+        .iter()
+        .position(|b| B64TOKEN.get(usize::from(*b)) != Some(&true))
+        .unwrap_or(value.len());
+    let (body, padding) = value.split_at(body_len);
+    !body.is_empty() && padding.iter().all(|b| *b == b'=')
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
@@ -243,7 +267,11 @@ mod tests {
             );
         }
         let uri: Uri = uri.parse().unwrap();
-        find_token(sources, &map, &uri).map(|t| t.map(Cow::into_owned))
+        // As the layer answers: a token that is not a b64token is a malformed request.
+        match find_token(sources, &map, &uri)? {
+            Some(token) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
+            token => Ok(token.map(Cow::into_owned)),
+        }
     }
 
     #[test]

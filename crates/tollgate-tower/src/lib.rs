@@ -56,6 +56,7 @@
 mod answer;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod cache;
 mod credentials;
 mod future;
 mod layer;
@@ -65,10 +66,11 @@ mod service;
 mod verifier;
 
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
+pub use cache::{DEFAULT_CACHE_ENTRIES, TokenCache};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::{BearerAuthLayer, DefaultAnswer, OnRejection};
 pub use policy::{Access, Policy, PolicyBuilder, PolicyError};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;
-pub use verifier::{JwtVerifier, Verifier, VerifyFuture};
+pub use verifier::{ByIssuer, JwtVerifier, Verifier, VerifyFuture};

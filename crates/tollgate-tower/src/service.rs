@@ -8,7 +8,7 @@ use tollgate_core::{AuthError, Claims, ErrorKind, ScopeRequirement};
 use tower_service::Service;
 
 use crate::answer::{Answers, Protocol, Rejection, answer};
-use crate::credentials::find_token;
+use crate::credentials::{InvalidRequest, find_token, is_b64token};
 use crate::future::ResponseFuture;
 use crate::layer::{OnRejection, Settings};
 use crate::policy::Access;
@@ -168,10 +168,22 @@ where
                 return ResponseFuture::inner(self.inner.call(req));
             }
             Ok(None) => Err(Rejection::MissingCredentials),
+            Ok(Some(token))
+                if !settings.verifier.accepts_only_b64tokens() && !is_b64token(&token) =>
+            {
+                Err(Rejection::InvalidRequest(
+                    InvalidRequest::MalformedCredential,
+                ))
+            }
             Ok(Some(token)) => match settings.verifier.verify_now(&token) {
                 Ok(claims) => authorize(access, &claims)
                     .map(|()| claims)
                     .map_err(Rejection::Refused),
+                // The syntax of a refused token decides between 400 and 401. (An accepted
+                // one is a compact JWS, so a b64token: see `accepts_only_b64tokens`.)
+                Err(_) if !is_b64token(&token) => Err(Rejection::InvalidRequest(
+                    InvalidRequest::MalformedCredential,
+                )),
                 Err(error) if settings.verifier.may_refresh(&error) => {
                     // The rare path: the key is not in the snapshot. The service that was
                     // polled ready goes into the future; its clone stays here for the next

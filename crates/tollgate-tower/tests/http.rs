@@ -498,3 +498,17 @@ async fn grpc_callers_get_a_trailers_only_status() {
         r#"Bearer realm="orders""#
     );
 }
+
+#[tokio::test]
+async fn a_cached_token_still_goes_through_each_routes_scope_check() {
+    let idp = TestIssuer::start().await;
+    let base = serve(api(&layer_for(&idp).await)).await;
+    let read = idp.token().scope("read").sign();
+    for _ in 0..3 {
+        assert_eq!(get_bearer(&format!("{base}/read"), &read).await.status, 200);
+        assert_eq!(
+            get_bearer(&format!("{base}/write"), &read).await.status,
+            403
+        );
+    }
+}
