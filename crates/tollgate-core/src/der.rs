@@ -100,16 +100,17 @@ pub(crate) fn parse_spki(der: &[u8]) -> Option<Spki<'_>> {
     })
 }
 
-/// Reads a PKCS#1 RSAPublicKey and returns the modulus without leading zeros.
-pub(crate) fn rsa_modulus(pkcs1: &[u8]) -> Option<&[u8]> {
+/// Reads a PKCS#1 RSAPublicKey and returns the modulus and the exponent, each without
+/// leading zeros.
+pub(crate) fn rsa_parts(pkcs1: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut outer = Reader::new(pkcs1);
     let mut seq = Reader::new(outer.read(TAG_SEQUENCE)?);
     let n = seq.read(TAG_INTEGER)?;
-    let _e = seq.read(TAG_INTEGER)?;
+    let e = seq.read(TAG_INTEGER)?;
     if !seq.is_empty() || !outer.is_empty() {
         return None;
     }
-    Some(strip_leading_zeros(n))
+    Some((strip_leading_zeros(n), strip_leading_zeros(e)))
 }
 
 pub(crate) fn strip_leading_zeros(mut bytes: &[u8]) -> &[u8] {
@@ -183,7 +184,7 @@ mod tests {
     fn pkcs1_round_trips_through_the_reader() {
         let n = [0x80u8; 256];
         let der = rsa_public_key_pkcs1(&n, &[1, 0, 1]);
-        assert_eq!(rsa_modulus(&der), Some(&n[..]));
+        assert_eq!(rsa_parts(&der), Some((&n[..], &[1u8, 0, 1][..])));
         assert_eq!(bit_len(&n), 2048);
         assert_eq!(bit_len(&[0, 0, 1]), 1);
     }

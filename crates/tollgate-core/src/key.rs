@@ -68,11 +68,119 @@ pub struct Jwk {
     pub d: Option<String>,
 }
 
+impl Jwk {
+    /// The JWK SHA-256 thumbprint (RFC 7638), base64url without padding: SHA-256 over the
+    /// required members of the key type, in lexicographic order, as JSON without whitespace
+    /// (`RSA`: `e`, `kty`, `n`; `EC`: `crv`, `kty`, `x`, `y`; `OKP`: `crv`, `kty`, `x`;
+    /// `oct`: `k`, `kty`). The members are hashed as written: nothing is decoded or checked,
+    /// so a key that tollgate refuses still has a thumbprint to name it by.
+    ///
+    /// `None` for another `kty` or when a required member is missing. For an `oct` key the
+    /// thumbprint is a hash of the secret: show it only for a key that is already public.
+    ///
+    /// ```
+    /// use tollgate_core::Jwk;
+    ///
+    /// let jwk: Jwk = serde_json::from_str(
+    ///     r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+    /// ).unwrap();
+    /// assert_eq!(jwk.thumbprint_sha256().unwrap(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    /// ```
+    #[must_use]
+    pub fn thumbprint_sha256(&self) -> Option<String> {
+        // A JSON string, escaped where JSON requires it (RFC 7638 section 3.3).
+        let q = |member: Option<&String>| member.and_then(|v| serde_json::to_string(v).ok());
+        let canonical = match self.kty.as_str() {
+            "RSA" => format!(
+                r#"{{"e":{},"kty":"RSA","n":{}}}"#,
+                q(self.e.as_ref())?,
+                q(self.n.as_ref())?
+            ),
+            "EC" => format!(
+                r#"{{"crv":{},"kty":"EC","x":{},"y":{}}}"#,
+                q(self.crv.as_ref())?,
+                q(self.x.as_ref())?,
+                q(self.y.as_ref())?
+            ),
+            "OKP" => format!(
+                r#"{{"crv":{},"kty":"OKP","x":{}}}"#,
+                q(self.crv.as_ref())?,
+                q(self.x.as_ref())?
+            ),
+            "oct" => format!(r#"{{"k":{},"kty":"oct"}}"#, q(self.k.as_ref())?),
+            _ => return None,
+        };
+        Some(sha256_b64url(canonical.as_bytes()).into())
+    }
+}
+
+fn sha256_b64url(bytes: &[u8]) -> Box<str> {
+    use base64::Engine as _;
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(hash.as_ref())
+        .into_boxed_str()
+}
+
+/// The RFC 7638 thumbprint of a public key given by its values (big-endian integers without
+/// leading zeros, full-length curve coordinates), as its JWK would be written.
+fn public_thumbprint(members: PublicMembers<'_>) -> Box<str> {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let canonical = match members {
+        PublicMembers::Rsa { n, e } => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            b64(der::strip_leading_zeros(e)),
+            b64(der::strip_leading_zeros(n))
+        ),
+        PublicMembers::Ec { curve, x, y } => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            curve.name(),
+            b64(x),
+            b64(y)
+        ),
+        PublicMembers::Ed25519 { x } => {
+            format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, b64(x))
+        }
+    };
+    sha256_b64url(canonical.as_bytes())
+}
+
+#[derive(Clone, Copy)]
+enum PublicMembers<'a> {
+    Rsa {
+        n: &'a [u8],
+        e: &'a [u8],
+    },
+    Ec {
+        curve: Curve,
+        x: &'a [u8],
+        y: &'a [u8],
+    },
+    Ed25519 {
+        x: &'a [u8],
+    },
+}
+
+/// The thumbprint of an EC public key from its SEC 1 uncompressed point; `None` for any
+/// other encoding.
+fn ec_point_thumbprint(curve: Curve, point: &[u8]) -> Option<Box<str>> {
+    let len = curve.coordinate_len();
+    let (&tag, coords) = point.split_first()?;
+    if tag != 0x04 || coords.len() != 2 * len {
+        return None;
+    }
+    let (x, y) = coords.split_at_checked(len)?;
+    Some(public_thumbprint(PublicMembers::Ec { curve, x, y }))
+}
+
 /// A key that verifies signatures, parsed once, with the algorithms it may verify.
 pub struct VerifyingKey {
     kid: Option<Box<str>>,
     algorithms: AlgorithmSet,
     material: Material,
+    /// RFC 7638 SHA-256 thumbprint of a public key; never computed for a shared secret.
+    thumbprint: Option<Box<str>>,
 }
 
 enum Material {
@@ -154,6 +262,14 @@ impl Curve {
             Curve::P521 => 66,
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Curve::P256 => "P-256",
+            Curve::P384 => "P-384",
+            Curve::P521 => "P-521",
+        }
+    }
 }
 
 impl VerifyingKey {
@@ -176,6 +292,7 @@ impl VerifyingKey {
             kid: None,
             algorithms: AlgorithmSet::only(alg),
             material: Material::Hmac(vec![(alg, hmac::Key::new(hmac_alg, secret))]),
+            thumbprint: None,
         })
     }
 
@@ -189,10 +306,11 @@ impl VerifyingKey {
             .ok_or(KeyErrorKind::InvalidKey("not a DER SubjectPublicKeyInfo"))?;
         match spki.algorithm {
             der::OID_RSA_ENCRYPTION => {
-                let n = der::rsa_modulus(spki.key)
+                let (n, e) = der::rsa_parts(spki.key)
                     .ok_or(KeyErrorKind::InvalidKey("bad RSA public key"))?;
                 check_rsa_bits(n)?;
-                Self::public(RSA_ALGS.intersection(allowed), der)
+                Ok(Self::public(RSA_ALGS.intersection(allowed), der)?
+                    .with_thumbprint(Some(public_thumbprint(PublicMembers::Rsa { n, e }))))
             }
             der::OID_EC_PUBLIC_KEY => {
                 let curve = match spki.parameter {
@@ -201,12 +319,20 @@ impl VerifyingKey {
                     Some(der::OID_P521) => Curve::P521,
                     _ => return Err(KeyErrorKind::Unsupported("elliptic curve").into()),
                 };
-                Self::public(AlgorithmSet::only(curve.alg()).intersection(allowed), der)
+                Ok(
+                    Self::public(AlgorithmSet::only(curve.alg()).intersection(allowed), der)?
+                        .with_thumbprint(ec_point_thumbprint(curve, spki.key)),
+                )
             }
-            der::OID_ED25519 => Self::public(
-                AlgorithmSet::only(Algorithm::EdDSA).intersection(allowed),
-                der,
-            ),
+            der::OID_ED25519 => {
+                let thumbprint = (spki.key.len() == 32)
+                    .then(|| public_thumbprint(PublicMembers::Ed25519 { x: spki.key }));
+                Ok(Self::public(
+                    AlgorithmSet::only(Algorithm::EdDSA).intersection(allowed),
+                    der,
+                )?
+                .with_thumbprint(thumbprint))
+            }
             _ => Err(KeyErrorKind::Unsupported("SubjectPublicKeyInfo algorithm").into()),
         }
     }
@@ -222,10 +348,12 @@ impl VerifyingKey {
         match label {
             PemLabel::Spki => Self::from_spki_der(&der, allowed),
             PemLabel::RsaPkcs1 => {
-                let n =
-                    der::rsa_modulus(&der).ok_or(KeyErrorKind::InvalidKey("bad RSA public key"))?;
+                let (n, e) =
+                    der::rsa_parts(&der).ok_or(KeyErrorKind::InvalidKey("bad RSA public key"))?;
                 check_rsa_bits(n)?;
-                Self::public(RSA_ALGS.intersection(allowed), &der)
+                let thumbprint = public_thumbprint(PublicMembers::Rsa { n, e });
+                Ok(Self::public(RSA_ALGS.intersection(allowed), &der)?
+                    .with_thumbprint(Some(thumbprint)))
             }
         }
     }
@@ -282,6 +410,7 @@ impl VerifyingKey {
                 check_rsa_bits(&n)?;
                 let der = der::rsa_public_key_pkcs1(&n, &e);
                 Self::public(restrict(RSA_ALGS)?, &der)?
+                    .with_thumbprint(Some(public_thumbprint(PublicMembers::Rsa { n: &n, e: &e })))
             }
             "EC" => {
                 if jwk.d.is_some() {
@@ -307,6 +436,7 @@ impl VerifyingKey {
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
                 Self::public(restrict(AlgorithmSet::only(curve.alg()))?, &point)?
+                    .with_thumbprint(ec_point_thumbprint(curve, &point))
             }
             "OKP" => {
                 if jwk.d.is_some() {
@@ -323,6 +453,7 @@ impl VerifyingKey {
                     return Err(KeyErrorKind::InvalidKey("Ed25519 key of the wrong length").into());
                 }
                 Self::public(restrict(AlgorithmSet::only(Algorithm::EdDSA))?, &x)?
+                    .with_thumbprint(Some(public_thumbprint(PublicMembers::Ed25519 { x: &x })))
             }
             "oct" => {
                 if !allowed.has_symmetric() {
@@ -365,6 +496,7 @@ impl VerifyingKey {
                     kid: None,
                     algorithms: algs,
                     material: Material::Hmac(keys),
+                    thumbprint: None,
                 }
             }
             _ => return Err(KeyErrorKind::Unsupported("kty").into()),
@@ -391,7 +523,13 @@ impl VerifyingKey {
             kid: None,
             algorithms: algs,
             material: Material::Public(parsed),
+            thumbprint: None,
         })
+    }
+
+    fn with_thumbprint(mut self, thumbprint: Option<Box<str>>) -> Self {
+        self.thumbprint = thumbprint;
+        self
     }
 
     /// The same key with a key id.
@@ -421,6 +559,17 @@ impl VerifyingKey {
     #[must_use]
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of a public key (base64url), computed when the key was
+    /// loaded: the same value whether it came as a JWK, PEM or DER, and the value
+    /// [`Jwk::thumbprint_sha256`] gives for its (conforming) JWK. Names a key in a log line or
+    /// a report without printing it.
+    ///
+    /// `None` for an HMAC secret: a hash of a shared secret is not printed anywhere.
+    #[must_use]
+    pub fn thumbprint(&self) -> Option<&str> {
+        self.thumbprint.as_deref()
     }
 
     /// The algorithms this key may verify.

@@ -296,3 +296,52 @@ fn one_bad_key_in_a_jwks_is_skipped_and_the_rest_load() {
     let many = json!({"keys": vec![good.public_jwk(); 5]});
     assert!(KeySet::from_jwks_limited(&many.to_string(), AlgorithmSet::ALL, 4).is_err());
 }
+
+#[test]
+fn thumbprints_follow_rfc_7638_and_agree_across_key_encodings() {
+    // RFC 7638 section 3.1: the example RSA key (RFC 7517 appendix A.1) and its thumbprint.
+    let example: tollgate_core::Jwk = serde_json::from_value(json!({
+        "kty": "RSA",
+        "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+        "e": "AQAB",
+        "alg": "RS256",
+        "kid": "2011-04-29"
+    }))
+    .unwrap();
+    let expected = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+    assert_eq!(example.thumbprint_sha256().as_deref(), Some(expected));
+    let key = VerifyingKey::from_jwk(&example, AlgorithmSet::ALL).unwrap();
+    assert_eq!(key.thumbprint(), Some(expected));
+
+    // The same public key gives the same thumbprint as a JWK, as SPKI PEM and as DER.
+    for alg in [
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::ES512,
+        Algorithm::EdDSA,
+    ] {
+        let test_key = TestKey::generate(alg);
+        let jwk: tollgate_core::Jwk = serde_json::from_value(test_key.public_jwk()).unwrap();
+        let from_jwk = VerifyingKey::from_jwk(&jwk, AlgorithmSet::ALL).unwrap();
+        let from_pem = VerifyingKey::from_pem(&test_key.public_pem(), AlgorithmSet::ALL).unwrap();
+        let from_der =
+            VerifyingKey::from_spki_der(&test_key.public_spki_der(), AlgorithmSet::ALL).unwrap();
+        let thumbprint = jwk.thumbprint_sha256().unwrap();
+        assert_eq!(thumbprint.len(), 43, "{alg}");
+        assert_eq!(from_jwk.thumbprint(), Some(thumbprint.as_str()), "{alg}");
+        assert_eq!(from_pem.thumbprint(), Some(thumbprint.as_str()), "{alg}");
+        assert_eq!(from_der.thumbprint(), Some(thumbprint.as_str()), "{alg}");
+    }
+
+    // Shared secrets never get one on a loaded key; a missing member or an unknown kty has none.
+    let secret = VerifyingKey::hmac(Algorithm::HS256, &[9u8; 32]).unwrap();
+    assert_eq!(secret.thumbprint(), None);
+    let oct = load(&json!({"kty": "oct", "k": tollgate_testkit::b64url(&[9u8; 32])})).unwrap();
+    assert_eq!(oct.thumbprint(), None);
+    let no_e: tollgate_core::Jwk =
+        serde_json::from_value(without(serde_json::to_value(&example).unwrap(), "e")).unwrap();
+    assert_eq!(no_e.thumbprint_sha256(), None);
+    let odd: tollgate_core::Jwk = serde_json::from_value(json!({"kty": "XYZ"})).unwrap();
+    assert_eq!(odd.thumbprint_sha256(), None);
+}

@@ -174,3 +174,43 @@ async fn each_issuer_keeps_its_own_rules() {
     );
     assert!(Issuers::builder().build().is_err());
 }
+
+#[tokio::test]
+async fn fetch_document_returns_the_jwks_text_under_the_same_rules() {
+    let issuer = TestIssuer::start().await;
+    let by_issuer = RemoteJwks::discover(issuer.issuer())
+        .fetch_document()
+        .await
+        .unwrap();
+    assert_eq!(by_issuer.url, issuer.jwks_url());
+    let doc: serde_json::Value = serde_json::from_str(&by_issuer.body).unwrap();
+    assert_eq!(doc, issuer.jwks_json());
+    let by_url = RemoteJwks::builder(issuer.jwks_url())
+        .fetch_document()
+        .await
+        .unwrap();
+    assert_eq!(by_url.body, by_issuer.body);
+    assert_eq!(issuer.discovery_fetches(), 1);
+    assert_eq!(issuer.jwks_fetches(), 2);
+
+    // The discovery document must still name the issuer, and only 200 is an answer.
+    issuer.set_discovery_issuer(Some("https://evil.example".into()));
+    let err = RemoteJwks::discover(issuer.issuer())
+        .fetch_document()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &SourceErrorKind::IssuerMismatch);
+    issuer.set_fault(Some(tollgate_testkit::JwksFault::Status(500)));
+    let err = RemoteJwks::builder(issuer.jwks_url())
+        .fetch_document()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &SourceErrorKind::Http { status: 500 });
+    // A body that is not a JWKS is handed back as it is: showing it is the caller's job.
+    issuer.set_fault(Some(tollgate_testkit::JwksFault::Garbage));
+    let garbage = RemoteJwks::builder(issuer.jwks_url())
+        .fetch_document()
+        .await
+        .unwrap();
+    assert!(garbage.body.starts_with("<html>"));
+}

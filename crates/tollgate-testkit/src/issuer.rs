@@ -96,6 +96,7 @@ pub struct TestIssuerBuilder {
     default_scope: String,
     lifetime: i64,
     publish_symmetric: bool,
+    listen: SocketAddr,
 }
 
 impl TestIssuerBuilder {
@@ -160,15 +161,38 @@ impl TestIssuerBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts serving in the current tokio runtime.
+    /// The address to listen on (default `127.0.0.1:0`: a free loopback port). The issuer URL
+    /// is `http://` and the address bound, so it should be one that clients can reach by that
+    /// name, such as a loopback address; tests keep the default so that they never fight over
+    /// a port. For a long-running development issuer, such as `tollgate dev-issuer`.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Binds the address (`127.0.0.1:0` unless [`listen`](Self::listen) said otherwise) and
+    /// starts serving in the current tokio runtime.
     ///
     /// # Panics
-    /// Outside a tokio runtime, or if binding a loopback port fails.
+    /// Outside a tokio runtime, or if binding the address fails; [`try_start`](Self::try_start)
+    /// returns that error instead.
     pub async fn start(self) -> TestIssuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        self.try_start()
             .await
-            .expect("binding 127.0.0.1:0 for the test issuer");
-        let addr = listener.local_addr().expect("the bound address");
+            .expect("binding the address of the test issuer")
+    }
+
+    /// As [`start`](Self::start), returning the error of binding the address (already in use,
+    /// not permitted) instead of panicking.
+    ///
+    /// # Errors
+    /// The I/O error of binding the listening socket.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub async fn try_start(self) -> std::io::Result<TestIssuer> {
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let keys = if self.keys.is_empty() {
             vec![TestKey::generate(Algorithm::RS256).with_kid("rsa-1")]
@@ -207,13 +231,13 @@ impl TestIssuerBuilder {
                 })
                 .await
         });
-        TestIssuer {
+        Ok(TestIssuer {
             shared,
             life: Arc::new(Life {
                 stop: Mutex::new(Some(stop)),
                 task: Mutex::new(Some(task)),
             }),
-        }
+        })
     }
 }
 
@@ -237,6 +261,7 @@ impl TestIssuer {
             default_scope: "read write".into(),
             lifetime: 300,
             publish_symmetric: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 

@@ -565,3 +565,25 @@ async fn the_token_endpoint_refuses_bad_clients_and_grants() {
     assert_eq!(issuer.token_requests(), 5);
     assert_eq!(issuer.jwks_fetches(), 0);
 }
+
+#[tokio::test]
+async fn listen_binds_the_given_address_and_try_start_reports_a_taken_one() {
+    let issuer = TestIssuer::builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .try_start()
+        .await
+        .unwrap();
+    assert!(issuer.addr().ip().is_loopback());
+    assert_ne!(issuer.addr().port(), 0);
+    assert_eq!(issuer.issuer(), format!("http://{}", issuer.addr()));
+    let doc = get_json(&issuer.discovery_url()).await;
+    assert_eq!(doc["issuer"], issuer.issuer());
+
+    // The same address again is taken: an error, not a panic.
+    let taken = TestIssuer::builder()
+        .listen(issuer.addr())
+        .try_start()
+        .await
+        .unwrap_err();
+    assert_eq!(taken.kind(), std::io::ErrorKind::AddrInUse);
+}

@@ -462,6 +462,55 @@ impl RemoteJwksBuilder {
     }
 }
 
+/// A JWKS document as fetched, unparsed: see [`RemoteJwksBuilder::fetch_document`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct JwksDocument {
+    /// The URL the document was fetched from (the discovered `jwks_uri` for
+    /// [`RemoteJwks::discover`]).
+    pub url: String,
+    /// The body, as text.
+    pub body: String,
+}
+
+impl RemoteJwksBuilder {
+    /// Fetches the JWKS document once and returns its text, under the same rules as
+    /// [`build`](Self::build) (URL scheme, discovery and its issuer check, redirects, timeouts,
+    /// body cap, status `200` only), without parsing a key, caching anything or starting a
+    /// background task. For tools that show the document itself, such as the `tollgate jwks`
+    /// command, which also lists the keys a key source would skip.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), except that the keys are not checked: a body that is not a
+    /// JWKS is returned as it is.
+    pub async fn fetch_document(self) -> Result<JwksDocument, SourceError> {
+        let c = &self.config;
+        check_config(c)?;
+        let client = match self.client {
+            Some(client) => client,
+            None => fetch::default_client(c.connect_timeout, c.timeout)?,
+        };
+        let limits = Limits {
+            timeout: c.timeout,
+            max_body_bytes: c.max_body_bytes,
+        };
+        let url = match self.target {
+            Target::Jwks(url) => fetch::parse_url(&url, c.allow_http)?,
+            Target::Issuer(issuer) => {
+                discovery::discover(&client, &issuer, c.allow_http, limits).await?
+            }
+        };
+        match fetch::get(&client, &url, None, limits).await? {
+            Fetched::Body { body, .. } => Ok(JwksDocument {
+                url: url.to_string(),
+                body,
+            }),
+            // Only sent without validators, so never answered 304 legitimately.
+            Fetched::NotModified { .. } => Err(SourceErrorKind::Http { status: 304 }.into()),
+        }
+    }
+}
+
 fn check_config(c: &Config) -> Result<(), SourceError> {
     let refuse = |what| Err(SourceErrorKind::Config(what).into());
     if c.allowed.is_empty() {
