@@ -44,6 +44,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `axum` | the [`axum`] extractors, on `axum-core` |
+//! | `tonic` | [`grpc`]: read the verified claims from a `tonic::Request` in a gRPC handler |
 //!
 //! # Deployment caveat
 //!
@@ -59,6 +60,8 @@ pub mod axum;
 mod cache;
 mod credentials;
 mod future;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 mod layer;
 mod policy;
 mod scopes;
