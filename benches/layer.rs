@@ -121,8 +121,8 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
     let layer = |cache: Option<TokenCache>| {
         BearerAuthLayer::new(JwtVerifier::new(keys.clone(), validator.clone()).with_cache(cache))
     };
-    let uncached = layer(None).layer(inner.clone());
-    let cached = layer(Some(TokenCache::default())).layer(inner.clone());
+    let uncached = layer(None).layer(inner);
+    let cached = layer(Some(TokenCache::default())).layer(inner);
     for svc in [&uncached, &cached] {
         let res = now(svc.clone().oneshot(request(&bearer))).unwrap();
         assert_eq!(res.status(), 200);
@@ -133,7 +133,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
         b.iter(|| raw(black_box(signing_input.as_bytes()), black_box(&signature)));
     });
     group.bench_function("no_layer", |b| {
-        let mut svc = inner.clone();
+        let mut svc = inner;
         b.iter(|| now(svc.call(request(black_box(&bearer)))).unwrap());
     });
     group.bench_function("layer_cache_off", |b| {

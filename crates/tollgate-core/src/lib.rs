@@ -26,3 +26,27 @@ pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
 pub use scope::{ScopeRequirement, Scopes};
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};
+
+/// Entry points for fuzz targets and property tests: the parsing steps of
+/// [`Validator::validate`] on their own, before any signature. Not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    use crate::error::{ErrorKind, MalformedPart};
+
+    /// Size and shape checks, base64url decoding, the header and the payload JSON, as
+    /// [`Validator::validate`](crate::Validator::validate) reads them (the payload is parsed
+    /// here whatever the signature would say).
+    ///
+    /// # Errors
+    /// The [`ErrorKind`] of the first step that refuses the token.
+    pub fn parse_token(token: &str, max_len: usize) -> Result<(), ErrorKind> {
+        let decoded = crate::jws::decode(token, max_len)?;
+        let header = crate::jws::parse_header(decoded.header())?;
+        crate::alg::Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
+        let payload = std::str::from_utf8(decoded.payload())
+            .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+        let mut parsed = crate::claims::parse_payload(payload, &[])?;
+        parsed.registered()?;
+        Ok(())
+    }
+}

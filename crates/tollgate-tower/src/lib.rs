@@ -77,3 +77,41 @@ pub use policy::{Access, Policy, PolicyBuilder, PolicyError};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;
 pub use verifier::{ByIssuer, JwtVerifier, Verifier, VerifyFuture};
+
+/// Entry points for fuzz targets: credential extraction on raw header bytes. Not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+
+    use crate::credentials::{InvalidRequest, TokenSources, find_token, is_b64token};
+
+    /// Finds the token among raw `(name, value)` headers and a raw URI, with every source
+    /// configured (`Authorization`, cookie `at`, header `x-token`, the query parameter), then
+    /// checks its `b64token` syntax, as the layer would. Headers or a URI that `http` refuses
+    /// to represent are left out, as a server would never deliver them.
+    ///
+    /// # Errors
+    /// The [`InvalidRequest`] the layer would answer with.
+    pub fn find_token_in(
+        headers: &[(&[u8], &[u8])],
+        uri: &[u8],
+    ) -> Result<Option<String>, InvalidRequest> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                map.append(name, value);
+            }
+        }
+        let uri = Uri::try_from(uri).unwrap_or_default();
+        let sources = TokenSources::default()
+            .with_cookie("at")
+            .with_header(HeaderName::from_static("x-token"))
+            .with_query_parameter();
+        match find_token(&sources, &map, &uri)? {
+            Some(token) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
+            token => Ok(token.map(std::borrow::Cow::into_owned)),
+        }
+    }
+}

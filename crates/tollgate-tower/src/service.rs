@@ -17,6 +17,8 @@ use crate::policy::Access;
 /// that scope checks and extractors behind it can tell "unauthenticated" from "no layer".
 #[derive(Debug, Clone)]
 pub(crate) struct Passed {
+    // Read by the axum extractors, to word their refusals as the layer would.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) answers: Arc<Answers>,
 }
 
