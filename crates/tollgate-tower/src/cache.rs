@@ -34,8 +34,15 @@ use tollgate_core::{Claims, KeySet};
 /// until it expires).
 pub const DEFAULT_CACHE_ENTRIES: u64 = 4_096;
 
-/// A bounded cache of verified tokens; see the [module docs](self). Cheap to clone: clones
-/// share the entries.
+/// A bounded cache of verified tokens. Cheap to clone: clones share the entries.
+///
+/// Each verified token's claims are kept, keyed by the whole token (compared byte for byte),
+/// and accepted again without a second signature check only while the key set is the one
+/// that verified it and the time rules still hold against the validator's clock (checked on
+/// every hit). The route's scope check runs on every request. Entries leave when their token
+/// expires and when the cache is full. Custom validator closures run when a token is
+/// verified, not on each hit: one whose answer changes over time (a revocation list) needs
+/// the cache off.
 #[derive(Clone)]
 pub struct TokenCache {
     entries: moka::sync::Cache<Arc<str>, Entry, foldhash::quality::RandomState>,

@@ -44,7 +44,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `axum` | the [`axum`] extractors, on `axum-core` |
-//! | `tonic` | [`grpc`]: read the verified claims from a `tonic::Request` in a gRPC handler |
+//! | `tonic` | `grpc`: read the verified claims from a `tonic::Request` in a gRPC handler |
 //!
 //! # Deployment caveat
 //!

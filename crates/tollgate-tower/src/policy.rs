@@ -160,21 +160,50 @@ impl PolicyBuilder {
     ///
     /// # Errors
     /// A [`PolicyError`] for a pattern that does not start with `/`, has an empty segment, or
-    /// has `**` anywhere but at the end.
+    /// has `**` anywhere but at the end; for a scope that is not an RFC 6749 scope token; and
+    /// for a rule that can never apply because an earlier rule matches every request it
+    /// would (first match wins, so `/pkg.S/*` before `/pkg.S/Create` would silently give
+    /// `Create` the service's requirement).
     pub fn build(self) -> Result<Policy, PolicyError> {
-        let rules = self
-            .rules
-            .into_iter()
-            .map(|(method, pattern, access)| {
-                Ok(Rule {
-                    method,
-                    pattern: Pattern::parse(&pattern)?,
-                    access,
-                })
-            })
-            .collect::<Result<_, PolicyError>>()?;
+        let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
+        for (method, text, access) in self.rules {
+            let pattern = Pattern::parse(&text)?;
+            if let Access::Scopes(requirement) = &access
+                && let Some(bad) = requirement
+                    .alternatives()
+                    .flatten()
+                    .find(|s| !crate::scopes::is_scope_token(s))
+            {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: if bad.is_empty() {
+                        "a required scope is empty"
+                    } else {
+                        "a required scope is not an RFC 6749 scope token"
+                    },
+                });
+            }
+            let hidden = rules.iter().any(|earlier| {
+                earlier
+                    .method
+                    .as_ref()
+                    .is_none_or(|m| Some(m) == method.as_ref())
+                    && earlier.pattern.covers(&pattern)
+            });
+            if hidden {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: "an earlier rule matches every request this one would (first match wins: put the more specific rule first)",
+                });
+            }
+            rules.push(Rule {
+                method,
+                pattern,
+                access,
+            });
+        }
         Ok(Policy {
-            rules,
+            rules: rules.into(),
             default: self.default,
         })
     }
@@ -222,6 +251,23 @@ impl Pattern {
         Ok(Pattern {
             segments: segments.into(),
         })
+    }
+
+    /// Whether every path `other` matches, this pattern matches too.
+    fn covers(&self, other: &Pattern) -> bool {
+        let mut mine = self.segments.iter();
+        let mut theirs = other.segments.iter();
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => return true,
+                (Some(Segment::Rest), _) => return true,
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some(_), Some(Segment::Rest)) => return false,
+                (Some(Segment::One), Some(_)) => {}
+                (Some(Segment::Literal(a)), Some(Segment::Literal(b))) if a == b => {}
+                (Some(Segment::Literal(_)), Some(_)) => return false,
+            }
+        }
     }
 
     fn matches(&self, path: &str) -> bool {
@@ -278,6 +324,53 @@ mod tests {
         assert!(matches("/pkg.Orders/*", "/pkg.Orders/Get"));
         assert!(!matches("/pkg.Orders/*", "/pkg.OrdersAdmin/Get"));
         assert!(!matches("/a", "a"));
+    }
+
+    #[test]
+    fn a_rule_hidden_by_an_earlier_one_is_refused() {
+        let read = ScopeRequirement::any_of(["read"]);
+        let write = ScopeRequirement::any_of(["write"]);
+        let hidden = Policy::deny_by_default()
+            .route("/pkg.S/*", read.clone())
+            .route_method(Method::POST, "/pkg.S/Create", write.clone())
+            .build();
+        assert!(hidden.unwrap_err().to_string().contains("earlier rule"));
+        for (first, second) in [
+            ("/**", "/a"),
+            ("/a/**", "/a/b/c"),
+            ("/a/*", "/a/{id}"),
+            ("/a", "/a"),
+        ] {
+            let p = Policy::deny_by_default()
+                .public(first)
+                .public(second)
+                .build();
+            assert!(p.is_err(), "{first} hides {second}");
+        }
+        // The specific rule first is the right order; a method-only earlier rule hides nothing
+        // for other methods; overlapping but not covering patterns are fine.
+        for builder in [
+            Policy::deny_by_default()
+                .route_method(Method::POST, "/pkg.S/Create", write.clone())
+                .route("/pkg.S/*", read.clone()),
+            Policy::deny_by_default()
+                .route_method(Method::GET, "/a/*", read.clone())
+                .route_method(Method::POST, "/a/*", write.clone()),
+            Policy::deny_by_default().public("/a/*").public("/a/**"),
+            Policy::deny_by_default().public("/a/b").public("/a/*"),
+        ] {
+            builder.build().unwrap();
+        }
+    }
+
+    #[test]
+    fn invalid_scopes_are_refused() {
+        for bad in ["", "a b", "a\"b"] {
+            let p = Policy::deny_by_default()
+                .route("/x", ScopeRequirement::any_of([bad]))
+                .build();
+            assert!(p.is_err(), "{bad:?}");
+        }
     }
 
     #[test]
