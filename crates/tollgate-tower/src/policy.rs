@@ -354,8 +354,8 @@ mod tests {
                 .route_method(Method::POST, "/pkg.S/Create", write.clone())
                 .route("/pkg.S/*", read.clone()),
             Policy::deny_by_default()
-                .route_method(Method::GET, "/a/*", read.clone())
-                .route_method(Method::POST, "/a/*", write.clone()),
+                .route_method(Method::GET, "/a/*", read)
+                .route_method(Method::POST, "/a/*", write),
             Policy::deny_by_default().public("/a/*").public("/a/**"),
             Policy::deny_by_default().public("/a/b").public("/a/*"),
         ] {
