@@ -36,33 +36,73 @@ struct Inner {
     raw: Box<str>,
     alg: Algorithm,
     kid: Option<Box<str>>,
-    iss: Option<Box<str>>,
-    sub: Option<Box<str>>,
-    aud: Box<[Box<str>]>,
+    iss: Option<Text>,
+    sub: Option<Text>,
+    aud: Box<[Text]>,
     exp: Option<f64>,
     nbf: Option<f64>,
     iat: Option<f64>,
-    jti: Option<Box<str>>,
-    client_id: Option<Box<str>>,
+    jti: Option<Text>,
+    client_id: Option<Text>,
     scopes: Scopes,
+}
+
+/// A claim's text: most often the very bytes of the payload (a JSON string without escapes),
+/// kept as a span of [`Inner::raw`] rather than copied; otherwise the unescaped string.
+enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `value` as read from `payload`: a span when it borrows from it.
+    fn of(payload: &str, value: Cow<'_, str>) -> Text {
+        if let Cow::Borrowed(s) = &value {
+            // The offset of a borrowed slice within the payload, by address: no unsafe. Live
+            // allocations never overlap, so a slice whose address range lies within the
+            // payload's is a part of it (and `get` below still checks char boundaries).
+            let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+            if let (Some(end), Ok(a)) = (start.checked_add(s.len()), u32::try_from(start))
+                && end <= payload.len()
+                && let Ok(b) = u32::try_from(end)
+                && payload.is_char_boundary(start)
+                && payload.is_char_boundary(end)
+            {
+                return Text::Span(a, b);
+            }
+        }
+        Text::Owned(value.into_owned().into_boxed_str())
+    }
+}
+
+impl Inner {
+    fn text<'s>(&'s self, text: Option<&'s Text>) -> Option<&'s str> {
+        match text? {
+            Text::Span(a, b) => self.raw.get(*a as usize..*b as usize),
+            Text::Owned(s) => Some(s),
+        }
+    }
 }
 
 impl Claims {
     /// The issuer (`iss`).
     #[must_use]
     pub fn issuer(&self) -> Option<&str> {
-        self.inner.iss.as_deref()
+        self.inner.text(self.inner.iss.as_ref())
     }
 
     /// The subject (`sub`).
     #[must_use]
     pub fn subject(&self) -> Option<&str> {
-        self.inner.sub.as_deref()
+        self.inner.text(self.inner.sub.as_ref())
     }
 
     /// The audiences (`aud`), whether it was a string or an array.
     pub fn audience(&self) -> impl Iterator<Item = &str> {
-        self.inner.aud.iter().map(|a| &**a)
+        self.inner
+            .aud
+            .iter()
+            .map(|a| self.inner.text(Some(a)).unwrap_or_default())
     }
 
     /// Expiry (`exp`), seconds since the epoch.
@@ -86,13 +126,13 @@ impl Claims {
     /// The token id (`jti`).
     #[must_use]
     pub fn jwt_id(&self) -> Option<&str> {
-        self.inner.jti.as_deref()
+        self.inner.text(self.inner.jti.as_ref())
     }
 
     /// The OAuth client the token was issued to (`client_id`, RFC 9068).
     #[must_use]
     pub fn client_id(&self) -> Option<&str> {
-        self.inner.client_id.as_deref()
+        self.inner.text(self.inner.client_id.as_ref())
     }
 
     /// The granted scopes, from `scope` (space-separated string, RFC 9068) or else `scp`
@@ -143,18 +183,19 @@ impl Claims {
         kid: Option<&str>,
         r: Registered<'_>,
     ) -> Self {
+        let text = |value: Cow<'_, str>| Text::of(payload, value);
         let inner = Inner {
             raw: payload.into(),
             alg,
             kid: kid.map(Into::into),
-            iss: r.iss.map(|s| s.into()),
-            sub: r.sub.map(|s| s.into()),
-            aud: r.aud.into_iter().map(|s| s.into()).collect(),
+            iss: r.iss.map(text),
+            sub: r.sub.map(text),
+            aud: r.aud.into_iter().map(text).collect(),
             exp: r.exp,
             nbf: r.nbf,
             iat: r.iat,
-            jti: r.jti.map(|s| s.into()),
-            client_id: r.client_id.map(|s| s.into()),
+            jti: r.jti.map(text),
+            client_id: r.client_id.map(text),
             scopes: r.scopes,
         };
         Claims {
@@ -167,9 +208,9 @@ impl fmt::Debug for Claims {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The registered claims only: custom claims may hold personal data.
         f.debug_struct("Claims")
-            .field("iss", &self.inner.iss)
-            .field("sub", &self.inner.sub)
-            .field("aud", &self.inner.aud)
+            .field("iss", &self.issuer())
+            .field("sub", &self.subject())
+            .field("aud", &self.audience().collect::<Vec<_>>())
             .field("exp", &self.inner.exp)
             .field("scopes", &self.inner.scopes)
             .finish_non_exhaustive()
@@ -378,6 +419,33 @@ mod tests {
             );
         }
         assert!(parse_payload(r#"{"a":{"b":1},"c":{"b":2}}"#, &[]).is_ok());
+    }
+
+    #[test]
+    fn claim_texts_read_back_whether_borrowed_or_unescaped() {
+        let json = r#"{"iss":"https:\/\/a.example","sub":"alice","aud":["x","y\u0021"],"jti":"j","client_id":"c\"q","exp":5}"#;
+        let mut parsed = parse_payload(json, &[]).unwrap();
+        let claims = Claims::from_parts(
+            json,
+            Algorithm::HS256,
+            Some("k"),
+            parsed.registered().unwrap(),
+        );
+        assert_eq!(claims.issuer(), Some("https://a.example"));
+        assert_eq!(claims.subject(), Some("alice"));
+        assert_eq!(claims.audience().collect::<Vec<_>>(), ["x", "y!"]);
+        assert_eq!(claims.jwt_id(), Some("j"));
+        assert_eq!(claims.client_id(), Some("c\"q"));
+        assert_eq!(claims.key_id(), Some("k"));
+        // A text that does not borrow from this payload is copied, never mis-sliced.
+        assert!(matches!(
+            Text::of(json, Cow::Borrowed("alice")),
+            Text::Owned(_)
+        ));
+        assert!(matches!(
+            Text::of(json, Cow::Borrowed(&json[30..35])),
+            Text::Span(30, 35)
+        ));
     }
 
     #[test]
