@@ -15,11 +15,12 @@
 //!     .route("/orders", get(|Scopes(s): Scopes| async move { s.as_str().to_owned() }))
 //!     .route_layer(auth.require_scopes(["orders.read"]))
 //!     .route_layer(auth);
-//! let call = |token: Option<String>| {
-//!     let mut req = Request::get("/orders");
-//!     if let Some(t) = token { req = req.header("authorization", format!("Bearer {t}")); }
-//!     app.clone().oneshot(req.body(Body::empty()).unwrap())
-//! };
+//! # let call = |token: Option<String>| {
+//! #     let mut req = Request::get("/orders");
+//! #     if let Some(t) = token { req = req.header("authorization", format!("Bearer {t}")); }
+//! #     app.clone().oneshot(req.body(Body::empty()).unwrap())
+//! # };
+//! // `call(token)` sends `GET /orders`, with `Authorization: Bearer <token>` when given one.
 //! assert_eq!(call(Some(idp.token().scope("orders.read").sign())).await.unwrap().status(), 200);
 //! assert_eq!(call(None).await.unwrap().status(), 401);
 //! assert_eq!(call(Some(idp.token().scope("orders.write").sign())).await.unwrap().status(), 403);
