@@ -741,7 +741,7 @@ impl Context<'_> {
     fn verifying_key(&self, claims: &Claims) -> Option<&VerifyingKey> {
         // The same choice the validator made: by `kid`, else the one key fitting `alg`.
         self.snapshot
-            .select(claims.key_id(), claims.algorithm())
+            .select(claims.key_id(), claims.algorithm()?)
             .ok()
     }
 
@@ -768,8 +768,10 @@ impl Context<'_> {
             style.good("VALID")
         ));
         let key = match self.verifying_key(claims) {
-            Some(key) => self.describe_key(key, Some(claims.algorithm())),
-            None => claims.algorithm().to_string(),
+            Some(key) => self.describe_key(key, claims.algorithm()),
+            None => claims
+                .algorithm()
+                .map_or_else(|| "(none)".to_owned(), |alg| alg.to_string()),
         };
         r.field(style, "key", key);
         r.field(style, "keys from", &self.keys.description);
@@ -845,7 +847,7 @@ impl Context<'_> {
             "checked_at": self.now,
             "key": {
                 "kid": claims.key_id(),
-                "alg": claims.algorithm().as_str(),
+                "alg": claims.algorithm().map(Algorithm::as_str),
                 "thumbprint": key.and_then(VerifyingKey::thumbprint),
             },
             "keys_from": self.keys.description,

@@ -34,11 +34,14 @@ pub struct Claims {
 
 struct Inner {
     raw: Box<str>,
-    alg: Algorithm,
+    /// `None` for claims that no signature vouched for here (token introspection).
+    alg: Option<Algorithm>,
     kid: Option<Box<str>>,
     iss: Option<Text>,
     sub: Option<Text>,
     aud: Box<[Text]>,
+    /// Whether `aud` was present (an empty array is present, and holds no audience).
+    has_aud: bool,
     exp: Option<f64>,
     nbf: Option<f64>,
     iat: Option<f64>,
@@ -142,13 +145,16 @@ impl Claims {
         &self.inner.scopes
     }
 
-    /// The algorithm the token was signed with.
+    /// The algorithm the token was signed with; `None` for claims that no signature vouched
+    /// for here, such as those of an opaque token learned by introspection
+    /// ([`Claims::from_trusted_json`]).
     #[must_use]
-    pub fn algorithm(&self) -> Algorithm {
+    pub fn algorithm(&self) -> Option<Algorithm> {
         self.inner.alg
     }
 
-    /// The `kid` of the key that verified the token.
+    /// The `kid` of the key that verified the token (`None` without a `kid`, and for claims
+    /// from [`Claims::from_trusted_json`]).
     #[must_use]
     pub fn key_id(&self) -> Option<&str> {
         self.inner.kid.as_deref()
@@ -177,12 +183,58 @@ impl Claims {
         serde_json::from_str(&self.inner.raw)
     }
 
+    /// Whether the claims have `aud` at all (a string, or an array, even an empty one).
+    pub(crate) fn has_audience(&self) -> bool {
+        self.inner.has_aud
+    }
+
+    /// Claims read from a JSON object whose authenticity the caller established without a
+    /// signature: the response of an RFC 7662 introspection endpoint, received over TLS from
+    /// the authorization server in answer to an authenticated request. The text is read with
+    /// the same strict parser as a JWT payload (one JSON object, no member name twice at any
+    /// depth, the registered claims typed: `exp` a number, `aud` a string or an array of
+    /// strings, ...), and kept whole for [`Claims::deserialize`] and [`Claims::get`], members
+    /// tollgate does not know included. [`Claims::algorithm`] and [`Claims::key_id`] are
+    /// `None`.
+    ///
+    /// Nothing else is checked here: run [`Validator::check_claims`](crate::Validator::check_claims)
+    /// for the issuer, audience, time and custom rules before trusting the result.
+    ///
+    /// ```
+    /// use tollgate_core::{Claims, ErrorKind};
+    ///
+    /// let claims = Claims::from_trusted_json(
+    ///     r#"{"active":true,"iss":"https://auth.example.com","aud":"api","exp":1900000000,"scope":"read"}"#,
+    /// ).unwrap();
+    /// assert_eq!(claims.issuer(), Some("https://auth.example.com"));
+    /// assert!(claims.scopes().contains("read"));
+    /// assert_eq!(claims.algorithm(), None);
+    /// assert_eq!(claims.get("active"), Some(serde_json::Value::Bool(true)));
+    ///
+    /// let refused = Claims::from_trusted_json(r#"{"exp":"tomorrow"}"#).unwrap_err();
+    /// assert_eq!(refused.kind(), &ErrorKind::InvalidClaim("exp".into()));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Malformed`] (with [`MalformedPart::Payload`] or
+    /// [`MalformedPart::DuplicatePayloadMember`]) for text that is not one strict JSON
+    /// object; [`ErrorKind::InvalidClaim`] for a registered claim of the wrong type.
+    pub fn from_trusted_json(json: &str) -> Result<Claims, crate::AuthError> {
+        let mut parsed = parse_payload(json, &[])?;
+        let registered = parsed.registered()?;
+        Ok(Claims::build(json, None, None, registered))
+    }
+
     pub(crate) fn from_parts(
         payload: &str,
         alg: Algorithm,
         kid: Option<&str>,
         r: Registered<'_>,
     ) -> Self {
+        Claims::build(payload, Some(alg), kid, r)
+    }
+
+    fn build(payload: &str, alg: Option<Algorithm>, kid: Option<&str>, r: Registered<'_>) -> Self {
         let text = |value: Cow<'_, str>| Text::of(payload, value);
         let inner = Inner {
             raw: payload.into(),
@@ -191,6 +243,7 @@ impl Claims {
             iss: r.iss.map(text),
             sub: r.sub.map(text),
             aud: r.aud.into_iter().map(text).collect(),
+            has_aud: r.has_aud,
             exp: r.exp,
             nbf: r.nbf,
             iat: r.iat,

@@ -62,8 +62,12 @@ pub enum ErrorKind {
     Rejected(Cow<'static, str>),
     /// The token is valid but lacks the scopes the route requires.
     InsufficientScope(ScopeRequirement),
-    /// No usable verification keys are available right now (key source down, not yet loaded).
+    /// No usable verification keys are available right now (key source down, not yet loaded),
+    /// or, for opaque tokens, the introspection endpoint could not answer.
     KeysUnavailable,
+    /// The authorization server's introspection endpoint (RFC 7662) says the token is not
+    /// active: revoked, expired, unknown, or not issued by it.
+    Inactive,
 }
 
 /// The part of a compact JWS that is malformed.
@@ -142,6 +146,7 @@ impl ErrorKind {
             ErrorKind::Rejected(_) => "rejected",
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
             ErrorKind::KeysUnavailable => "keys_unavailable",
+            ErrorKind::Inactive => "inactive",
         }
     }
 }
@@ -189,6 +194,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Rejected(reason) => write!(f, "rejected: {reason}"),
             ErrorKind::InsufficientScope(req) => write!(f, "insufficient scope, requires {req}"),
             ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
+            ErrorKind::Inactive => f.write_str("token not active (introspection)"),
         }
     }
 }

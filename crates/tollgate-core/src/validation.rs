@@ -210,37 +210,95 @@ impl Validator {
         let mut parsed = claims::parse_payload(payload, &c.required)?;
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
-        if !c.any_issuer {
-            let iss = reg
-                .iss
-                .as_deref()
-                .ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
-            if !c.issuers.iter().any(|i| **i == *iss) {
+        let audience = reg.has_aud.then(|| reg.aud.iter().map(|a| &**a));
+        c.claim_rules(reg.iss.as_deref(), audience, parsed.missing_required)?;
+        let claims = Claims::from_parts(payload, alg, key.kid(), reg);
+        c.custom_rules(&claims)?;
+        Ok(claims)
+    }
+
+    /// Runs every claim rule of [`Validator::validate`] on claims whose authenticity was
+    /// established without a signature, such as those of an opaque token that the
+    /// authorization server's introspection endpoint (RFC 7662) vouched for
+    /// ([`Claims::from_trusted_json`]): the time rules (`exp` required, `nbf`, `iat`, maximum
+    /// age, with the leeway, against this validator's clock), `iss`, `aud`, the required
+    /// claims and the custom validators, in that order, exactly as for a signed token. The
+    /// header rules (algorithm, `typ`, `crit`) have no counterpart and are not run.
+    ///
+    /// ```
+    /// use tollgate_core::{Claims, ErrorKind, ManualClock, Validator};
+    ///
+    /// let validator = Validator::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("orders-api")
+    ///     .clock(ManualClock::at(1_700_000_000))
+    ///     .build()
+    ///     .unwrap();
+    /// let ours = Claims::from_trusted_json(
+    ///     r#"{"iss":"https://auth.example.com","aud":["orders-api"],"exp":1700000600}"#,
+    /// ).unwrap();
+    /// assert!(validator.check_claims(&ours).is_ok());
+    /// let theirs = Claims::from_trusted_json(
+    ///     r#"{"iss":"https://auth.example.com","aud":"billing","exp":1700000600}"#,
+    /// ).unwrap();
+    /// assert_eq!(validator.check_claims(&theirs).unwrap_err().kind(), &ErrorKind::WrongAudience);
+    /// ```
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
+    pub fn check_claims(&self, claims: &Claims) -> Result<(), AuthError> {
+        let c = &*self.config;
+        c.time_rules(claims.expires_at(), claims.not_before(), claims.issued_at())?;
+        let missing_required = if c.required.is_empty() {
+            None
+        } else {
+            claims::parse_payload(claims.as_json(), &c.required)?.missing_required
+        };
+        let audience = claims.has_audience().then(|| claims.audience());
+        c.claim_rules(claims.issuer(), audience, missing_required)?;
+        c.custom_rules(claims)?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `iss`, `aud` (`None`: absent) and the required claims (the index of the first one
+    /// missing), after the time rules and before the custom ones.
+    #[inline]
+    fn claim_rules<'a>(
+        &self,
+        iss: Option<&str>,
+        audience: Option<impl Iterator<Item = &'a str>>,
+        missing_required: Option<usize>,
+    ) -> Result<(), ErrorKind> {
+        if !self.any_issuer {
+            let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
+            if !self.issuers.iter().any(|i| **i == *iss) {
                 return Err(ErrorKind::WrongIssuer);
             }
         }
-        if !c.any_audience {
-            if !reg.has_aud {
+        if !self.any_audience {
+            let Some(mut audience) = audience else {
                 return Err(ErrorKind::MissingClaim(Cow::Borrowed("aud")));
-            }
-            let accepted = reg
-                .aud
-                .iter()
-                .any(|a| c.audiences.iter().any(|want| **want == **a));
-            if !accepted {
+            };
+            if !audience.any(|a| self.audiences.iter().any(|want| **want == *a)) {
                 return Err(ErrorKind::WrongAudience);
             }
         }
-        if let Some(i) = parsed.missing_required
-            && let Some(name) = c.required.get(i)
+        if let Some(i) = missing_required
+            && let Some(name) = self.required.get(i)
         {
             return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
         }
-        let claims = Claims::from_parts(payload, alg, key.kid(), reg);
-        for validator in &c.validators {
-            validator(&claims).map_err(ErrorKind::Rejected)?;
+        Ok(())
+    }
+
+    /// The application's own checks, last.
+    fn custom_rules(&self, claims: &Claims) -> Result<(), ErrorKind> {
+        for validator in &self.validators {
+            validator(claims).map_err(ErrorKind::Rejected)?;
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
