@@ -13,9 +13,10 @@ use crate::error::{SourceError, SourceErrorKind};
 use crate::remote::fetch::{self, Fetched, Limits};
 
 #[derive(Deserialize)]
-struct Metadata {
+pub(crate) struct Metadata {
     issuer: Option<String>,
-    jwks_uri: Option<String>,
+    pub(crate) jwks_uri: Option<String>,
+    pub(crate) introspection_endpoint: Option<String>,
 }
 
 /// The OpenID Connect discovery URL of an issuer.
@@ -49,6 +50,20 @@ pub(crate) async fn discover(
     allow_http: bool,
     limits: Limits,
 ) -> Result<Url, SourceError> {
+    let metadata = checked_metadata(client, issuer, allow_http, limits).await?;
+    let jwks_uri = metadata
+        .jwks_uri
+        .ok_or(SourceErrorKind::Discovery("no jwks_uri"))?;
+    fetch::parse_url(&jwks_uri, allow_http)
+}
+
+/// The issuer's metadata document, whose `issuer` equals `issuer` exactly.
+pub(crate) async fn checked_metadata(
+    client: &reqwest::Client,
+    issuer: &str,
+    allow_http: bool,
+    limits: Limits,
+) -> Result<Metadata, SourceError> {
     let issuer_url = fetch::parse_url(issuer, allow_http)?;
     let first = fetch_metadata(client, &openid_configuration_url(&issuer_url)?, limits).await;
     let metadata = match first {
@@ -65,10 +80,7 @@ pub(crate) async fn discover(
         );
         return Err(SourceErrorKind::IssuerMismatch.into());
     }
-    let jwks_uri = metadata
-        .jwks_uri
-        .ok_or(SourceErrorKind::Discovery("no jwks_uri"))?;
-    fetch::parse_url(&jwks_uri, allow_http)
+    Ok(metadata)
 }
 
 async fn fetch_metadata(

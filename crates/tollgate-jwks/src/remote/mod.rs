@@ -511,6 +511,75 @@ impl RemoteJwksBuilder {
     }
 }
 
+/// What an issuer's metadata document says, as far as tollgate reads it: see
+/// [`discover_metadata`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerMetadata {
+    /// The issuer, equal to the one asked for.
+    pub issuer: String,
+    /// `jwks_uri`, as the document gives it (unchecked).
+    pub jwks_uri: Option<String>,
+    /// `introspection_endpoint` (RFC 8414, RFC 7662), as the document gives it (unchecked).
+    pub introspection_endpoint: Option<String>,
+}
+
+/// Fetches an issuer's metadata document under the rules of [`RemoteJwks::discover`]:
+/// `{issuer}/.well-known/openid-configuration`, else RFC 8414's
+/// `/.well-known/oauth-authorization-server{path}`; the document's `issuer` must equal
+/// `issuer` exactly; `https://` only (`http://` for loopback hosts, or any with
+/// `allow_http`); same-origin redirects only; [`DEFAULT_TIMEOUT`] and
+/// [`DEFAULT_MAX_BODY_BYTES`]; status `200` only. With `client`, that client is used (its
+/// own redirect policy and connect timeout; the total timeout still applies). The URLs in the
+/// document are returned as they are: check one with [`checked_url`] before using it.
+///
+/// # Errors
+/// [`SourceErrorKind::InsecureUrl`] or [`SourceErrorKind::InvalidUrl`] for the issuer,
+/// [`SourceErrorKind::IssuerMismatch`], [`SourceErrorKind::Discovery`] for a document that
+/// is not a JSON object, and the errors of the fetch.
+pub async fn discover_metadata(
+    issuer: &str,
+    client: Option<&reqwest::Client>,
+    allow_http: bool,
+) -> Result<ServerMetadata, SourceError> {
+    let default;
+    let client = match client {
+        Some(client) => client,
+        None => {
+            default = fetch::default_client(DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)?;
+            &default
+        }
+    };
+    let limits = Limits {
+        timeout: DEFAULT_TIMEOUT,
+        max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+    };
+    let metadata = discovery::checked_metadata(client, issuer, allow_http, limits).await?;
+    Ok(ServerMetadata {
+        issuer: issuer.to_owned(),
+        jwks_uri: metadata.jwks_uri,
+        introspection_endpoint: metadata.introspection_endpoint,
+    })
+}
+
+/// Parses `text` as a URL under the key sources' scheme rule: `https://`, or `http://` only to
+/// a loopback host (`127.0.0.0/8`, `::1`, `localhost`) unless `allow_http`.
+///
+/// ```
+/// use tollgate_jwks::{SourceErrorKind, checked_url};
+///
+/// assert!(checked_url("https://idp.example/introspect", false).is_ok());
+/// assert!(checked_url("http://127.0.0.1:8417/introspect", false).is_ok());
+/// let refused = checked_url("http://idp.example/introspect", false).unwrap_err();
+/// assert_eq!(refused.kind(), &SourceErrorKind::InsecureUrl);
+/// ```
+///
+/// # Errors
+/// [`SourceErrorKind::InvalidUrl`] or [`SourceErrorKind::InsecureUrl`].
+pub fn checked_url(text: &str, allow_http: bool) -> Result<Url, SourceError> {
+    fetch::parse_url(text, allow_http)
+}
+
 fn check_config(c: &Config) -> Result<(), SourceError> {
     let refuse = |what| Err(SourceErrorKind::Config(what).into());
     if c.allowed.is_empty() {
