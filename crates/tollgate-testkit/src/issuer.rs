@@ -13,7 +13,8 @@ use tollgate_core::Algorithm;
 use crate::server::{self, Dynamic, Shared};
 use crate::{TestKey, TokenBuilder};
 
-/// A fault injected into the JWKS endpoint (and only there).
+/// A fault injected into the JWKS endpoint ([`TestIssuer::set_fault`]) or the introspection
+/// endpoint ([`TestIssuer::set_introspection_fault`]), each on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JwksFault {
@@ -26,11 +27,11 @@ pub enum JwksFault {
     /// `200` with a body that is not JSON (though labelled `application/json`).
     Garbage,
     /// `200` with the current JSON document padded to exactly this many bytes (with a `padding`
-    /// member, so it stays valid JSON).
+    /// member, so it stays valid JSON). JWKS only.
     Oversize(usize),
     /// `302 Found` with this `Location`.
     RedirectTo(String),
-    /// `200` with `{"keys": []}`.
+    /// `200` with `{"keys": []}`. JWKS only.
     EmptyKeys,
 }
 
@@ -43,7 +44,15 @@ pub enum JwksFault {
 /// | `GET {path}/.well-known/openid-configuration` | OpenID Connect discovery |
 /// | `GET /.well-known/oauth-authorization-server{path}` | RFC 8414 metadata (path inserted) |
 /// | `GET {path}/jwks.json` | the JWKS, with `Cache-Control`, `ETag` and `Last-Modified` |
-/// | `POST {path}/token` | `client_credentials` grant, RFC 9068 JWT access tokens |
+/// | `POST {path}/token` | `client_credentials` grant, RFC 9068 JWT access tokens (or opaque ones) |
+/// | `POST {path}/introspect` | RFC 7662 introspection, for an authenticated client |
+/// | `POST {path}/revoke` | RFC 7009 revocation of opaque tokens, for an authenticated client |
+///
+/// Opaque tokens ([`TestIssuer::opaque`]) are random strings whose claims the server keeps:
+/// its introspection endpoint answers `active: true` with them until the token is revoked
+/// ([`TestIssuer::revoke`]) or its `exp` passes, and `{"active": false}` for anything else.
+/// The token, introspection and revocation endpoints authenticate clients with
+/// `client_secret_basic` or `client_secret_post`.
 ///
 /// Clones share the server. It stops accepting connections when the last clone is dropped (or
 /// at [`TestIssuer::shutdown`]); requests held by [`JwksFault::Hang`] then get a `503`.
@@ -96,6 +105,7 @@ pub struct TestIssuerBuilder {
     default_scope: String,
     lifetime: i64,
     publish_symmetric: bool,
+    opaque_tokens: bool,
     listen: SocketAddr,
 }
 
@@ -161,6 +171,13 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Whether the token endpoint issues opaque tokens (for the introspection endpoint) rather
+    /// than JWTs (default `false`).
+    pub fn opaque_tokens(mut self, on: bool) -> Self {
+        self.opaque_tokens = on;
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1:0`: a free loopback port). The issuer URL
     /// is `http://` and the address bound, so it should be one that clients can reach by that
     /// name, such as a loopback address; tests keep the default so that they never fight over
@@ -214,11 +231,13 @@ impl TestIssuerBuilder {
             default_scope: self.default_scope,
             lifetime: self.lifetime,
             publish_symmetric: self.publish_symmetric,
+            opaque_tokens: self.opaque_tokens,
             state: Mutex::new(Dynamic::new(signing, keys)),
             jwks_fetches: AtomicUsize::new(0),
             jwks_not_modified: AtomicUsize::new(0),
             discovery_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
+            introspection_calls: AtomicUsize::new(0),
             stopped: stopped.clone(),
         });
         let app = server::router(Arc::clone(&shared));
@@ -261,6 +280,7 @@ impl TestIssuer {
             default_scope: "read write".into(),
             lifetime: 300,
             publish_symmetric: false,
+            opaque_tokens: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
@@ -281,6 +301,18 @@ impl TestIssuer {
     #[must_use]
     pub fn token_url(&self) -> String {
         self.shared.token_url()
+    }
+
+    /// The URL of the introspection endpoint (RFC 7662), also in the discovery documents.
+    #[must_use]
+    pub fn introspection_url(&self) -> String {
+        self.shared.introspection_url()
+    }
+
+    /// The URL of the revocation endpoint (RFC 7009), also in the discovery documents.
+    #[must_use]
+    pub fn revocation_url(&self) -> String {
+        self.shared.revocation_url()
     }
 
     /// The OpenID Connect discovery URL: `{issuer}/.well-known/openid-configuration`.
@@ -314,6 +346,43 @@ impl TestIssuer {
     /// the configured `aud` and lifetime, and the other defaults of [`TokenBuilder::new`].
     pub fn token(&self) -> TokenBuilder {
         self.shared.token()
+    }
+
+    /// Issues an opaque access token with the claims that `token` would sign (its
+    /// [`TokenBuilder::claims_json`], `iat` and `exp` computed now): a random string of 43
+    /// base64url characters, whose claims only the introspection endpoint tells.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let idp = tollgate_testkit::TestIssuer::start().await;
+    /// let token = idp.opaque(&idp.token().scope("read"));
+    /// assert_eq!(token.len(), 43);
+    /// let answer: serde_json::Value = reqwest::Client::new()
+    ///     .post(idp.introspection_url())
+    ///     .basic_auth("client-1", Some("secret-1"))
+    ///     .form(&[("token", token.as_str())])
+    ///     .send().await.unwrap().json().await.unwrap();
+    /// assert_eq!(answer["active"], true);
+    /// assert_eq!(answer["scope"], "read");
+    /// assert!(idp.revoke(&token));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn opaque(&self, token: &TokenBuilder) -> String {
+        self.shared.issue_opaque(token.claims_json())
+    }
+
+    /// Revokes an opaque token: from now on introspection says `active: false`. Whether the
+    /// token was one this issuer issued.
+    pub fn revoke(&self, token: &str) -> bool {
+        match self.shared.lock().opaque.get_mut(token) {
+            Some(record) => {
+                record.revoked = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The current signing key.
@@ -361,6 +430,13 @@ impl TestIssuer {
         self.shared.lock().fault = fault;
     }
 
+    /// Injects a fault into the introspection endpoint (`None` heals it): a status, a hang, a
+    /// delay, a body that is not JSON or a redirect; the JWKS-only faults are ignored there.
+    /// The call is counted in [`TestIssuer::introspection_calls`] either way.
+    pub fn set_introspection_fault(&self, fault: Option<JwksFault>) {
+        self.shared.lock().introspection_fault = fault;
+    }
+
     /// The `Cache-Control` of JWKS responses (default `Some("max-age=300")`; `None` omits it).
     pub fn set_cache_control(&self, value: Option<String>) {
         self.shared.lock().cache_control = value;
@@ -400,6 +476,13 @@ impl TestIssuer {
     #[must_use]
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests to the introspection endpoint so far: answered, refused (bad client
+    /// credentials) or faulted.
+    #[must_use]
+    pub fn introspection_calls(&self) -> usize {
+        self.shared.introspection_calls.load(Ordering::SeqCst)
     }
 
     /// Stops the server now, for every clone, and waits until it has closed its listener and

@@ -1,5 +1,6 @@
 //! The HTTP side of [`crate::TestIssuer`]: shared state and the axum handlers.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, UNIX_EPOCH};
@@ -12,11 +13,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::issuer::JwksFault;
-use crate::{TestKey, TokenBuilder, unix_now};
+use crate::{TestKey, TokenBuilder, b64url, unix_now};
 
 /// Everything the handlers and the [`crate::TestIssuer`] handles share.
 pub(crate) struct Shared {
@@ -28,11 +29,14 @@ pub(crate) struct Shared {
     pub(crate) default_scope: String,
     pub(crate) lifetime: i64,
     pub(crate) publish_symmetric: bool,
+    /// Whether the token endpoint issues opaque tokens instead of JWTs.
+    pub(crate) opaque_tokens: bool,
     pub(crate) state: Mutex<Dynamic>,
     pub(crate) jwks_fetches: AtomicUsize,
     pub(crate) jwks_not_modified: AtomicUsize,
     pub(crate) discovery_fetches: AtomicUsize,
     pub(crate) token_requests: AtomicUsize,
+    pub(crate) introspection_calls: AtomicUsize,
     /// Resolves (with an error) once the issuer is dropped: the sender lives in the handles.
     pub(crate) stopped: watch::Receiver<()>,
 }
@@ -46,6 +50,9 @@ pub(crate) struct Dynamic {
     pub(crate) cache_control: Option<String>,
     pub(crate) etag_enabled: bool,
     pub(crate) discovery_issuer: Option<String>,
+    /// Opaque tokens issued, by token: their claims, and whether they were revoked.
+    pub(crate) opaque: HashMap<String, Opaque>,
+    pub(crate) introspection_fault: Option<JwksFault>,
     /// Hash of the last JWKS body served, and the `Last-Modified` second assigned to it.
     last_body_hash: Vec<u8>,
     last_modified: u64,
@@ -61,6 +68,8 @@ impl Dynamic {
             cache_control: Some("max-age=300".into()),
             etag_enabled: true,
             discovery_issuer: None,
+            opaque: HashMap::new(),
+            introspection_fault: None,
             last_body_hash: Vec::new(),
             last_modified: 0,
         }
@@ -77,6 +86,12 @@ impl Dynamic {
         }
         self.last_modified
     }
+}
+
+/// An opaque token's record: what introspection says about it while it is active.
+pub(crate) struct Opaque {
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) revoked: bool,
 }
 
 impl Shared {
@@ -113,6 +128,34 @@ impl Shared {
         format!("{}{}/token", self.base_url, self.path)
     }
 
+    pub(crate) fn introspection_url(&self) -> String {
+        format!("{}{}/introspect", self.base_url, self.path)
+    }
+
+    pub(crate) fn revocation_url(&self) -> String {
+        format!("{}{}/revoke", self.base_url, self.path)
+    }
+
+    /// Stores `claims` under a new random opaque token and returns the token: 32 random
+    /// bytes in base64url (43 characters, an RFC 6750 `b64token`, never three segments).
+    pub(crate) fn issue_opaque(&self, claims: Value) -> String {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes).expect("the system random generator works");
+        let token = b64url(&bytes);
+        let claims = match claims {
+            Value::Object(map) => map,
+            other => panic!("opaque token claims must be a JSON object, not {other}"),
+        };
+        self.lock().opaque.insert(
+            token.clone(),
+            Opaque {
+                claims,
+                revoked: false,
+            },
+        );
+        token
+    }
+
     /// A token builder for the current signing key with this issuer's `iss`, `aud` and lifetime.
     pub(crate) fn token(&self) -> TokenBuilder {
         let signing = self.lock().signing.clone();
@@ -146,6 +189,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(&format!("{prefix}/jwks.json"), get(jwks))
         .route(&format!("{prefix}/token"), post(token))
+        .route(&format!("{prefix}/introspect"), post(introspect))
+        .route(&format!("{prefix}/revoke"), post(revoke))
         .with_state(shared)
 }
 
@@ -178,6 +223,10 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "subject_types_supported": ["public"],
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": shared.introspection_url(),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": shared.revocation_url(),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": algs,
     });
     json_response(StatusCode::OK, &doc)
@@ -355,53 +404,32 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     let Some(form) = parse_form(&body) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    let param = |name: &str| field(&form, name);
+    let client_id = match authenticate(&shared, &headers, &form) {
+        Ok(client_id) => client_id,
+        Err((status, code)) => return oauth_error(status, code),
     };
 
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_basic);
-    let in_form = field("client_secret").is_some();
-    let credentials = match (basic, in_form) {
-        // RFC 6749 section 2.3: a client must not use more than one authentication method.
-        (Some(_), true) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
-        (Some(pair), false) => Some(pair),
-        (None, true) => field("client_id")
-            .zip(field("client_secret"))
-            .map(|(id, secret)| (id.to_owned(), secret.to_owned())),
-        (None, false) => None,
-    };
-    let Some((client_id, secret)) = credentials else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    };
-    let known = shared
-        .clients
-        .iter()
-        .any(|(id, s)| *id == client_id && *s == secret);
-    if !known {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
-    }
-
-    match field("grant_type") {
+    match param("grant_type") {
         Some("client_credentials") => {}
         Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
     }
-    let scope = field("scope")
+    let scope = param("scope")
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(&shared.default_scope)
         .to_owned();
 
-    let access_token = shared
+    let minted = shared
         .token()
         .subject(&client_id)
         .claim("client_id", Value::from(client_id.as_str()))
-        .scope(&scope)
-        .sign();
+        .scope(&scope);
+    let access_token = if shared.opaque_tokens {
+        shared.issue_opaque(minted.claims_json())
+    } else {
+        minted.sign()
+    };
     let mut response = json_response(
         StatusCode::OK,
         &json!({
@@ -415,6 +443,155 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The client of a request to the token, introspection or revocation endpoint, authenticated
+/// with `client_secret_basic` or `client_secret_post` (RFC 6749 section 2.3.1), or the
+/// refusal to send: `400 invalid_request` for both methods at once, `401 invalid_client`
+/// for missing or unknown credentials (the status and error code, for [`oauth_error`]).
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<String, (StatusCode, &'static str)> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_basic);
+    let in_form = field(form, "client_secret").is_some();
+    let credentials = match (basic, in_form) {
+        // RFC 6749 section 2.3: a client must not use more than one authentication method.
+        (Some(_), true) => return Err((StatusCode::BAD_REQUEST, "invalid_request")),
+        (Some(pair), false) => Some(pair),
+        (None, true) => field(form, "client_id")
+            .zip(field(form, "client_secret"))
+            .map(|(id, secret)| (id.to_owned(), secret.to_owned())),
+        (None, false) => None,
+    };
+    let Some((client_id, secret)) = credentials else {
+        return Err((StatusCode::UNAUTHORIZED, "invalid_client"));
+    };
+    let known = shared
+        .clients
+        .iter()
+        .any(|(id, s)| *id == client_id && *s == secret);
+    if known {
+        Ok(client_id)
+    } else {
+        Err((StatusCode::UNAUTHORIZED, "invalid_client"))
+    }
+}
+
+/// RFC 7662: what the server knows about a token, for an authenticated client. Opaque tokens
+/// it issued are `active` until revoked or expired (by the system clock), with their claims
+/// and `token_type` `Bearer`; any other token, JWTs included, is `{"active": false}`.
+async fn introspect(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.introspection_calls.fetch_add(1, Ordering::SeqCst);
+    let fault = shared.lock().introspection_fault.clone();
+    if let Some(response) = injected(&shared, fault).await {
+        return response;
+    }
+    let Some(form) = parse_form(&body) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    if let Err((status, code)) = authenticate(&shared, &headers, &form) {
+        return oauth_error(status, code);
+    }
+    let Some(token) = field(&form, "token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    let now = unix_now();
+    let doc = {
+        let state = shared.lock();
+        match state.opaque.get(token) {
+            Some(record)
+                if !record.revoked
+                    && record
+                        .claims
+                        .get("exp")
+                        .and_then(Value::as_f64)
+                        .is_none_or(|exp| exp > now as f64) =>
+            {
+                let mut doc = record.claims.clone();
+                doc.insert("active".into(), Value::Bool(true));
+                doc.entry("token_type")
+                    .or_insert_with(|| Value::from("Bearer"));
+                Value::Object(doc)
+            }
+            _ => json!({ "active": false }),
+        }
+    };
+    let mut response = json_response(StatusCode::OK, &doc);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// RFC 7009: revokes an opaque token this server issued; `200` whatever the token (section
+/// 2.2: an unknown token is not an error).
+async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(form) = parse_form(&body) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    if let Err((status, code)) = authenticate(&shared, &headers, &form) {
+        return oauth_error(status, code);
+    }
+    let Some(token) = field(&form, "token") else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
+    if let Some(record) = shared.lock().opaque.get_mut(token) {
+        record.revoked = true;
+    }
+    StatusCode::OK.into_response()
+}
+
+/// The answer of an injected fault, if it replaces the normal one (after waiting, for
+/// `Delay`). `Oversize` and `EmptyKeys` only make sense for a JWKS: answered normally.
+async fn injected(shared: &Shared, fault: Option<JwksFault>) -> Option<Response> {
+    match fault? {
+        JwksFault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some((status, "injected fault\n").into_response())
+        }
+        JwksFault::Hang => {
+            shared.until_stopped().await;
+            Some(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+        JwksFault::Delay(delay) => {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => None,
+                () = shared.until_stopped() => Some(StatusCode::SERVICE_UNAVAILABLE.into_response()),
+            }
+        }
+        JwksFault::Garbage => Some(
+            (
+                StatusCode::OK,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                "<html><body>this is not JSON {\"active\": tr</body></html>",
+            )
+                .into_response(),
+        ),
+        JwksFault::RedirectTo(location) => {
+            let location =
+                HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+            Some((StatusCode::FOUND, [(header::LOCATION, location)]).into_response())
+        }
+        JwksFault::Oversize(_) | JwksFault::EmptyKeys => None,
+    }
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 section 2.3.1).
