@@ -46,6 +46,7 @@
 //! |---|---|
 //! | `axum` | the [`axum`] extractors, on `axum-core` |
 //! | `tonic` | `grpc`: read the verified claims from a `tonic::Request` in a gRPC handler |
+//! | `introspection` | `introspection`: opaque tokens through RFC 7662 introspection (`tollgate-introspect`), alone or beside JWTs |
 //!
 //! # Deployment caveat
 //!
@@ -63,6 +64,8 @@ mod credentials;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
+#[cfg(feature = "introspection")]
+pub mod introspection;
 mod layer;
 mod policy;
 mod scopes;
@@ -73,6 +76,8 @@ pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer}
 pub use cache::{DEFAULT_CACHE_ENTRIES, TokenCache};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
+#[cfg(feature = "introspection")]
+pub use introspection::JwtOrIntrospection;
 pub use layer::{BearerAuthLayer, DefaultAnswer, OnRejection};
 pub use policy::{Access, Policy, PolicyBuilder, PolicyError};
 pub use scopes::{RequireScopes, RequireScopesLayer};
