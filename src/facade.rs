@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tollgate_core::{Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator};
+use tollgate_introspect::{AuthMethod, ClientSecret, Introspector};
 use tollgate_jwks::{RemoteJwks, SourceError};
 use tollgate_tower::{
-    Answers, BearerAuthLayer, ByIssuer, JwtVerifier, Policy, RequireScopesLayer, TokenCache,
-    TokenSources, Verifier,
+    Answers, BearerAuthLayer, ByIssuer, JwtOrIntrospection, JwtVerifier, Policy,
+    RequireScopesLayer, TokenCache, TokenSources, Verifier,
 };
 
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
@@ -51,10 +52,163 @@ pub struct Config {
     /// [`TokenCache`](tollgate_tower::TokenCache).
     #[serde(default = "default_cache_entries")]
     pub token_cache_entries: u64,
+    /// Which tokens are accepted: `jwt` (the default), `introspection` (opaque tokens, RFC
+    /// 7662) or `jwt_or_introspection` (both); the last two need the `introspection` settings
+    /// of one issuer.
+    #[serde(default)]
+    pub tokens: TokenMode,
 }
 
 fn default_cache_entries() -> u64 {
     tollgate_tower::DEFAULT_CACHE_ENTRIES
+}
+
+/// Which access tokens an API accepts.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenMode {
+    /// JWTs, verified with the issuers' keys. The default.
+    #[default]
+    Jwt,
+    /// Opaque tokens only, each checked at the introspection endpoint of the one issuer with
+    /// `introspection` settings (its keys are not loaded).
+    Introspection,
+    /// Both: a compact JWS whose `iss` is a trusted issuer is verified with that issuer's
+    /// keys; any other token is introspected at the issuer with `introspection` settings.
+    JwtOrIntrospection,
+}
+
+/// How an issuer's opaque tokens are introspected (RFC 7662): the endpoint, this API's
+/// client credentials there, and the cache of verdicts. The issuer's rules (audiences,
+/// leeway, required claims, maximum age) apply to what the endpoint says. `Debug` never
+/// shows the secret.
+///
+/// ```
+/// let config: tollgate::Config = serde_json::from_str(r#"{
+///     "issuers": [{
+///         "issuer": "https://auth.example.com",
+///         "audiences": ["orders-api"],
+///         "introspection": { "client_id": "orders-api", "client_secret_env": "ORDERS_API_SECRET" }
+///     }],
+///     "tokens": "jwt_or_introspection"
+/// }"#).unwrap();
+/// let introspection = config.issuers[0].introspection.as_ref().unwrap();
+/// assert_eq!(introspection.client_secret_env.as_deref(), Some("ORDERS_API_SECRET"));
+/// assert_eq!(introspection.cache_ttl_secs, 60);
+///
+/// // A secret given in the configuration itself never shows in `Debug` output.
+/// let inline = tollgate::IntrospectionConfig::new("orders-api", "s3cr3t");
+/// assert!(!format!("{inline:?}").contains("s3cr3t"));
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IntrospectionConfig {
+    /// The introspection endpoint; without it, the issuer's discovery document's
+    /// `introspection_endpoint`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// This API's client id at the authorization server.
+    pub client_id: String,
+    /// The client secret itself (prefer `client_secret_env`); never logged.
+    #[serde(default)]
+    pub client_secret: Option<ClientSecret>,
+    /// The environment variable that holds the client secret, read when the API is built.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// `client_secret_basic` (the default) or `client_secret_post`.
+    #[serde(default)]
+    pub auth_method: AuthMethod,
+    /// How many verdicts to remember (0: none, every request is introspected; default
+    /// 4,096).
+    #[serde(default = "default_introspection_entries")]
+    pub cache_entries: u64,
+    /// The longest an active token's verdict is reused, in seconds (default 60), never past
+    /// its `exp`: a revoked token is accepted for at most this long.
+    #[serde(default = "default_active_ttl")]
+    pub cache_ttl_secs: u64,
+    /// How long a refusal is reused, in seconds (default 10).
+    #[serde(default = "default_inactive_ttl")]
+    pub inactive_cache_ttl_secs: u64,
+    /// Total timeout of one introspection call, in seconds (default 5); past it the request
+    /// is answered 503.
+    #[serde(default = "default_introspection_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_introspection_entries() -> u64 {
+    tollgate_introspect::DEFAULT_CACHE_ENTRIES
+}
+
+fn default_active_ttl() -> u64 {
+    tollgate_introspect::DEFAULT_ACTIVE_TTL.as_secs()
+}
+
+fn default_inactive_ttl() -> u64 {
+    tollgate_introspect::DEFAULT_INACTIVE_TTL.as_secs()
+}
+
+fn default_introspection_timeout() -> u64 {
+    tollgate_introspect::DEFAULT_TIMEOUT.as_secs()
+}
+
+impl IntrospectionConfig {
+    /// Introspection as `client_id` with `client_secret` (`client_secret_basic`), at the
+    /// endpoint found through discovery, with the default cache.
+    #[must_use]
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<ClientSecret>) -> Self {
+        IntrospectionConfig {
+            endpoint: None,
+            client_id: client_id.into(),
+            client_secret: Some(client_secret.into()),
+            client_secret_env: None,
+            auth_method: AuthMethod::default(),
+            cache_entries: default_introspection_entries(),
+            cache_ttl_secs: default_active_ttl(),
+            inactive_cache_ttl_secs: default_inactive_ttl(),
+            timeout_secs: default_introspection_timeout(),
+        }
+    }
+
+    /// As [`IntrospectionConfig::new`], with the secret read from the environment variable
+    /// `var` when the API is built.
+    #[must_use]
+    pub fn secret_from_env(client_id: impl Into<String>, var: impl Into<String>) -> Self {
+        IntrospectionConfig {
+            client_secret: None,
+            client_secret_env: Some(var.into()),
+            ..IntrospectionConfig::new(client_id, String::new())
+        }
+    }
+
+    /// The endpoint, skipping discovery.
+    #[must_use]
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// How the credentials are sent.
+    #[must_use]
+    pub fn auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth_method = method;
+        self
+    }
+
+    /// How many verdicts to remember (0: every request is introspected).
+    #[must_use]
+    pub fn cache_entries(mut self, entries: u64) -> Self {
+        self.cache_entries = entries;
+        self
+    }
+
+    /// The longest an active token's verdict is reused (whole seconds).
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl_secs = ttl.as_secs();
+        self
+    }
 }
 
 /// One trusted issuer.
@@ -95,6 +249,10 @@ pub struct IssuerConfig {
     /// Accept HS* keys from the remote JWKS: a weakening (a published secret is no secret).
     #[serde(default)]
     pub danger_allow_symmetric_keys: bool,
+    /// How this issuer's opaque tokens are introspected (with `tokens` = `introspection` or
+    /// `jwt_or_introspection`; one issuer at most).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 impl Default for Config {
@@ -107,6 +265,7 @@ impl Default for Config {
             token_cookie: None,
             token_query_parameter: false,
             token_cache_entries: default_cache_entries(),
+            tokens: TokenMode::default(),
         }
     }
 }
@@ -131,6 +290,7 @@ impl IssuerConfig {
             danger_accept_any_audience: false,
             danger_allow_http: false,
             danger_allow_symmetric_keys: false,
+            introspection: None,
         }
     }
 }
@@ -368,6 +528,18 @@ impl TollgateBuilder {
         self
     }
 
+    /// Which tokens are accepted (default [`TokenMode::Jwt`]).
+    pub fn tokens(mut self, mode: TokenMode) -> Self {
+        self.config.tokens = mode;
+        self
+    }
+
+    /// Introspects the current issuer's opaque tokens (with [`TokenMode::Introspection`] or
+    /// [`TokenMode::JwtOrIntrospection`]).
+    pub fn introspection(self, introspection: IntrospectionConfig) -> Self {
+        self.with_current(|i| i.introspection = Some(introspection))
+    }
+
     /// A central policy table (see [`Policy`]).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
@@ -393,44 +565,48 @@ impl TollgateBuilder {
         if config.issuers.is_empty() {
             return Err(BuildError::config("no issuer configured"));
         }
-        let mut verifiers: Vec<(String, JwtVerifier<RemoteJwks>)> = Vec::new();
-        for issuer in &config.issuers {
-            if issuer.issuer.is_empty() {
-                return Err(BuildError::config(
-                    "an issuer setting was given before any issuer(..)",
-                ));
-            }
-            let cache = (config.token_cache_entries > 0)
-                .then(|| TokenCache::new(config.token_cache_entries));
-            let verifier = build_issuer(issuer, self.client.as_ref())
-                .await?
-                .with_cache(cache);
-            verifiers.push((issuer.issuer.clone(), verifier));
+        if config.issuers.iter().any(|i| i.issuer.is_empty()) {
+            return Err(BuildError::config(
+                "an issuer setting was given before any issuer(..)",
+            ));
         }
-        let verifier: Arc<dyn Verifier> = if verifiers.len() == 1 {
-            let Some((_, only)) = verifiers.pop() else {
-                return Err(BuildError::config("no issuer configured"));
-            };
-            Arc::new(only)
-        } else {
-            for (i, (name, _)) in verifiers.iter().enumerate() {
-                if verifiers.iter().skip(i + 1).any(|(other, _)| other == name) {
-                    return Err(BuildError::config(format!(
-                        "issuer {name:?} is configured twice"
-                    )));
+        let client = self.client.as_ref();
+        let verifier: Arc<dyn Verifier> = match config.tokens {
+            TokenMode::Jwt => {
+                if config.issuers.iter().any(|i| i.introspection.is_some()) {
+                    return Err(BuildError::config(
+                        "introspection settings are given but only JWTs are accepted: set \
+                         tokens to introspection or jwt_or_introspection",
+                    ));
                 }
+                jwt_verifier(&config, client).await?
             }
-            let max_len = verifiers
-                .iter()
-                .map(|(_, v)| v.validator().max_token_len())
-                .max()
-                .unwrap_or(0);
-            Arc::new(ByIssuer::new(
-                verifiers
-                    .into_iter()
-                    .map(|(name, v)| (name, Arc::new(v) as Arc<dyn Verifier>)),
-                max_len,
-            ))
+            TokenMode::Introspection => {
+                let [only] = config.issuers.as_slice() else {
+                    return Err(BuildError::config(
+                        "tokens = introspection takes exactly one issuer (the one whose \
+                         endpoint is asked); use jwt_or_introspection to trust JWTs of others",
+                    ));
+                };
+                Arc::new(build_introspector(only, client).await?)
+            }
+            TokenMode::JwtOrIntrospection => {
+                let introspecting: Vec<&IssuerConfig> = config
+                    .issuers
+                    .iter()
+                    .filter(|i| i.introspection.is_some())
+                    .collect();
+                let [issuer] = introspecting.as_slice() else {
+                    return Err(BuildError::config(
+                        "tokens = jwt_or_introspection needs introspection settings on exactly \
+                         one issuer (opaque tokens do not say whose they are)",
+                    ));
+                };
+                let introspector = build_introspector(issuer, client).await?;
+                let jwt = jwt_verifier(&config, client).await?;
+                let trusted = config.issuers.iter().map(|i| i.issuer.clone());
+                Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
+            }
         };
 
         let mut answers = Answers::default().describe_errors(config.describe_errors);
@@ -457,10 +633,95 @@ impl TollgateBuilder {
     }
 }
 
-async fn build_issuer(
+/// The JWT verifier of every configured issuer: one, or several chosen by `iss`.
+async fn jwt_verifier(
+    config: &Config,
+    client: Option<&reqwest::Client>,
+) -> Result<Arc<dyn Verifier>, BuildError> {
+    let mut verifiers: Vec<(String, JwtVerifier<RemoteJwks>)> = Vec::new();
+    for issuer in &config.issuers {
+        let cache =
+            (config.token_cache_entries > 0).then(|| TokenCache::new(config.token_cache_entries));
+        let verifier = build_issuer(issuer, client).await?.with_cache(cache);
+        verifiers.push((issuer.issuer.clone(), verifier));
+    }
+    if verifiers.len() == 1 {
+        let Some((_, only)) = verifiers.pop() else {
+            return Err(BuildError::config("no issuer configured"));
+        };
+        return Ok(Arc::new(only));
+    }
+    for (i, (name, _)) in verifiers.iter().enumerate() {
+        if verifiers.iter().skip(i + 1).any(|(other, _)| other == name) {
+            return Err(BuildError::config(format!(
+                "issuer {name:?} is configured twice"
+            )));
+        }
+    }
+    let max_len = verifiers
+        .iter()
+        .map(|(_, v)| v.validator().max_token_len())
+        .max()
+        .unwrap_or(0);
+    Ok(Arc::new(ByIssuer::new(
+        verifiers
+            .into_iter()
+            .map(|(name, v)| (name, Arc::new(v) as Arc<dyn Verifier>)),
+        max_len,
+    )))
+}
+
+/// The introspector of an issuer with `introspection` settings, checking what the endpoint
+/// says with the issuer's rules.
+async fn build_introspector(
     c: &IssuerConfig,
     client: Option<&reqwest::Client>,
-) -> Result<JwtVerifier<RemoteJwks>, BuildError> {
+) -> Result<Introspector, BuildError> {
+    let named = |what: &str| format!("issuer {:?}: introspection: {what}", c.issuer);
+    let Some(i) = &c.introspection else {
+        return Err(BuildError::config(named(
+            "no introspection settings (client id and secret)",
+        )));
+    };
+    let secret = match (&i.client_secret, &i.client_secret_env) {
+        (Some(secret), None) => secret.clone(),
+        (None, Some(var)) => ClientSecret::from_env(var)
+            .map_err(|e| BuildError::caused(named("no client secret"), e))?,
+        (Some(_), Some(_)) => {
+            return Err(BuildError::config(named(
+                "give client_secret or client_secret_env, not both",
+            )));
+        }
+        (None, None) => {
+            return Err(BuildError::config(named(
+                "no client secret (client_secret_env names the variable that holds it)",
+            )));
+        }
+    };
+    let (_, rules) = rules_of(c)?;
+    let mut builder = match &i.endpoint {
+        Some(url) => Introspector::builder(url.clone(), rules),
+        None => Introspector::discover(c.issuer.clone(), rules),
+    }
+    .client_credentials(i.client_id.clone(), secret, i.auth_method)
+    .cache_entries(i.cache_entries)
+    .active_ttl(Duration::from_secs(i.cache_ttl_secs))
+    .inactive_ttl(Duration::from_secs(i.inactive_cache_ttl_secs))
+    .timeout(Duration::from_secs(i.timeout_secs));
+    if let Some(client) = client {
+        builder = builder.client(client.clone());
+    }
+    if c.danger_allow_http {
+        builder = builder.danger_allow_http();
+    }
+    builder
+        .build()
+        .await
+        .map_err(|e| BuildError::caused(named("cannot be set up"), e))
+}
+
+/// The accepted algorithms and the claim rules of an issuer.
+fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), BuildError> {
     let named = |what: &str| format!("issuer {:?}: {what}", c.issuer);
     let algorithms = match &c.algorithms {
         None => AlgorithmSet::ASYMMETRIC,
@@ -513,7 +774,15 @@ async fn build_issuer(
     let rules = rules
         .build()
         .map_err(|e: ConfigError| BuildError::caused(named("invalid rules"), e))?;
+    Ok((algorithms, rules))
+}
 
+async fn build_issuer(
+    c: &IssuerConfig,
+    client: Option<&reqwest::Client>,
+) -> Result<JwtVerifier<RemoteJwks>, BuildError> {
+    let named = |what: &str| format!("issuer {:?}: {what}", c.issuer);
+    let (algorithms, rules) = rules_of(c)?;
     let mut keys = match &c.jwks_uri {
         Some(url) => RemoteJwks::builder(url.clone()),
         None => RemoteJwks::discover(c.issuer.clone()),

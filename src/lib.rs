@@ -9,6 +9,7 @@
 //! | [`core`] | `tollgate-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
 //! | [`jwks`] | `tollgate-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
 //! | [`tower`] | `tollgate-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
+//! | [`introspect`] | `tollgate-introspect` (feature `tower`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts |
 //! | [`Tollgate`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
 //!
 //! ```
@@ -26,6 +27,8 @@
 //! ```
 
 pub use tollgate_core as core;
+#[cfg(feature = "tower")]
+pub use tollgate_introspect as introspect;
 #[cfg(feature = "jwks")]
 pub use tollgate_jwks as jwks;
 #[cfg(feature = "tower")]
@@ -34,4 +37,6 @@ pub use tollgate_tower as tower;
 #[cfg(feature = "tower")]
 mod facade;
 #[cfg(feature = "tower")]
-pub use facade::{BuildError, Config, IssuerConfig, Tollgate, TollgateBuilder};
+pub use facade::{
+    BuildError, Config, IntrospectionConfig, IssuerConfig, TokenMode, Tollgate, TollgateBuilder,
+};

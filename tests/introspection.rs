@@ -1,0 +1,400 @@
+// Tests may unwrap, index and panic: a failure is the test's report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Opaque tokens end to end over loopback: the test authorization server's introspection
+//! endpoint, the layer in front of an axum router, and the `Tollgate` configuration that
+//! chooses JWT, introspection or both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tollgate::core::{ManualClock, Validator};
+use tollgate::introspect::Introspector;
+use tollgate::tower::BearerAuthLayer;
+use tollgate::{Config, IntrospectionConfig, TokenMode, Tollgate};
+use tollgate_testkit::{JwksFault, TestIssuer, tamper};
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// `/orders` needs `orders.read`; `/me` any valid token.
+fn app(layer: BearerAuthLayer) -> Router {
+    Router::new()
+        .route("/me", get(|| async { "me" }))
+        .merge(
+            Router::new()
+                .route("/orders", get(|| async { "orders" }))
+                .route_layer(layer.require_scopes(["orders.read"])),
+        )
+        .route_layer(layer)
+}
+
+/// The status, `WWW-Authenticate` and `Retry-After` of a GET with `token`.
+async fn get_with(url: &str, token: &str) -> (u16, Option<String>, Option<String>) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    (
+        response.status().as_u16(),
+        header("www-authenticate"),
+        header("retry-after"),
+    )
+}
+
+async fn status(url: &str, token: &str) -> u16 {
+    get_with(url, token).await.0
+}
+
+/// A layer over an introspector of `idp` on `clock`, as `tune` configures it.
+async fn introspecting_layer(
+    idp: &TestIssuer,
+    clock: &ManualClock,
+    tune: impl FnOnce(
+        tollgate::introspect::IntrospectorBuilder,
+    ) -> tollgate::introspect::IntrospectorBuilder,
+) -> (BearerAuthLayer, Introspector) {
+    let rules = Validator::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let builder =
+        Introspector::discover(idp.issuer(), rules).client_secret_basic("client-1", "secret-1");
+    let introspector = tune(builder).build().await.unwrap();
+    (BearerAuthLayer::new(introspector.clone()), introspector)
+}
+
+#[tokio::test]
+async fn an_active_opaque_token_is_accepted_with_its_scopes_enforced() {
+    let idp = TestIssuer::start().await;
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "issuers": [{
+            "issuer": idp.issuer(),
+            "audiences": ["api"],
+            "introspection": { "client_id": "client-1", "client_secret": "secret-1" }
+        }],
+        "tokens": "introspection",
+        "realm": "shop"
+    }))
+    .unwrap();
+    let auth = Tollgate::from_config(config).await.unwrap();
+    let base = serve(app(auth.layer())).await;
+
+    let reader = idp.opaque(&idp.token().scope("orders.read"));
+    let writer = idp.opaque(&idp.token().scope("orders.write"));
+    assert_eq!(status(&format!("{base}/orders"), &reader).await, 200);
+    assert_eq!(status(&format!("{base}/me"), &reader).await, 200);
+    let (code, challenge, _) = get_with(&format!("{base}/orders"), &writer).await;
+    assert_eq!(code, 403);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer realm="shop", error="insufficient_scope", scope="orders.read""#)
+    );
+    let (code, challenge, _) = get_with(&format!("{base}/me"), "never-issued").await;
+    assert_eq!(code, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer realm="shop", error="invalid_token""#)
+    );
+    // Not a b64token: a malformed request, never sent to the server.
+    let calls = idp.introspection_calls();
+    let (code, _, _) = get_with(&format!("{base}/me"), "a,b").await;
+    assert_eq!(code, 400);
+    assert_eq!(idp.introspection_calls(), calls);
+    // Introspection only: the issuer's keys are never fetched.
+    assert_eq!(idp.jwks_fetches(), 0);
+    // Each token was asked about once; the second request with `reader` came from the cache.
+    assert_eq!(idp.introspection_calls(), 3);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_once_its_cache_entry_expires() {
+    let idp = TestIssuer::start().await;
+    let clock = ManualClock::frozen_now();
+    let (layer, _) =
+        introspecting_layer(&idp, &clock, |b| b.active_ttl(Duration::from_secs(60))).await;
+    let base = serve(app(layer)).await;
+    let token = idp.opaque(&idp.token().scope("orders.read").expires_in(3600));
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
+    idp.revoke(&token);
+    // The verdict is reused for up to the cache lifetime: still accepted, no call.
+    clock.advance_secs(59);
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
+    assert_eq!(idp.introspection_calls(), 1);
+    // Then the server is asked again, and the token is refused.
+    clock.advance_secs(1);
+    let (code, challenge, _) = get_with(&format!("{base}/orders"), &token).await;
+    assert_eq!(code, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer error="invalid_token""#)
+    );
+    assert_eq!(idp.introspection_calls(), 2);
+}
+
+#[tokio::test]
+async fn with_the_cache_off_a_revoked_token_is_refused_at_once() {
+    let idp = TestIssuer::start().await;
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::new("client-1", "secret-1").cache_entries(0))
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await
+        .unwrap();
+    let base = serve(app(auth.layer())).await;
+    let token = idp.opaque(&idp.token().scope("orders.read"));
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
+    idp.revoke(&token);
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 401);
+    assert_eq!(idp.introspection_calls(), 3);
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_at_the_endpoint_give_503_to_the_caller() {
+    let idp = TestIssuer::start().await;
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::new("client-1", "not-the-secret"))
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await
+        .unwrap();
+    let base = serve(app(auth.layer())).await;
+    let token = idp.opaque(&idp.token().scope("orders.read"));
+    let (code, challenge, retry_after) = get_with(&format!("{base}/orders"), &token).await;
+    assert_eq!(code, 503);
+    assert_eq!(
+        challenge, None,
+        "the client did nothing wrong: no challenge"
+    );
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    // A failure is not remembered: each request asks again (and is refused again).
+    assert_eq!(status(&format!("{base}/orders"), &token).await, 503);
+    assert_eq!(idp.introspection_calls(), 2);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_down_or_slow_gives_503_with_retry_after() {
+    let idp = TestIssuer::start().await;
+    let clock = ManualClock::frozen_now();
+    let (layer, introspector) =
+        introspecting_layer(&idp, &clock, |b| b.timeout(Duration::from_millis(300))).await;
+    let base = serve(app(layer)).await;
+    let url = format!("{base}/orders");
+    let token = idp.opaque(&idp.token().scope("orders.read"));
+
+    for fault in [JwksFault::Hang, JwksFault::Status(500), JwksFault::Garbage] {
+        idp.set_introspection_fault(Some(fault.clone()));
+        let (code, challenge, retry_after) = get_with(&url, &token).await;
+        assert_eq!(code, 503, "{fault:?}");
+        assert_eq!(challenge, None, "{fault:?}");
+        assert_eq!(retry_after.as_deref(), Some("5"), "{fault:?}");
+    }
+    // gRPC callers get UNAVAILABLE.
+    let grpc = reqwest::Client::new()
+        .get(&url)
+        .header("content-type", "application/grpc")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grpc.headers()["grpc-status"], "14");
+
+    idp.set_introspection_fault(None);
+    assert_eq!(status(&url, &token).await, 200);
+
+    // Down: nothing listens any more. The cached verdict still serves this token...
+    let fresh = idp.opaque(&idp.token().scope("orders.read"));
+    idp.clone().shutdown().await;
+    assert_eq!(status(&url, &token).await, 200);
+    // ...while a token never seen cannot be checked.
+    let (code, _, retry_after) = get_with(&url, &fresh).await;
+    assert_eq!((code, retry_after.as_deref()), (503, Some("5")));
+    assert_eq!(introspector.stats().failures, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_requests_with_one_new_token_make_one_introspection_call() {
+    let idp = TestIssuer::start().await;
+    let clock = ManualClock::frozen_now();
+    let (layer, _) = introspecting_layer(&idp, &clock, |b| b).await;
+    let base = serve(app(layer)).await;
+    // A slow answer, so that every request arrives while the one call is in flight.
+    idp.set_introspection_fault(Some(JwksFault::Delay(Duration::from_millis(500))));
+    let token = Arc::new(idp.opaque(&idp.token().scope("orders.read")));
+    let url = Arc::new(format!("{base}/orders"));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1000)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                client
+                    .get(url.as_str())
+                    .bearer_auth(token.as_str())
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(idp.introspection_calls(), 1);
+}
+
+#[tokio::test]
+async fn mixed_jwt_and_opaque_traffic_is_routed_correctly() {
+    let idp = TestIssuer::start().await;
+    let partner = TestIssuer::builder().path("/partner").start().await;
+    let stranger = TestIssuer::start().await;
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "issuers": [
+            {
+                "issuer": idp.issuer(),
+                "audiences": ["api"],
+                "introspection": { "client_id": "client-1", "client_secret": "secret-1",
+                                   "auth_method": "client_secret_post" }
+            },
+            { "issuer": partner.issuer(), "audiences": ["api"] }
+        ],
+        "tokens": "jwt_or_introspection"
+    }))
+    .unwrap();
+    let auth = Tollgate::from_config(config).await.unwrap();
+    let base = serve(app(auth.layer())).await;
+    let orders = format!("{base}/orders");
+    let calls = || idp.introspection_calls() + partner.introspection_calls();
+
+    // JWTs of either trusted issuer: verified with their keys, never introspected.
+    for issuer in [&idp, &partner] {
+        assert_eq!(
+            status(&orders, &issuer.token().scope("orders.read").sign()).await,
+            200
+        );
+        assert_eq!(
+            status(&orders, &issuer.token().scope("x").sign()).await,
+            403
+        );
+        let forged = tamper::flip_signature_bit(&issuer.token().scope("orders.read").sign());
+        assert_eq!(status(&orders, &forged).await, 401);
+    }
+    assert_eq!(calls(), 0);
+
+    // Opaque tokens: introspected at the issuer with introspection settings.
+    let opaque = idp.opaque(&idp.token().scope("orders.read"));
+    assert_eq!(status(&orders, &opaque).await, 200);
+    assert_eq!(
+        status(&orders, &idp.opaque(&idp.token().scope("x"))).await,
+        403
+    );
+    assert_eq!(calls(), 2);
+
+    // A JWS from an issuer nobody trusts is not a JWT we can verify: the authorization
+    // server is asked (and does not know it); nothing is fetched from the stranger.
+    let foreign = stranger.token().scope("orders.read").sign();
+    assert_eq!(status(&orders, &foreign).await, 401);
+    assert_eq!(idp.introspection_calls(), 3);
+    assert_eq!(stranger.jwks_fetches() + stranger.discovery_fetches(), 0);
+
+    // Interleaved, each kind keeps its path.
+    for _ in 0..3 {
+        assert_eq!(status(&orders, &opaque).await, 200);
+        assert_eq!(
+            status(&orders, &partner.token().scope("orders.read").sign()).await,
+            200
+        );
+    }
+    assert_eq!(calls(), 3, "the opaque token's verdict came from the cache");
+}
+
+#[tokio::test]
+async fn inconsistent_token_modes_are_refused_at_build_time() {
+    let idp = TestIssuer::start().await;
+    let other = TestIssuer::start().await;
+    let refused = |result: Result<Tollgate, tollgate::BuildError>| result.unwrap_err().to_string();
+
+    let jwt_with_introspection = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::new("client-1", "secret-1"))
+        .build()
+        .await;
+    let message = refused(jwt_with_introspection);
+    assert!(message.contains("set tokens"), "{message}");
+
+    let introspection_without_settings = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await;
+    assert!(refused(introspection_without_settings).contains("no introspection settings"));
+
+    let two_issuers = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::new("client-1", "secret-1"))
+        .issuer(other.issuer())
+        .audience("api")
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await;
+    assert!(refused(two_issuers).contains("exactly one issuer"));
+
+    let nobody_introspects = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .tokens(TokenMode::JwtOrIntrospection)
+        .build()
+        .await;
+    assert!(refused(nobody_introspects).contains("exactly one issuer"));
+
+    let unset_env = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::secret_from_env(
+            "client-1",
+            "TOLLGATE_TEST_SURELY_UNSET_VARIABLE",
+        ))
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await;
+    assert!(refused(unset_env).contains("TOLLGATE_TEST_SURELY_UNSET_VARIABLE"));
+
+    let unknown_field: Result<Config, _> = serde_json::from_value(serde_json::json!({
+        "issuers": [{ "issuer": idp.issuer(), "audiences": ["api"],
+                      "introspection": { "client_id": "c", "client_secrett": "s" } }],
+    }));
+    assert!(unknown_field.is_err());
+    assert_eq!(idp.introspection_calls(), 0);
+}

@@ -1,0 +1,120 @@
+// Tests may unwrap, index and panic: a failure is the test's report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! What is logged when introspection fails. Alone in its own test binary: tracing caches per
+//! call site whether anyone listens, and a thread-scoped subscriber next to concurrently
+//! running tests can miss events.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::routing::get;
+use tollgate::{IntrospectionConfig, TokenMode, Tollgate};
+use tollgate_testkit::{JwksFault, TestIssuer};
+
+/// A `MakeWriter` that keeps what the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_secrets() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let idp = TestIssuer::start().await;
+    let secret = "not-the-secret-7f3a";
+    let auth = Tollgate::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .introspection(IntrospectionConfig::new("client-1", secret))
+        .tokens(TokenMode::Introspection)
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(|| async { "me" }))
+        .route_layer(auth.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let token = idp.opaque(&idp.token());
+    let response = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    // And an endpoint that fails for another reason: a warning, not a configuration error.
+    idp.set_introspection_fault(Some(JwksFault::Status(500)));
+    let other = idp.opaque(&idp.token());
+    let response = reqwest::Client::new()
+        .get(format!("{base}/me"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let introspection: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("tollgate::introspection"))
+        .collect();
+    let configuration = introspection
+        .iter()
+        .find(|l| l.contains("configuration error"))
+        .unwrap_or_else(|| panic!("no configuration error logged:\n{text}"));
+    assert!(configuration.contains("ERROR"), "{configuration}");
+    assert!(configuration.contains("HTTP 401"), "{configuration}");
+    assert!(
+        configuration.contains("client_id=client-1"),
+        "{configuration}"
+    );
+    let outage = introspection
+        .iter()
+        .find(|l| l.contains("HTTP 500"))
+        .unwrap_or_else(|| panic!("no outage logged:\n{text}"));
+    assert!(outage.contains("WARN"), "{outage}");
+    assert!(!outage.contains("configuration error"), "{outage}");
+    // The layer's own line says why the request was refused.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("tollgate::auth") && l.contains("keys_unavailable")),
+        "{text}"
+    );
+    for never in [secret, token.as_str(), other.as_str()] {
+        assert!(
+            !text.contains(never),
+            "a secret or a token reached the logs"
+        );
+    }
+}
