@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --example quickstart                    # a scripted tour; exits 0 when every answer is right
-//! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands
+//! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
+//! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway 60]
 //! ```
@@ -27,10 +28,10 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tollgate::Tollgate;
 use tollgate::core::{Algorithm, TypPolicy};
 use tollgate::tower::axum::{Scopes, VerifiedClaims};
-use tollgate_testkit::TestIssuer;
+use tollgate::{IntrospectionConfig, TokenMode, Tollgate, TollgateBuilder};
+use tollgate_testkit::{TestIssuer, TokenBuilder};
 
 /// The protected API.
 fn api(auth: &Tollgate) -> Router {
@@ -65,16 +66,16 @@ async fn granted(Scopes(scopes): Scopes) -> String {
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match Mode::parse(&args) {
-        Ok(Mode::Tour) => tour().await,
+        Ok(Mode::Tour { opaque }) => tour(opaque).await,
         Ok(mode) => {
             // While serving, show why each request is refused (never the token).
             tracing_subscriber::fmt()
                 .with_max_level(tracing::Level::DEBUG)
                 .init();
             match mode {
-                Mode::Serve { listen } => serve_local(listen).await,
+                Mode::Serve { listen, opaque } => serve_local(listen, opaque).await,
                 Mode::External(external) => serve_external(external).await,
-                Mode::Tour => tour().await,
+                Mode::Tour { opaque } => tour(opaque).await,
             }
         }
         Err(message) => {
@@ -91,12 +92,12 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: quickstart [--serve [--listen ADDR]]
+const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
        quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway SECS]";
 
 enum Mode {
-    Tour,
-    Serve { listen: SocketAddr },
+    Tour { opaque: bool },
+    Serve { listen: SocketAddr, opaque: bool },
     External(External),
 }
 
@@ -112,6 +113,7 @@ struct External {
 impl Mode {
     fn parse(args: &[String]) -> Result<Mode, String> {
         let mut serve = false;
+        let mut opaque = false;
         let mut issuer = None;
         let mut audience = None;
         let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
@@ -127,6 +129,7 @@ impl Mode {
             };
             match flag.as_str() {
                 "--serve" => serve = true,
+                "--opaque" => opaque = true,
                 "--issuer" => issuer = Some(value()?),
                 "--audience" => audience = Some(value()?),
                 "--listen" => {
@@ -162,6 +165,9 @@ impl Mode {
             }
         }
         match (issuer, audience) {
+            (Some(_), _) if opaque => {
+                Err("--opaque runs with the local authorization server, not --issuer".to_owned())
+            }
             (Some(issuer), Some(audience)) => Ok(Mode::External(External {
                 issuer,
                 audience,
@@ -173,8 +179,8 @@ impl Mode {
             (Some(_), None) | (None, Some(_)) => {
                 Err("--issuer and --audience go together".to_owned())
             }
-            (None, None) if serve => Ok(Mode::Serve { listen }),
-            (None, None) => Ok(Mode::Tour),
+            (None, None) if serve => Ok(Mode::Serve { listen, opaque }),
+            (None, None) => Ok(Mode::Tour { opaque }),
         }
     }
 }
@@ -196,18 +202,44 @@ struct Step {
     expected: u16,
 }
 
-async fn tour() -> Result<ExitCode, String> {
-    let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
+/// The local authorization server's API protection: JWTs verified with its keys, or (with
+/// `opaque`) opaque tokens introspected at its endpoint as client `client-1`.
+fn local(idp: &TestIssuer, opaque: bool) -> TollgateBuilder {
+    let builder = Tollgate::builder()
         .issuer(idp.issuer())
         .audience("api")
-        .realm("quickstart")
+        .realm("quickstart");
+    if opaque {
+        builder
+            .introspection(IntrospectionConfig::new("client-1", "secret-1"))
+            .tokens(TokenMode::Introspection)
+    } else {
+        builder
+    }
+}
+
+/// A token with these claims: signed (a JWT) or, with `opaque`, kept by the server.
+fn mint(idp: &TestIssuer, opaque: bool, claims: &TokenBuilder) -> String {
+    if opaque {
+        idp.opaque(claims)
+    } else {
+        claims.sign()
+    }
+}
+
+async fn tour(opaque: bool) -> Result<ExitCode, String> {
+    let idp = TestIssuer::start().await;
+    let auth = local(&idp, opaque)
         .build()
         .await
         .map_err(|e| e.to_string())?;
     let base = listen(api(&auth), ([127, 0, 0, 1], 0).into()).await?;
     println!("authorization server  {}", idp.issuer());
+    if opaque {
+        println!("introspection         {}", idp.introspection_url());
+    }
     println!("protected API         {base}\n");
+    let token = |claims: TokenBuilder| Some(mint(&idp, opaque, &claims));
 
     let step = |what, path, token: Option<String>, expected| Step {
         what,
@@ -217,47 +249,42 @@ async fn tour() -> Result<ExitCode, String> {
     };
     let steps = vec![
         step("public route, no token", "/health", None, 200),
-        step(
-            "good token",
-            "/me",
-            Some(idp.token().scope("read").sign()),
-            200,
-        ),
+        step("good token", "/me", token(idp.token().scope("read")), 200),
         step("no token", "/me", None, 401),
         step(
             "expired an hour ago",
             "/me",
-            Some(idp.token().expires_in(-3600).sign()),
+            token(idp.token().expires_in(-3600)),
             401,
         ),
         step(
             "token for another API",
             "/me",
-            Some(idp.token().audience("billing").sign()),
+            token(idp.token().audience("billing")),
             401,
         ),
         step(
             "scope read on /read",
             "/read",
-            Some(idp.token().scope("read").sign()),
+            token(idp.token().scope("read")),
             200,
         ),
         step(
             "scope read on /write",
             "/write",
-            Some(idp.token().scope("read").sign()),
+            token(idp.token().scope("read")),
             403,
         ),
         step(
             "scope write on /admin",
             "/admin",
-            Some(idp.token().scope("write").sign()),
+            token(idp.token().scope("write")),
             403,
         ),
         step(
             "scopes admin write on /admin",
             "/admin",
-            Some(idp.token().scope("admin write").sign()),
+            token(idp.token().scope("admin write")),
             200,
         ),
     ];
@@ -267,24 +294,10 @@ async fn tour() -> Result<ExitCode, String> {
         wrong += usize::from(!run(&client, &base, &s).await?);
     }
 
-    // Key rotation: the issuer signs with a new key; tollgate fetches it once, on first sight.
-    let before = idp.jwks_fetches();
-    let new_key = idp.rotate(Algorithm::ES256);
-    let rotated = step(
-        "after a key rotation (new kid)",
-        "/read",
-        Some(idp.token().scope("read").sign()),
-        200,
-    );
-    wrong += usize::from(!run(&client, &base, &rotated).await?);
-    let fetches = idp.jwks_fetches() - before;
-    println!(
-        "      key {} ({}) fetched with {fetches} JWKS request",
-        new_key.kid(),
-        new_key.alg()
-    );
-    if fetches != 1 {
-        wrong += 1;
+    if opaque {
+        wrong += opaque_epilogue(&client, &base, &idp).await?;
+    } else {
+        wrong += rotation_epilogue(&client, &base, &idp).await?;
     }
 
     if wrong == 0 {
@@ -294,6 +307,97 @@ async fn tour() -> Result<ExitCode, String> {
         println!("\n{wrong} unexpected answer(s)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Key rotation: the issuer signs with a new key; tollgate fetches it once, on first sight.
+/// The number of unexpected answers.
+async fn rotation_epilogue(
+    client: &reqwest::Client,
+    base: &str,
+    idp: &TestIssuer,
+) -> Result<usize, String> {
+    let mut wrong = 0;
+    let step = |what, path, token: Option<String>, expected| Step {
+        what,
+        path,
+        token,
+        expected,
+    };
+    let before = idp.jwks_fetches();
+    let new_key = idp.rotate(Algorithm::ES256);
+    let rotated = step(
+        "after a key rotation (new kid)",
+        "/read",
+        Some(idp.token().scope("read").sign()),
+        200,
+    );
+    wrong += usize::from(!run(client, base, &rotated).await?);
+    let fetches = idp.jwks_fetches() - before;
+    println!(
+        "      key {} ({}) fetched with {fetches} JWKS request",
+        new_key.kid(),
+        new_key.alg()
+    );
+    if fetches != 1 {
+        wrong += 1;
+    }
+    Ok(wrong)
+}
+
+/// Opaque tokens: unknown and revoked ones, the cache of verdicts, and the calls it saves.
+/// The number of unexpected answers.
+async fn opaque_epilogue(
+    client: &reqwest::Client,
+    base: &str,
+    idp: &TestIssuer,
+) -> Result<usize, String> {
+    let mut wrong = 0;
+    let step = |what, path, token: Option<String>, expected| Step {
+        what,
+        path,
+        token,
+        expected,
+    };
+    let never = step(
+        "a token the server never issued",
+        "/me",
+        Some("bm90LWEtcmVhbC10b2tlbg".to_owned()),
+        401,
+    );
+    wrong += usize::from(!run(client, base, &never).await?);
+
+    let revoked = idp.opaque(&idp.token().scope("read"));
+    idp.revoke(&revoked);
+    let step_revoked = step("revoked before its first use", "/read", Some(revoked), 401);
+    wrong += usize::from(!run(client, base, &step_revoked).await?);
+
+    let used = idp.opaque(&idp.token().scope("read"));
+    let first = step("a token, first use", "/read", Some(used.clone()), 200);
+    wrong += usize::from(!run(client, base, &first).await?);
+    idp.revoke(&used);
+    let cached = step("the same token, just revoked", "/read", Some(used), 200);
+    wrong += usize::from(!run(client, base, &cached).await?);
+    println!(
+        "      its verdict is reused for up to 60 s (introspection cache_ttl_secs; \
+         cache_entries 0 refuses it at once)"
+    );
+
+    let calls = idp.introspection_calls();
+    let again = step(
+        "a good token, once more",
+        "/me",
+        Some(idp.opaque(&idp.token())),
+        200,
+    );
+    for _ in 0..5 {
+        wrong += usize::from(!run(client, base, &again).await?);
+    }
+    let made = idp.introspection_calls() - calls;
+    println!("      5 requests with one token, {made} introspection call");
+    if made != 1 {
+        wrong += 1;
+    }
+    Ok(wrong)
 }
 
 /// Sends one step's request, prints the answer; whether the status is the expected one.
@@ -323,24 +427,22 @@ async fn run(client: &reqwest::Client, base: &str, s: &Step) -> Result<bool, Str
     Ok(ok)
 }
 
-async fn serve_local(addr: SocketAddr) -> Result<ExitCode, String> {
-    let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
-        .issuer(idp.issuer())
-        .audience("api")
-        .realm("quickstart")
+async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String> {
+    let idp = TestIssuer::builder().opaque_tokens(opaque).start().await;
+    let auth = local(&idp, opaque)
         .build()
         .await
         .map_err(|e| e.to_string())?;
     let base = listen(api(&auth), addr).await?;
-    let token = idp
-        .token()
-        .scope("read write admin")
-        .expires_in(3600)
-        .sign();
+    let token = mint(
+        &idp,
+        opaque,
+        &idp.token().scope("read write admin").expires_in(3600),
+    );
     println!("authorization server  {}", idp.issuer());
     println!("protected API         {base}\n");
-    println!("a token with scopes read, write and admin, valid for an hour:\n\n{token}\n");
+    let kind = if opaque { "an opaque token" } else { "a token" };
+    println!("{kind} with scopes read, write and admin, valid for an hour:\n\n{token}\n");
     println!("curl {base}/health");
     println!("curl -i {base}/me");
     println!("curl -H 'Authorization: Bearer {token}' {base}/me");
@@ -349,6 +451,16 @@ async fn serve_local(addr: SocketAddr) -> Result<ExitCode, String> {
         "curl -s -u client-1:secret-1 -d grant_type=client_credentials -d scope=read {}",
         idp.token_url()
     );
+    if opaque {
+        println!(
+            "curl -s -u client-1:secret-1 -d token={token} {}",
+            idp.introspection_url()
+        );
+        println!(
+            "curl -s -u client-1:secret-1 -d token={token} {}",
+            idp.revocation_url()
+        );
+    }
     println!("\nserving until Ctrl-C");
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)
