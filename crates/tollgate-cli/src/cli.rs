@@ -22,6 +22,8 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     /// Verify a token exactly as the tollgate layer would; say which rule refused it.
     ///
@@ -75,7 +77,7 @@ impl TypMode {
 #[derive(Debug, Args)]
 #[command(group(
     ArgGroup::new("keys").required(true).multiple(true)
-        .args(["issuer", "jwks", "key", "secret_env"])
+        .args(["issuer", "jwks", "key", "secret_env", "introspect"])
 ))]
 #[command(group(ArgGroup::new("static_key").args(["key", "secret_env"])))]
 pub(crate) struct VerifyArgs {
@@ -99,6 +101,30 @@ pub(crate) struct VerifyArgs {
     /// printed).
     #[arg(long, value_name = "VAR")]
     pub(crate) secret_env: Option<String>,
+
+    /// Ask this RFC 7662 introspection endpoint instead of verifying a signature (for opaque
+    /// tokens; JWTs too, if the server introspects them). Needs --client-id and
+    /// --client-secret-env.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["jwks", "key", "secret_env", "algorithms", "kid"],
+        requires_all = ["client_id", "client_secret_env"]
+    )]
+    pub(crate) introspect: Option<String>,
+
+    /// This tool's client id at the introspection endpoint.
+    #[arg(long, value_name = "ID", requires = "introspect")]
+    pub(crate) client_id: Option<String>,
+
+    /// The environment variable that holds the client secret (never printed).
+    #[arg(long, value_name = "VAR", requires = "introspect")]
+    pub(crate) client_secret_env: Option<String>,
+
+    /// Send the client credentials in the request body (`client_secret_post`) instead of an
+    /// HTTP Basic header.
+    #[arg(long, requires = "introspect")]
+    pub(crate) client_secret_post: bool,
 
     /// The `kid` of the key given with --key or --secret-env (default: none, so that only
     /// tokens without `kid` match it, as with the layer).

@@ -12,6 +12,7 @@ mod dev_issuer;
 mod error;
 mod input;
 mod inspect;
+mod introspection;
 mod keys;
 mod output;
 mod time;

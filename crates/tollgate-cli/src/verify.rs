@@ -41,6 +41,9 @@ struct Keys {
 /// invalid configuration.
 pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
     let token = input::token(args.token.as_deref())?;
+    if let Some(endpoint) = &args.introspect {
+        return crate::introspection::run(args, endpoint, &token).await;
+    }
     let unverified = decode::decode(&token)?;
     let allowed: AlgorithmSet = if !args.algorithms.is_empty() {
         args.algorithms.iter().copied().collect()

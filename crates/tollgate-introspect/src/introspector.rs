@@ -81,6 +81,16 @@ struct Inner {
     failures: AtomicU64,
 }
 
+/// What one call to the endpoint said: see [`Introspector::introspect_once`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// The verdict: the claims of an active token that passes the rules, or why not.
+    pub verdict: Result<Claims, AuthError>,
+    /// The endpoint's response as it came (empty for a token refused before any call).
+    pub response: String,
+}
+
 /// Counters of an [`Introspector`], for health checks, metrics and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -161,20 +171,24 @@ impl Introspector {
     }
 
     /// One call to the endpoint for `token`, without the cache or sharing, with the
-    /// endpoint's failure as an error rather than "keys unavailable": for tools that show
-    /// what the authorization server says, such as `tollgate verify --introspect`.
+    /// endpoint's failure as an error rather than "keys unavailable", and the response as it
+    /// came: for tools that show what the authorization server says, such as
+    /// `tollgate verify --introspect`.
     ///
     /// # Errors
-    /// The [`IntrospectError`] of a call that gave no verdict. The outer `Ok` holds the
-    /// verdict: the claims, or why the token is refused.
-    pub async fn introspect_once(
-        &self,
-        token: &str,
-    ) -> Result<Result<Claims, AuthError>, IntrospectError> {
+    /// The [`IntrospectError`] of a call that gave no verdict.
+    pub async fn introspect_once(&self, token: &str) -> Result<Introspection, IntrospectError> {
         if let Err(e) = self.inner.precheck(token) {
-            return Ok(Err(e));
+            return Ok(Introspection {
+                verdict: Err(e),
+                response: String::new(),
+            });
         }
-        self.inner.call(token).await.map(Verdict::into_result)
+        let (verdict, response) = self.inner.call(token).await?;
+        Ok(Introspection {
+            verdict: verdict.into_result(),
+            response,
+        })
     }
 
     /// The endpoint.
@@ -284,7 +298,7 @@ impl Inner {
     /// One call, its verdict remembered, its failure logged and turned into "unavailable".
     async fn fetch(&self, key: Key, token: &str) -> Result<Claims, AuthError> {
         match self.call(token).await {
-            Ok(verdict) => {
+            Ok((verdict, _response)) => {
                 if let Some(cache) = &self.cache {
                     cache.insert(key, &verdict, self.validator.clock().now_unix());
                 }
@@ -318,8 +332,9 @@ impl Inner {
         }
     }
 
-    /// One request to the endpoint, within the timeout (a free call slot included).
-    async fn call(&self, token: &str) -> Result<Verdict, IntrospectError> {
+    /// One request to the endpoint, within the timeout (a free call slot included): the
+    /// verdict, and the response it was read from.
+    async fn call(&self, token: &str) -> Result<(Verdict, String), IntrospectError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(self.timeout, self.request(token)).await {
             Ok(result) => result,
@@ -327,7 +342,7 @@ impl Inner {
         }
     }
 
-    async fn request(&self, token: &str) -> Result<Verdict, IntrospectError> {
+    async fn request(&self, token: &str) -> Result<(Verdict, String), IntrospectError> {
         // The semaphore is never closed; a closed one would mean no call may start.
         let _slot = self
             .permits
@@ -379,10 +394,11 @@ impl Inner {
             }
             bytes.extend_from_slice(&chunk);
         }
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let text = String::from_utf8(bytes).map_err(|e| {
             IntrospectError::with_cause(IntrospectErrorKind::InvalidResponse("not UTF-8"), e)
         })?;
-        response::read(text, &self.validator)
+        let verdict = response::read(&text, &self.validator)?;
+        Ok((verdict, text))
     }
 }
 

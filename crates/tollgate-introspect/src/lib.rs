@@ -84,6 +84,6 @@ pub use client_auth::{AuthMethod, ClientSecret};
 pub use error::{IntrospectError, IntrospectErrorKind};
 pub use introspector::{
     DEFAULT_ACTIVE_TTL, DEFAULT_CACHE_ENTRIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_INACTIVE_TTL,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_TIMEOUT, IntrospectionStats,
-    Introspector, IntrospectorBuilder,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_TIMEOUT, Introspection,
+    IntrospectionStats, Introspector, IntrospectorBuilder,
 };
