@@ -11,6 +11,7 @@
 //! | [`tower`] | `tollgate-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
 //! | [`introspect`] | `tollgate-introspect` (feature `tower`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts |
 //! | [`Tollgate`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
+//! | [`manual`] | this crate | the security manual: each threat, how tollgate defends, the tests that prove it |
 //!
 //! ```
 //! use tollgate::core::{Algorithm, KeySet, Validator, VerifyingKey};
@@ -36,6 +37,7 @@ pub use tollgate_tower as tower;
 
 #[cfg(feature = "tower")]
 mod facade;
+pub mod manual;
 #[cfg(feature = "tower")]
 pub use facade::{
     BuildError, Config, IntrospectionConfig, IssuerConfig, TokenMode, Tollgate, TollgateBuilder,

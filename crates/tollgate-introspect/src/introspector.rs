@@ -582,7 +582,8 @@ impl IntrospectorBuilder {
                 let url = metadata.introspection_endpoint.ok_or(IntrospectError::new(
                     IntrospectErrorKind::Discovery("no introspection_endpoint in the metadata"),
                 ))?;
-                tollgate_jwks::checked_url(&url, self.allow_http).map_err(url_error)?
+                tollgate_jwks::checked_discovered_url(&url, &issuer, self.allow_http)
+                    .map_err(url_error)?
             }
         };
         let digester = Digester::random()

@@ -78,7 +78,7 @@ pub use remote::{
     DEFAULT_MAX_KEYS, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
     DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, DEFAULT_TIMEOUT, DEFAULT_TTL,
     DEFAULT_UNKNOWN_KID_BUDGET, DEFAULT_UNKNOWN_KID_COOLDOWN, FetchStats, JwksDocument, RemoteJwks,
-    RemoteJwksBuilder, ServerMetadata, checked_url, discover_metadata,
+    RemoteJwksBuilder, ServerMetadata, checked_discovered_url, checked_url, discover_metadata,
 };
 pub use source::{KeySource, RefreshFuture, StaticKeys, needs_refresh, validate};
 

@@ -54,7 +54,7 @@ pub(crate) async fn discover(
     let jwks_uri = metadata
         .jwks_uri
         .ok_or(SourceErrorKind::Discovery("no jwks_uri"))?;
-    fetch::parse_url(&jwks_uri, allow_http)
+    fetch::parse_discovered_url(&jwks_uri, issuer, allow_http)
 }
 
 /// The issuer's metadata document, whose `issuer` equals `issuer` exactly.

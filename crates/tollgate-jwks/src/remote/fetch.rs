@@ -28,6 +28,24 @@ pub(crate) fn parse_url(text: &str, allow_http: bool) -> Result<Url, SourceError
     Ok(url)
 }
 
+/// Parses and checks a URL that the metadata document of `issuer` names (its `jwks_uri`):
+/// the rule of [`parse_url`], and no downgrade. The document of an `https://` issuer may name
+/// `https://` URLs only, unless `allow_http`: `http://` to loopback is for an issuer that is
+/// itself on loopback (a development server), never for a remote one, which could otherwise
+/// point the resource server at plain-HTTP services on its own loopback interface.
+pub(crate) fn parse_discovered_url(
+    text: &str,
+    issuer: &str,
+    allow_http: bool,
+) -> Result<Url, SourceError> {
+    let url = parse_url(text, allow_http)?;
+    let issuer_is_https = Url::parse(issuer).is_ok_and(|issuer| issuer.scheme() == "https");
+    if issuer_is_https && url.scheme() != "https" && !allow_http {
+        return Err(SourceErrorKind::InsecureUrl.into());
+    }
+    Ok(url)
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -313,6 +331,39 @@ mod tests {
         assert!(check_url(&url("http://example.com/jwks"), true).is_ok());
         assert!(check_url(&url("ftp://example.com/jwks"), true).is_err());
         assert!(parse_url("not a url", false).is_err());
+    }
+
+    #[test]
+    fn an_https_issuer_cannot_downgrade_its_key_url_to_plain_http() {
+        // Found by the SSRF cases of the attack suite: the loopback exception of the scheme
+        // rule let an `https://` issuer's discovery document send the key fetch to any
+        // `http://127.0.0.1:<port>/<path>` of the resource server's own host.
+        let kind = |text: &str, issuer: &str, allow_http: bool| {
+            parse_discovered_url(text, issuer, allow_http).map_err(|e| e.kind().clone())
+        };
+        let remote = "https://idp.example";
+        for downgrade in [
+            "http://127.0.0.1:6379/",
+            "http://localhost/jwks",
+            "http://[::1]:8080/jwks",
+        ] {
+            assert_eq!(
+                kind(downgrade, remote, false),
+                Err(SourceErrorKind::InsecureUrl),
+                "{downgrade}"
+            );
+            assert!(kind(downgrade, remote, true).is_ok(), "{downgrade}");
+        }
+        // Keys on another https host are normal (an IdP and its key CDN).
+        assert!(kind("https://keys.idp.example/jwks", remote, false).is_ok());
+        // A development issuer on loopback keeps its plain-HTTP keys.
+        let local = "http://127.0.0.1:8417";
+        assert!(kind("http://127.0.0.1:8417/jwks.json", local, false).is_ok());
+        assert!(kind("https://keys.idp.example/jwks", local, false).is_ok());
+        assert_eq!(
+            kind("http://idp.example/jwks", local, false),
+            Err(SourceErrorKind::InsecureUrl)
+        );
     }
 
     #[test]

@@ -531,7 +531,7 @@ pub struct ServerMetadata {
 /// `allow_http`); same-origin redirects only; [`DEFAULT_TIMEOUT`] and
 /// [`DEFAULT_MAX_BODY_BYTES`]; status `200` only. With `client`, that client is used (its
 /// own redirect policy and connect timeout; the total timeout still applies). The URLs in the
-/// document are returned as they are: check one with [`checked_url`] before using it.
+/// document are returned as they are: check one with [`checked_discovered_url`] before using it.
 ///
 /// # Errors
 /// [`SourceErrorKind::InsecureUrl`] or [`SourceErrorKind::InvalidUrl`] for the issuer,
@@ -578,6 +578,32 @@ pub async fn discover_metadata(
 /// [`SourceErrorKind::InvalidUrl`] or [`SourceErrorKind::InsecureUrl`].
 pub fn checked_url(text: &str, allow_http: bool) -> Result<Url, SourceError> {
     fetch::parse_url(text, allow_http)
+}
+
+/// As [`checked_url`], for a URL that the metadata document of `issuer` names (from
+/// [`discover_metadata`]): the document of an `https://` issuer may name `https://` URLs only,
+/// unless `allow_http`. The loopback exception is for an issuer that is itself on loopback;
+/// a remote one must not send the resource server to plain-HTTP services on its own host.
+///
+/// ```
+/// use tollgate_jwks::{SourceErrorKind, checked_discovered_url};
+///
+/// let remote = "https://idp.example";
+/// assert!(checked_discovered_url("https://idp.example/introspect", remote, false).is_ok());
+/// let refused = checked_discovered_url("http://127.0.0.1:8417/introspect", remote, false);
+/// assert_eq!(refused.unwrap_err().kind(), &SourceErrorKind::InsecureUrl);
+/// let local = "http://127.0.0.1:8417";
+/// assert!(checked_discovered_url("http://127.0.0.1:8417/introspect", local, false).is_ok());
+/// ```
+///
+/// # Errors
+/// [`SourceErrorKind::InvalidUrl`] or [`SourceErrorKind::InsecureUrl`].
+pub fn checked_discovered_url(
+    text: &str,
+    issuer: &str,
+    allow_http: bool,
+) -> Result<Url, SourceError> {
+    fetch::parse_discovered_url(text, issuer, allow_http)
 }
 
 fn check_config(c: &Config) -> Result<(), SourceError> {
