@@ -201,3 +201,54 @@ impl Verifier for JwtOrIntrospection {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::{Algorithm, Validator};
+    use tollgate_jwks::StaticKeys;
+    use tollgate_testkit::{TestKey, TokenBuilder};
+
+    fn rules() -> Validator {
+        Validator::builder()
+            .issuer("https://trusted.test")
+            .audience("api")
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_a_jws_naming_a_trusted_issuer_goes_to_jwt_validation() {
+        // Built without any network request: the endpoint is given.
+        let introspector = Introspector::builder("http://127.0.0.1:9/introspect", rules())
+            .client_secret_basic("c", "s")
+            .build()
+            .await
+            .unwrap();
+        let key = TestKey::generate(Algorithm::ES256);
+        let keys = StaticKeys::new(tollgate_core::KeySet::new(Vec::new()));
+        let both = JwtOrIntrospection::new(
+            crate::JwtVerifier::new(keys, rules()),
+            ["https://trusted.test"],
+            introspector,
+        );
+        let trusted = TokenBuilder::new(&key)
+            .issuer("https://trusted.test")
+            .sign();
+        let untrusted = TokenBuilder::new(&key).issuer("https://other.test").sign();
+        let no_iss = TokenBuilder::new(&key).remove_claim("iss").sign();
+        assert!(matches!(both.route(&trusted), Route::Jwt));
+        for token in [
+            untrusted.as_str(),
+            no_iss.as_str(),
+            "opaque-token",
+            "a.b.c",
+            "dotted.opaque",
+            "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOjF9.c2ln",
+        ] {
+            assert!(matches!(both.route(token), Route::Introspection), "{token}");
+        }
+        assert!(!both.accepts_only_b64tokens());
+        assert!(!format!("{both:?}").contains("\"s\""));
+    }
+}
