@@ -68,7 +68,7 @@
 //! | SSRF through discovery | refused at build | `a_discovery_document_cannot_point_the_key_fetch_at_an_internal_or_plain_http_url` |
 //! | SSRF through redirects | not followed | `redirects_to_another_host_are_never_followed_for_discovery_or_keys` |
 //! | tampering with a cached token | `InvalidSignature` | `a_tampered_token_is_refused_while_its_original_sits_in_the_verified_token_cache`, `a_cached_token_is_refused_once_its_key_leaves_the_key_set` |
-//! | replay within the lifetime | **not prevented** (see [Limits](#limits)) | `a_stolen_token_is_accepted_until_it_expires_unless_sender_constrained_tokens_are_checked` |
+//! | replay within the lifetime | **not prevented** (see [Limits](#limits)) | `a_stolen_token_is_accepted_until_it_expires_and_a_sender_constrained_one_is_refused_as_bearer` |
 //!
 //! Beside the attack suite: property tests (`crates/tollgate-core/tests/properties.rs`,
 //! `crates/tollgate-tower/tests/properties.rs`) mutate genuine tokens at random (bit flips,
@@ -433,28 +433,25 @@
 //! Where that is not enough, use sender-constrained tokens, whose holder must prove possession
 //! of a key with every request: DPoP (RFC 9449), checked at the application layer, or mutual
 //! TLS (RFC 8705), which binds the token to the client certificate. tollgate does not check
-//! either proof today. A token bound that way carries a `cnf` claim; RFC 9449 section 7.2 says
-//! that a resource server must not accept such a token as a plain bearer token. tollgate
-//! accepts it by default, so if your authorization server issues bound tokens for this API and
-//! nothing in front of it checks the proof, refuse them with a custom rule:
+//! either proof today. A token bound that way carries a `cnf` claim, and RFC 9449 section 7.2
+//! says that a resource server must not accept it as a plain bearer token: tollgate refuses it
+//! (`ErrorKind::SenderConstrained`, answered `401 invalid_token`). When a gateway in front of
+//! the service has already checked the proof of possession, say so explicitly:
 //!
 //! ```
-//! use std::borrow::Cow;
 //! use tollgate::core::Validator;
 //!
 //! let rules = Validator::builder()
 //!     .issuer("https://auth.example.com")
 //!     .audience("orders-api")
-//!     .validator(|claims| match claims.get("cnf") {
-//!         Some(_) => Err(Cow::Borrowed("sender-constrained token presented as bearer")),
-//!         None => Ok(()),
-//!     })
+//!     // Only behind something that verified the DPoP proof or the client certificate.
+//!     .danger_accept_sender_constrained_tokens_as_bearer()
 //!     .build()?;
 //! # Ok::<(), tollgate::core::ConfigError>(())
 //! ```
 //!
-//! **Proof** of both the limit and the recipe:
-//! `tests/attacks.rs::a_stolen_token_is_accepted_until_it_expires_unless_sender_constrained_tokens_are_checked`.
+//! **Proof** of the limit and of the refusal:
+//! `tests/attacks.rs::a_stolen_token_is_accepted_until_it_expires_and_a_sender_constrained_one_is_refused_as_bearer`.
 //!
 //! ## Revocation
 //!

@@ -82,7 +82,8 @@ impl TypMode {
 #[command(group(ArgGroup::new("static_key").args(["key", "secret_env"])))]
 pub(crate) struct VerifyArgs {
     /// The token; `-` or nothing reads it from standard input (keeps it out of shell history).
-    #[arg(value_name = "TOKEN|-")]
+    /// An opaque token may start with `-`: it is still taken as the token.
+    #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
     pub(crate) token: Option<String>,
 
     /// The issuer: `iss` must equal it; alone, its keys are found through discovery.
@@ -164,7 +165,7 @@ pub(crate) struct VerifyArgs {
 #[derive(Debug, Args)]
 pub(crate) struct InspectArgs {
     /// The token; `-` or nothing reads it from standard input.
-    #[arg(value_name = "TOKEN|-")]
+    #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
     pub(crate) token: Option<String>,
 
     /// Judge `exp`, `nbf` and `iat` as of this time instead of now (RFC 3339 or Unix seconds).
@@ -244,6 +245,22 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_token_starting_with_a_hyphen_is_still_the_token() {
+        use clap::Parser as _;
+        let cli =
+            Cli::try_parse_from(["tollgate", "verify", "--issuer", "https://a", "-kAbC"]).unwrap();
+        match cli.command {
+            Command::Verify(args) => assert_eq!(args.token.as_deref(), Some("-kAbC")),
+            _ => panic!("not verify"),
+        }
+        let cli = Cli::try_parse_from(["tollgate", "inspect", "-x.y.z"]).unwrap();
+        match cli.command {
+            Command::Inspect(args) => assert_eq!(args.token.as_deref(), Some("-x.y.z")),
+            _ => panic!("not inspect"),
+        }
     }
 
     #[test]

@@ -48,6 +48,7 @@ struct Inner {
     jti: Option<Text>,
     client_id: Option<Text>,
     scopes: Scopes,
+    has_cnf: bool,
 }
 
 /// A claim's text: most often the very bytes of the payload (a JSON string without escapes),
@@ -188,6 +189,14 @@ impl Claims {
         self.inner.has_aud
     }
 
+    /// Whether the token is sender-constrained: it has a confirmation claim (`cnf`, RFC 7800),
+    /// binding it to a DPoP key (RFC 9449) or a client certificate (RFC 8705). A validator
+    /// refuses such tokens unless told they are accepted as plain bearer tokens.
+    #[must_use]
+    pub fn is_sender_constrained(&self) -> bool {
+        self.inner.has_cnf
+    }
+
     /// Claims read from a JSON object whose authenticity the caller established without a
     /// signature: the response of an RFC 7662 introspection endpoint, received over TLS from
     /// the authorization server in answer to an authenticated request. The text is read with
@@ -250,6 +259,7 @@ impl Claims {
             jti: r.jti.map(text),
             client_id: r.client_id.map(text),
             scopes: r.scopes,
+            has_cnf: r.has_cnf,
         };
         Claims {
             inner: Arc::new(inner),
@@ -283,6 +293,7 @@ pub(crate) struct Registered<'a> {
     pub(crate) jti: Option<Cow<'a, str>>,
     pub(crate) client_id: Option<Cow<'a, str>>,
     pub(crate) scopes: Scopes,
+    pub(crate) has_cnf: bool,
 }
 
 /// The payload read: the registered claims, each typed or marked as of the wrong type, and
@@ -308,6 +319,7 @@ struct Fields<'a> {
     client_id: Field<Cow<'a, str>>,
     scope: Field<StrOrList<'a>>,
     scp: Field<StrOrList<'a>>,
+    cnf: bool,
 }
 
 /// The registered claims tollgate reads.
@@ -323,6 +335,7 @@ enum RegisteredName {
     ClientId,
     Scope,
     Scp,
+    Cnf,
 }
 
 impl RegisteredName {
@@ -338,6 +351,7 @@ impl RegisteredName {
             "client_id" => RegisteredName::ClientId,
             "scope" => RegisteredName::Scope,
             "scp" => RegisteredName::Scp,
+            "cnf" => RegisteredName::Cnf,
             _ => return None,
         })
     }
@@ -369,6 +383,10 @@ pub(crate) fn parse_payload<'a>(
             Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Cnf) => {
+                f.cnf = true;
+                r.skip_value()?;
+            }
             None => r.skip_value()?,
         }
         Ok(())
@@ -448,6 +466,7 @@ impl<'a> Payload<'a> {
             jti: string(f.jti, "jti")?,
             client_id: string(f.client_id, "client_id")?,
             scopes,
+            has_cnf: f.cnf,
         })
     }
 }

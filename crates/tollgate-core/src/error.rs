@@ -68,6 +68,10 @@ pub enum ErrorKind {
     /// The authorization server's introspection endpoint (RFC 7662) says the token is not
     /// active: revoked, expired, unknown, or not issued by it.
     Inactive,
+    /// The token is sender-constrained (it has a `cnf` claim: DPoP, RFC 9449, or a mutual-TLS
+    /// certificate, RFC 8705) and was presented as a plain bearer token, without the proof
+    /// of possession that its binding requires.
+    SenderConstrained,
 }
 
 /// The part of a compact JWS that is malformed.
@@ -147,6 +151,7 @@ impl ErrorKind {
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::Inactive => "inactive",
+            ErrorKind::SenderConstrained => "sender_constrained",
         }
     }
 }
@@ -195,6 +200,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InsufficientScope(req) => write!(f, "insufficient scope, requires {req}"),
             ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
             ErrorKind::Inactive => f.write_str("token not active (introspection)"),
+            ErrorKind::SenderConstrained => {
+                f.write_str("sender-constrained token (cnf) presented as a bearer token")
+            }
         }
     }
 }

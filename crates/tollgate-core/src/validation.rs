@@ -59,6 +59,7 @@ struct Config {
     issuers: Vec<Box<str>>,
     audiences: Vec<Box<str>>,
     any_audience: bool,
+    accept_sender_constrained: bool,
     any_issuer: bool,
     algorithms: AlgorithmSet,
     leeway: f64,
@@ -121,6 +122,7 @@ impl Validator {
                 issuers: Vec::new(),
                 audiences: Vec::new(),
                 any_audience: false,
+                accept_sender_constrained: false,
                 any_issuer: false,
                 algorithms: AlgorithmSet::ASYMMETRIC,
                 leeway: DEFAULT_LEEWAY.as_secs_f64(),
@@ -211,7 +213,12 @@ impl Validator {
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
         let audience = reg.has_aud.then(|| reg.aud.iter().map(|a| &**a));
-        c.claim_rules(reg.iss.as_deref(), audience, parsed.missing_required)?;
+        c.claim_rules(
+            reg.iss.as_deref(),
+            audience,
+            parsed.missing_required,
+            reg.has_cnf,
+        )?;
         let claims = Claims::from_parts(payload, alg, key.kid(), reg);
         c.custom_rules(&claims)?;
         Ok(claims)
@@ -255,21 +262,28 @@ impl Validator {
             claims::parse_payload(claims.as_json(), &c.required)?.missing_required
         };
         let audience = claims.has_audience().then(|| claims.audience());
-        c.claim_rules(claims.issuer(), audience, missing_required)?;
+        c.claim_rules(
+            claims.issuer(),
+            audience,
+            missing_required,
+            claims.is_sender_constrained(),
+        )?;
         c.custom_rules(claims)?;
         Ok(())
     }
 }
 
 impl Config {
-    /// `iss`, `aud` (`None`: absent) and the required claims (the index of the first one
-    /// missing), after the time rules and before the custom ones.
+    /// `iss`, `aud` (`None`: absent), the required claims (the index of the first one
+    /// missing) and sender constraint (`cnf` present), after the time rules and before the
+    /// custom ones.
     #[inline]
     fn claim_rules<'a>(
         &self,
         iss: Option<&str>,
         audience: Option<impl Iterator<Item = &'a str>>,
         missing_required: Option<usize>,
+        sender_constrained: bool,
     ) -> Result<(), ErrorKind> {
         if !self.any_issuer {
             let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
@@ -289,6 +303,9 @@ impl Config {
             && let Some(name) = self.required.get(i)
         {
             return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
+        }
+        if sender_constrained && !self.accept_sender_constrained {
+            return Err(ErrorKind::SenderConstrained);
         }
         Ok(())
     }
@@ -345,6 +362,17 @@ impl ValidatorBuilder {
     /// authorization server: otherwise a token minted for another API is accepted here.
     pub fn danger_accept_any_audience(mut self) -> Self {
         self.config.any_audience = true;
+        self
+    }
+
+    /// Accepts sender-constrained tokens (with a `cnf` claim: DPoP-bound, RFC 9449, or bound
+    /// to a client certificate, RFC 8705) as plain bearer tokens. By default they are refused
+    /// ([`ErrorKind::SenderConstrained`]): their binding is what makes a stolen copy useless,
+    /// and RFC 9449 (section 7.2) forbids a resource server to drop it. Set this only when
+    /// something in front of tollgate (a gateway doing the DPoP or mutual-TLS check) has
+    /// already verified the proof of possession.
+    pub fn danger_accept_sender_constrained_tokens_as_bearer(mut self) -> Self {
+        self.config.accept_sender_constrained = true;
         self
     }
 

@@ -86,6 +86,34 @@ fn a_good_token_is_accepted_with_its_claims() {
 }
 
 #[test]
+fn sender_constrained_tokens_are_not_bearer_tokens_unless_said_so() {
+    let key = rs256();
+    let keys = keyset(&[&key]);
+    let bound = token(&key)
+        .claim(
+            "cnf",
+            json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        )
+        .sign();
+    assert_eq!(
+        refusal(&validator(), &bound, &keys),
+        ErrorKind::SenderConstrained
+    );
+    let trusting = builder(&ManualClock::at(NOW))
+        .danger_accept_sender_constrained_tokens_as_bearer()
+        .build()
+        .unwrap();
+    assert!(
+        trusting
+            .validate(&bound, &keys)
+            .unwrap()
+            .is_sender_constrained()
+    );
+    let plain = validator().validate(&token(&key).sign(), &keys).unwrap();
+    assert!(!plain.is_sender_constrained());
+}
+
+#[test]
 fn every_algorithm_verifies_with_keys_from_every_encoding() {
     for alg in Algorithm::ALL {
         let key = TestKey::generate(alg).with_kid(format!("k-{alg}"));

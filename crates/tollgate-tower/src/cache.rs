@@ -108,8 +108,9 @@ impl TokenCache {
         self.entries.invalidate(token);
     }
 
-    /// Remembers a token verified with `keys`, for as long as it may be valid: until `exp`
-    /// plus the leeway, by the validator's clock at `now`.
+    /// Remembers a token verified with `keys` for `lifetime`: the caller passes the time left
+    /// until `exp` by the validator's clock (the leeway is left out, so an entry never
+    /// outlives its token; a token still inside its leeway is simply verified again).
     pub(crate) fn insert(&self, token: &str, claims: Claims, keys: KeySet, lifetime: Duration) {
         if lifetime.is_zero() {
             return;
