@@ -249,6 +249,10 @@ pub struct IssuerConfig {
     /// Accept HS* keys from the remote JWKS: a weakening (a published secret is no secret).
     #[serde(default)]
     pub danger_allow_symmetric_keys: bool,
+    /// Accept sender-constrained tokens (`cnf`: DPoP or mutual-TLS bound) as plain bearer
+    /// tokens: a weakening, only for a service behind a gateway that checked the proof.
+    #[serde(default)]
+    pub danger_accept_sender_constrained_tokens_as_bearer: bool,
     /// How this issuer's opaque tokens are introspected (with `tokens` = `introspection` or
     /// `jwt_or_introspection`; one issuer at most).
     #[serde(default)]
@@ -290,6 +294,7 @@ impl IssuerConfig {
             danger_accept_any_audience: false,
             danger_allow_http: false,
             danger_allow_symmetric_keys: false,
+            danger_accept_sender_constrained_tokens_as_bearer: false,
             introspection: None,
         }
     }
@@ -502,6 +507,12 @@ impl TollgateBuilder {
     /// Accept HS* keys from the current issuer's JWKS.
     pub fn danger_allow_symmetric_keys(self) -> Self {
         self.with_current(|i| i.danger_allow_symmetric_keys = true)
+    }
+
+    /// Accept the current issuer's sender-constrained tokens (`cnf`) as bearer tokens: only
+    /// behind a gateway that checked the DPoP proof or the client certificate.
+    pub fn danger_accept_sender_constrained_tokens_as_bearer(self) -> Self {
+        self.with_current(|i| i.danger_accept_sender_constrained_tokens_as_bearer = true)
     }
 
     /// The `realm` of the challenges.
@@ -764,6 +775,9 @@ fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), BuildError> {
     }
     if c.danger_accept_any_audience {
         rules = rules.danger_accept_any_audience();
+    }
+    if c.danger_accept_sender_constrained_tokens_as_bearer {
+        rules = rules.danger_accept_sender_constrained_tokens_as_bearer();
     }
     for claim in &c.required_claims {
         rules = rules.require_claim(claim.clone());
