@@ -77,6 +77,20 @@ async fn a_flood_of_unknown_kids_costs_at_most_the_budget_per_window() {
         timer.advance(secs(30));
     }
     assert!(jwks.stats().rate_limited >= 10_000 - 2 * u64::try_from(windows).unwrap());
+    // What went upstream: the JWKS URL itself, never a token's kid.
+    let path = issuer
+        .jwks_url()
+        .replace(&format!("http://{}", issuer.addr()), "");
+    for request in issuer.jwks_requests() {
+        assert_eq!(request.uri, path);
+        assert!(
+            request
+                .headers
+                .iter()
+                .all(|(n, v)| !n.contains("random-") && !v.contains("random-")),
+            "{request:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -339,6 +353,19 @@ async fn max_age_and_etag_are_honoured() {
         issuer.jwks_not_modified(),
         1,
         "If-None-Match sent, 304 answered"
+    );
+    let requests = issuer.jwks_requests();
+    assert_eq!(
+        requests.first().and_then(|r| r.header("if-none-match")),
+        None
+    );
+    let etag = requests.get(1).and_then(|r| r.header("if-none-match"));
+    assert!(etag.is_some_and(|e| e.starts_with('"')), "{requests:?}");
+    assert!(
+        requests
+            .get(1)
+            .and_then(|r| r.header("if-modified-since"))
+            .is_some()
     );
     let v = validator(&issuer);
     validate(&jwks, &v, &issuer.token().sign()).await.unwrap();

@@ -35,6 +35,27 @@ pub enum JwksFault {
     EmptyKeys,
 }
 
+/// One request received by the JWKS endpoint (see [`TestIssuer::jwks_requests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The request target: path and query.
+    pub uri: String,
+    /// The headers, names lower-case, values as text.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RecordedRequest {
+    /// The value of a header, if sent.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// An OAuth authorization server on `127.0.0.1:<random port>`, in the current tokio runtime.
 ///
 /// It serves:
@@ -238,6 +259,7 @@ impl TestIssuerBuilder {
             discovery_fetches: AtomicUsize::new(0),
             token_requests: AtomicUsize::new(0),
             introspection_calls: AtomicUsize::new(0),
+            jwks_requests: Mutex::new(Vec::new()),
             stopped: stopped.clone(),
         });
         let app = server::router(Arc::clone(&shared));
@@ -476,6 +498,18 @@ impl TestIssuer {
     #[must_use]
     pub fn token_requests(&self) -> usize {
         self.shared.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request the JWKS endpoint received, in order: its URI (path and query) and its
+    /// headers, to check what a key source sends (conditional headers) and never sends (a
+    /// token's `kid`).
+    #[must_use]
+    pub fn jwks_requests(&self) -> Vec<RecordedRequest> {
+        self.shared
+            .jwks_requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Requests to the introspection endpoint so far: answered, refused (bad client

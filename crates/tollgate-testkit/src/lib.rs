@@ -35,7 +35,7 @@ mod server;
 pub mod tamper;
 mod token;
 
-pub use issuer::{JwksFault, TestIssuer, TestIssuerBuilder};
+pub use issuer::{JwksFault, RecordedRequest, TestIssuer, TestIssuerBuilder};
 pub use key::{
     RSA_1024_KID, TestKey, rsa_1024_public_jwk, rsa_1024_public_spki_der, rsa_1024_token,
 };

@@ -37,6 +37,8 @@ pub(crate) struct Shared {
     pub(crate) discovery_fetches: AtomicUsize,
     pub(crate) token_requests: AtomicUsize,
     pub(crate) introspection_calls: AtomicUsize,
+    /// Every JWKS request received: its URI and headers.
+    pub(crate) jwks_requests: Mutex<Vec<crate::issuer::RecordedRequest>>,
     /// Resolves (with an error) once the issuer is dropped: the sender lives in the handles.
     pub(crate) stopped: watch::Receiver<()>,
 }
@@ -244,8 +246,29 @@ fn json_response(status: StatusCode, doc: &Value) -> Response {
         .into_response()
 }
 
-async fn jwks(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn jwks(
+    State(shared): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
     shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let recorded = crate::issuer::RecordedRequest {
+        uri: uri.to_string(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+    shared
+        .jwks_requests
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(recorded);
     let fault = shared.lock().fault.clone();
     let mut pad_to = None;
     let mut empty = false;
