@@ -157,25 +157,49 @@ impl From<InvalidRequest> for Rejection {
 
 /// Which kind of answer a request gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Protocol {
     /// RFC 6750 status codes.
     Http,
     /// A gRPC trailers-only answer (the request's content type is `application/grpc*`).
     Grpc,
+    /// A gRPC-Web trailers-only answer (`application/grpc-web*`, before a gRPC-Web
+    /// translation layer such as tonic-web has turned the call into plain gRPC): the same
+    /// status headers, with the gRPC-Web content type; `text` for `application/grpc-web-text`.
+    GrpcWeb {
+        /// The base64 (`-text`) variant.
+        text: bool,
+    },
 }
 
 impl Protocol {
-    /// gRPC when the request's `content-type` is `application/grpc`, alone or followed by `+`
-    /// (`application/grpc+proto`) or `;`, else HTTP.
+    /// From the request's `content-type`: `application/grpc` alone or followed by `+`
+    /// (`application/grpc+proto`) or `;` is gRPC; `application/grpc-web` and
+    /// `application/grpc-web-text` (likewise) are gRPC-Web; anything else is HTTP.
     #[must_use]
     pub fn of(headers: &HeaderMap) -> Self {
-        let is_grpc = headers
+        let Some(rest) = headers
             .get(CONTENT_TYPE)
             .map(HeaderValue::as_bytes)
             .and_then(|ct| ct.strip_prefix(b"application/grpc"))
-            .is_some_and(|rest| matches!(rest.first(), None | Some(b'+' | b';')));
-        if is_grpc {
+        else {
+            return Protocol::Http;
+        };
+        let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';'));
+        if ends(rest) {
             Protocol::Grpc
+        } else if let Some(web) = rest.strip_prefix(b"-web-text") {
+            if ends(web) {
+                Protocol::GrpcWeb { text: true }
+            } else {
+                Protocol::Http
+            }
+        } else if let Some(web) = rest.strip_prefix(b"-web") {
+            if ends(web) {
+                Protocol::GrpcWeb { text: false }
+            } else {
+                Protocol::Http
+            }
         } else {
             Protocol::Http
         }
@@ -251,9 +275,14 @@ pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> R
                     .insert(RETRY_AFTER, HeaderValue::from(answers.retry_after_secs));
             }
         }
-        Protocol::Grpc => {
+        Protocol::Grpc | Protocol::GrpcWeb { .. } => {
+            let content_type = match protocol {
+                Protocol::GrpcWeb { text: true } => "application/grpc-web-text+proto",
+                Protocol::GrpcWeb { text: false } => "application/grpc-web+proto",
+                _ => "application/grpc",
+            };
             let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
             headers.insert(
                 "grpc-status",
                 HeaderValue::from(u16::from(rejection.grpc_code())),
@@ -455,6 +484,25 @@ mod tests {
     }
 
     #[test]
+    fn grpc_web_callers_get_the_same_statuses_with_their_content_type() {
+        let a = Answers::default();
+        for (text, ct) in [
+            (false, "application/grpc-web+proto"),
+            (true, "application/grpc-web-text+proto"),
+        ] {
+            let r = answer(
+                &Rejection::MissingCredentials,
+                Protocol::GrpcWeb { text },
+                &a,
+            );
+            assert_eq!(r.status(), 200);
+            assert_eq!(header(&r, "content-type"), Some(ct));
+            assert_eq!(header(&r, "grpc-status"), Some("16"));
+            assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+        }
+    }
+
+    #[test]
     fn grpc_messages_are_percent_encoded() {
         assert_eq!(grpc_percent_encode("a b%c\u{e9}\n"), "a b%25c%C3%A9%0A");
         let a = Answers::default().describe_errors(true);
@@ -468,7 +516,21 @@ mod tests {
             ("application/grpc", Protocol::Grpc),
             ("application/grpc+proto", Protocol::Grpc),
             ("application/grpc;charset=utf-8", Protocol::Grpc),
-            ("application/grpc-web", Protocol::Http),
+            ("application/grpc-web", Protocol::GrpcWeb { text: false }),
+            (
+                "application/grpc-web+proto",
+                Protocol::GrpcWeb { text: false },
+            ),
+            (
+                "application/grpc-web-text",
+                Protocol::GrpcWeb { text: true },
+            ),
+            (
+                "application/grpc-web-text+proto",
+                Protocol::GrpcWeb { text: true },
+            ),
+            ("application/grpc-webby", Protocol::Http),
+            ("application/grpcx", Protocol::Http),
             ("application/json", Protocol::Http),
         ] {
             let mut h = HeaderMap::new();
