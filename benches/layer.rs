@@ -19,30 +19,23 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey};
+use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
 use http::{Request, Response};
-use tollgate_core::{Algorithm, AlgorithmSet, KeySet, ScopeRequirement, Validator, VerifyingKey};
+use tollgate_core::{Algorithm, KeySet, ScopeRequirement, Validator};
 use tollgate_jwks::StaticKeys;
 use tollgate_testkit::{TestKey, TokenBuilder};
 use tollgate_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
 use tower::{Layer, Service, ServiceExt, service_fn};
-
-const ALGS: [Algorithm; 5] = [
-    Algorithm::RS256,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::EdDSA,
-    Algorithm::HS256,
-];
 
 /// Polls a future that the bench knows to be ready at once (the layer's synchronous path).
 fn now<F: Future>(f: F) -> F::Output {
@@ -50,37 +43,6 @@ fn now<F: Future>(f: F) -> F::Output {
     match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("the future was not ready at once"),
-    }
-}
-
-/// Checks a signature over a message.
-type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
-
-fn raw_verifier(key: &TestKey) -> RawVerify {
-    let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
-        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
-        Algorithm::HS256 => {
-            let hmac =
-                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.secret().unwrap());
-            return Box::new(move |m, s| aws_lc_rs::hmac::verify(&hmac, m, s).is_ok());
-        }
-        other => panic!("no raw verifier for {other}"),
-    };
-    let parsed = ParsedPublicKey::new(alg, key.public_spki_der()).unwrap();
-    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
-}
-
-fn verifying_key(key: &TestKey) -> VerifyingKey {
-    match key.secret() {
-        Some(secret) => VerifyingKey::hmac(key.alg(), secret)
-            .unwrap()
-            .with_kid(key.kid()),
-        None => {
-            VerifyingKey::from_jwk_json(&key.public_jwk().to_string(), AlgorithmSet::ALL).unwrap()
-        }
     }
 }
 
@@ -181,25 +143,6 @@ fn bench_parts(c: &mut Criterion) {
         b.iter(|| requirement.check(black_box(claims.scopes())).unwrap());
     });
     group.finish();
-}
-
-fn output_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-/// Criterion's median, in nanoseconds, of one benchmark measured by this run.
-fn median_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = dir
-        .join(group.replace('/', "_"))
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
 }
 
 fn main() {

@@ -12,22 +12,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use aws_lc_rs::signature::{self, ParsedPublicKey};
+use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
-use tollgate_core::{Algorithm, AlgorithmSet, KeySet, Validator, VerifyingKey};
+use tollgate_core::{Algorithm, KeySet, Validator};
 use tollgate_testkit::{TestKey, TokenBuilder};
-
-const ALGS: [Algorithm; 5] = [
-    Algorithm::RS256,
-    Algorithm::PS256,
-    Algorithm::ES256,
-    Algorithm::EdDSA,
-    Algorithm::HS256,
-];
 
 /// What a typical application deserializes with jsonwebtoken: the registered claims and scope.
 #[derive(serde::Deserialize)]
@@ -41,26 +34,6 @@ struct AppClaims {
     jti: String,
     scope: String,
     client_id: String,
-}
-
-/// Checks a signature over a message.
-type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
-
-fn raw_verifier(key: &TestKey) -> RawVerify {
-    let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
-        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
-        Algorithm::HS256 => {
-            let hmac =
-                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.secret().unwrap());
-            return Box::new(move |m, s| aws_lc_rs::hmac::verify(&hmac, m, s).is_ok());
-        }
-        other => panic!("no raw verifier for {other}"),
-    };
-    let parsed = ParsedPublicKey::new(alg, key.public_spki_der()).unwrap();
-    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
 }
 
 fn bench_alg(c: &mut Criterion, alg: Algorithm) {
@@ -97,14 +70,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
     jsonwebtoken::decode::<AppClaims>(&token, &jwt_key, &jwt_validation).unwrap();
 
     // tollgate-core's whole validation.
-    let keys = KeySet::new(vec![match key.secret() {
-        Some(secret) => VerifyingKey::hmac(alg, secret)
-            .unwrap()
-            .with_kid("bench-key"),
-        None => {
-            VerifyingKey::from_jwk_json(&key.public_jwk().to_string(), AlgorithmSet::ALL).unwrap()
-        }
-    }]);
+    let keys = KeySet::new(vec![verifying_key(&key)]);
     let validator = Validator::builder()
         .issuer("https://issuer.example")
         .audience("api")
@@ -128,26 +94,6 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
     group.finish();
 }
 
-fn output_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
-}
-
-/// Criterion's point estimate of the median, in nanoseconds, for one benchmark measured by
-/// this run (estimates left by an earlier run, for a group filtered out now, are ignored).
-fn mean_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
-    let path = dir
-        .join(group.replace('/', "_"))
-        .join(function)
-        .join("new")
-        .join("estimates.json");
-    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-        return None;
-    }
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64()
-}
-
 fn main() {
     let started = SystemTime::now();
     let dir = output_dir();
@@ -165,9 +111,9 @@ fn main() {
     for alg in ALGS {
         let group = format!("verify/{alg}");
         let (Some(raw), Some(jwt), Some(tg)) = (
-            mean_ns(&dir, &group, "raw", started),
-            mean_ns(&dir, &group, "jsonwebtoken", started),
-            mean_ns(&dir, &group, "tollgate", started),
+            median_ns(&dir, &group, "raw", started),
+            median_ns(&dir, &group, "jsonwebtoken", started),
+            median_ns(&dir, &group, "tollgate", started),
         ) else {
             continue; // filtered out on the command line
         };

@@ -163,25 +163,7 @@ impl Shown<'_> {
             audience.join(", ")
         };
         r.field(style, "audience", format!("{audience} ({accepted})"));
-        if let Some(sub) = claims.subject() {
-            r.field(style, "subject", sub);
-        }
-        if let Some(client) = claims.client_id() {
-            r.field(style, "client", client);
-        }
-        let scopes: Vec<&str> = claims.scopes().iter().collect();
-        let mut scope_line = if scopes.is_empty() {
-            "(none)".to_owned()
-        } else {
-            scopes.join(" ")
-        };
-        if !self.args.required_scopes.is_empty() {
-            scope_line.push_str(&format!(
-                " (required: {})",
-                self.args.required_scopes.join(" ")
-            ));
-        }
-        r.field(style, "scopes", scope_line);
+        r.subject_client_scopes(style, claims, &self.args.required_scopes);
         for (label, value) in [
             ("issued", claims.issued_at()),
             ("not before", claims.not_before()),

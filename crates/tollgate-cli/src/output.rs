@@ -83,6 +83,34 @@ impl Report {
         let _ = writeln!(self.text, "  {} {}", style.dim(&padded), value.as_ref());
     }
 
+    /// Appends the `subject`, `client` and `scopes` lines of verified claims, the scopes
+    /// followed by those the command line required.
+    pub(crate) fn subject_client_scopes(
+        &mut self,
+        style: Style,
+        claims: &tollgate_core::Claims,
+        required: &[String],
+    ) {
+        if let Some(sub) = claims.subject() {
+            self.field(style, "subject", sub);
+        }
+        if let Some(client) = claims.client_id() {
+            self.field(style, "client", client);
+        }
+        let scopes: Vec<&str> = claims.scopes().iter().collect();
+        let mut line = if scopes.is_empty() {
+            "(none)".to_owned()
+        } else {
+            scopes.join(" ")
+        };
+        if !required.is_empty() {
+            line.push_str(" (required: ");
+            line.push_str(&required.join(" "));
+            line.push(')');
+        }
+        self.field(style, "scopes", line);
+    }
+
     /// Appends every line of `block`, indented by two spaces.
     pub(crate) fn indented(&mut self, block: &str) {
         for line in block.lines() {

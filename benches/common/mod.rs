@@ -1,0 +1,71 @@
+//! What both benches need: the raw signature check (the floor), keys, and criterion's median.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use aws_lc_rs::signature::{self, ParsedPublicKey};
+use tollgate_core::{Algorithm, AlgorithmSet, VerifyingKey};
+use tollgate_testkit::TestKey;
+
+/// The algorithms both benches measure.
+pub(crate) const ALGS: [Algorithm; 5] = [
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::ES256,
+    Algorithm::EdDSA,
+    Algorithm::HS256,
+];
+
+/// Checks a signature over a message.
+pub(crate) type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+/// The floor: aws-lc-rs with the key parsed once, nothing else.
+pub(crate) fn raw_verifier(key: &TestKey) -> RawVerify {
+    let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
+        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+        Algorithm::EdDSA => &signature::ED25519,
+        Algorithm::HS256 => {
+            let hmac =
+                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.secret().unwrap());
+            return Box::new(move |m, s| aws_lc_rs::hmac::verify(&hmac, m, s).is_ok());
+        }
+        other => panic!("no raw verifier for {other}"),
+    };
+    let parsed = ParsedPublicKey::new(alg, key.public_spki_der()).unwrap();
+    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
+}
+
+/// tollgate's verifying key for a test key (its JWK, or its HMAC secret).
+pub(crate) fn verifying_key(key: &TestKey) -> VerifyingKey {
+    match key.secret() {
+        Some(secret) => VerifyingKey::hmac(key.alg(), secret)
+            .unwrap()
+            .with_kid(key.kid()),
+        None => {
+            VerifyingKey::from_jwk_json(&key.public_jwk().to_string(), AlgorithmSet::ALL).unwrap()
+        }
+    }
+}
+
+/// Where criterion writes (inside the target directory, not the source tree).
+pub(crate) fn output_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("criterion")
+}
+
+/// Criterion's median, in nanoseconds, of one benchmark measured by this run (estimates left
+/// by an earlier run, for a benchmark filtered out now, are ignored).
+pub(crate) fn median_ns(dir: &Path, group: &str, function: &str, since: SystemTime) -> Option<f64> {
+    let path = dir
+        .join(group.replace('/', "_"))
+        .join(function)
+        .join("new")
+        .join("estimates.json");
+    if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
