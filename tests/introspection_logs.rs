@@ -9,44 +9,14 @@
 //! call site whether anyone listens, and a thread-scoped subscriber next to concurrently
 //! running tests can miss events.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::routing::get;
 use tollgate::{IntrospectionConfig, TokenMode, Tollgate};
 use tollgate_testkit::{JwksFault, TestIssuer};
 
-/// A `MakeWriter` that keeps what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_secrets() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = tollgate_testkit::LogCapture::start();
 
     let idp = TestIssuer::start().await;
     let secret = "not-the-secret-7f3a";
@@ -84,7 +54,7 @@ async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_se
         .unwrap();
     assert_eq!(response.status(), 503);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let introspection: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tollgate::introspection"))

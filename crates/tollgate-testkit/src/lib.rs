@@ -31,6 +31,7 @@
 
 mod issuer;
 mod key;
+mod logs;
 mod server;
 pub mod tamper;
 mod token;
@@ -39,6 +40,7 @@ pub use issuer::{JwksFault, RecordedRequest, TestIssuer, TestIssuerBuilder};
 pub use key::{
     RSA_1024_KID, TestKey, rsa_1024_public_jwk, rsa_1024_public_spki_der, rsa_1024_token,
 };
+pub use logs::LogCapture;
 pub use token::TokenBuilder;
 pub use tollgate_core::Algorithm;
 

@@ -9,9 +9,6 @@
 //! anyone listens, and a thread-scoped subscriber next to concurrently running tests can miss
 //! events.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::routing::get;
 use tollgate_core::Validator;
@@ -37,36 +34,9 @@ async fn status(url: String, token: &str) -> u16 {
         .as_u16()
 }
 
-/// A `MakeWriter` that keeps what the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn the_reason_is_logged_on_a_fixed_target_and_the_token_never() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = tollgate_testkit::LogCapture::start();
 
     let idp = TestIssuer::start().await;
     let keys = RemoteJwks::builder(idp.jwks_url()).build().await.unwrap();
@@ -92,7 +62,7 @@ async fn the_reason_is_logged_on_a_fixed_target_and_the_token_never() {
     let read = idp.token().scope("read").sign();
     assert_eq!(status(format!("{base}/write"), &read).await, 403);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let refusals: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("tollgate::auth"))
