@@ -165,6 +165,14 @@ impl Validator {
         self.validate_inner(token, keys).map_err(AuthError::from)
     }
 
+    /// Whether `other` is this very validator (a clone of it), not merely one with the same
+    /// settings: a verified-token cache shared between validators uses it so that a token
+    /// accepted by one is never taken as accepted by another.
+    #[must_use]
+    pub fn same_as(&self, other: &Validator) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+
     /// Checks the time rules (`exp`, `nbf`, `iat`, maximum age, with the leeway) of claims
     /// this validator accepted earlier, against its clock now. A verified-token cache runs
     /// this on every hit, so that a cached token stops being accepted when it expires.

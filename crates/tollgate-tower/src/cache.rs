@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
-use tollgate_core::{Claims, KeySet};
+use tollgate_core::{Claims, KeySet, Validator};
 
 /// The default number of cached tokens. An entry holds the token and its claims (about twice
 /// the token's size plus ~300 bytes of bookkeeping): with typical 1 KiB tokens, 4,096 entries
@@ -52,6 +52,9 @@ pub struct TokenCache {
 pub(crate) struct Entry {
     pub(crate) claims: Claims,
     pub(crate) keys: KeySet,
+    /// The validator that accepted the token: a cache shared between verifiers with other
+    /// rules (another audience) must not answer for them.
+    pub(crate) validator: Validator,
     ttl: Duration,
 }
 
@@ -111,7 +114,14 @@ impl TokenCache {
     /// Remembers a token verified with `keys` for `lifetime`: the caller passes the time left
     /// until `exp` by the validator's clock (the leeway is left out, so an entry never
     /// outlives its token; a token still inside its leeway is simply verified again).
-    pub(crate) fn insert(&self, token: &str, claims: Claims, keys: KeySet, lifetime: Duration) {
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        claims: Claims,
+        keys: KeySet,
+        validator: Validator,
+        lifetime: Duration,
+    ) {
         if lifetime.is_zero() {
             return;
         }
@@ -120,6 +130,7 @@ impl TokenCache {
             Entry {
                 claims,
                 keys,
+                validator,
                 ttl: lifetime,
             },
         );

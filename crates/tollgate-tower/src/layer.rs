@@ -143,9 +143,9 @@ impl<H> BearerAuthLayer<H> {
     /// claims this layer verified: `.route_layer(auth.require_scopes(["orders.read"]))`.
     ///
     /// # Panics
-    /// When a scope is empty or contains a character RFC 6749 does not allow in a scope
-    /// (space, `"`, `\`, control characters): a programming error, caught when the router is
-    /// built. [`BearerAuthLayer::require`] takes a checked requirement instead.
+    /// When the list is empty (it would require nothing), or a scope is empty or contains a
+    /// character RFC 6749 does not allow in a scope (space, `"`, `\`, control characters): a
+    /// programming error, caught when the router is built.
     pub fn require_scopes<I, S>(&self, scopes: I) -> RequireScopesLayer<H>
     where
         I: IntoIterator<Item = S>,

@@ -6,8 +6,17 @@
 //! and [`Access::Authenticated`] for [`Policy::authenticated_by_default`].
 //!
 //! Patterns are `/`-separated segments: a literal matches itself, `*` (or `{name}`) matches
-//! exactly one segment, and a final `**` matches whatever remains (also nothing). gRPC methods
-//! are paths too: `/package.Service/Method`, `/package.Service/*`.
+//! exactly one segment, and a final `**` (or axum's `{*name}`) matches whatever remains (also
+//! nothing). gRPC methods are paths too: `/package.Service/Method`, `/package.Service/*`.
+//! Patterns in other syntaxes (`:id`, `*rest`, braces inside a segment) are refused rather
+//! than left to match nothing. A `GET` rule also applies to `HEAD`, which routers answer
+//! with the `GET` handler.
+//!
+//! # Deployment caveat
+//!
+//! The table matches the path the layer sees. Under axum's `Router::nest`, the nested router
+//! (and any layer on it) sees the path without the prefix: put a policy layer on the
+//! outermost router, or write its patterns relative to the router it is on.
 //!
 //! ```
 //! use http::Method;
@@ -115,10 +124,19 @@ impl Policy {
         self.rules
             .iter()
             .find(|rule| {
-                rule.method.as_ref().is_none_or(|m| m == method) && rule.pattern.matches(path)
+                rule.method
+                    .as_ref()
+                    .is_none_or(|m| covers_method(m, method))
+                    && rule.pattern.matches(path)
             })
             .map_or(&self.default, |rule| &rule.access)
     }
+}
+
+/// Whether a rule for `rule` applies to a request with `method`: the same method, and `GET`
+/// rules also for `HEAD`, which routers (axum among them) answer with the `GET` handler.
+fn covers_method(rule: &Method, method: &Method) -> bool {
+    rule == method || (*rule == Method::GET && *method == Method::HEAD)
 }
 
 impl PolicyBuilder {
@@ -169,6 +187,17 @@ impl PolicyBuilder {
         for (method, text, access) in self.rules {
             let pattern = Pattern::parse(&text)?;
             if let Access::Scopes(requirement) = &access
+                && (requirement.alternatives().next().is_none()
+                    || requirement
+                        .alternatives()
+                        .any(|mut set| set.next().is_none()))
+            {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: "a scope requirement names no scope (use Access::Authenticated or Access::Deny)",
+                });
+            }
+            if let Access::Scopes(requirement) = &access
                 && let Some(bad) = requirement
                     .alternatives()
                     .flatten()
@@ -184,11 +213,12 @@ impl PolicyBuilder {
                 });
             }
             let hidden = rules.iter().any(|earlier| {
-                earlier
-                    .method
-                    .as_ref()
-                    .is_none_or(|m| Some(m) == method.as_ref())
-                    && earlier.pattern.covers(&pattern)
+                let methods = match (&earlier.method, &method) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(e), Some(m)) => covers_method(e, m),
+                };
+                methods && earlier.pattern.covers(&pattern)
             });
             if hidden {
                 return Err(PolicyError {
@@ -244,7 +274,27 @@ impl Pattern {
                 "**" if i == last => Segment::Rest,
                 "**" => return Err(fail("`**` must be the last segment")),
                 "*" => Segment::One,
-                p if p.starts_with('{') && p.ends_with('}') => Segment::One,
+                // axum 0.8's catch-all: the rest of the path.
+                p if p.starts_with("{*") && p.ends_with('}') && i == last => Segment::Rest,
+                p if p.starts_with("{*") => {
+                    return Err(fail("a `{*catch_all}` must be the last segment"));
+                }
+                p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {
+                    let name = p.get(1..p.len() - 1).unwrap_or_default();
+                    if name.contains(['{', '}', '*', '/']) {
+                        return Err(fail("a `{param}` segment holds a name only"));
+                    }
+                    Segment::One
+                }
+                // Patterns in other routers' syntax would silently match nothing.
+                p if p.starts_with(':') => {
+                    return Err(fail(
+                        "`:param` is not a pattern here: write `{param}` or `*`",
+                    ));
+                }
+                p if p.contains(['*', '{', '}']) => {
+                    return Err(fail("`*`, `{` and `}` only as a whole segment"));
+                }
                 p => Segment::Literal(p.into()),
             });
         }
@@ -370,6 +420,65 @@ mod tests {
                 .route("/x", ScopeRequirement::any_of([bad]))
                 .build();
             assert!(p.is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn head_requests_follow_get_rules() {
+        let admin = ScopeRequirement::all_of(["admin"]);
+        let p = Policy::authenticated_by_default()
+            .route_method(Method::GET, "/admin/export", admin.clone())
+            .build()
+            .unwrap();
+        assert_eq!(
+            p.access(&Method::HEAD, "/admin/export"),
+            &Access::Scopes(admin.clone())
+        );
+        assert_eq!(
+            p.access(&Method::POST, "/admin/export"),
+            &Access::Authenticated
+        );
+        // A HEAD rule after a GET rule for the same paths can never apply.
+        assert!(
+            Policy::deny_by_default()
+                .route_method(Method::GET, "/a", admin)
+                .route_method(Method::HEAD, "/a", Access::Public)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn axum_catch_all_segments_cover_the_rest_of_the_path() {
+        assert!(matches("/files/{*path}", "/files/a"));
+        assert!(matches("/files/{*path}", "/files/a/b/c"));
+        assert!(!matches("/files/{*path}", "/other/a"));
+        for bad in [
+            "/files/{*path}/x",
+            "/:id",
+            "/a*",
+            "/{a",
+            "/a}",
+            "/{}",
+            "/{a/b}",
+        ] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_requirement_that_names_no_scope_is_refused() {
+        for empty in [
+            ScopeRequirement::all_of(Vec::<String>::new()),
+            ScopeRequirement::any_of(Vec::<String>::new()),
+            ScopeRequirement::any_of_all([vec!["a"], vec![]]),
+        ] {
+            assert!(
+                Policy::deny_by_default()
+                    .route("/x", empty)
+                    .build()
+                    .is_err()
+            );
         }
     }
 

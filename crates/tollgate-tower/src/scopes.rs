@@ -51,6 +51,17 @@ impl<H> RequireScopesLayer<H> {
         answers: Arc<Answers>,
         on_rejection: H,
     ) -> Self {
+        if requirement.alternatives().next().is_none()
+            || requirement
+                .alternatives()
+                .any(|mut set| set.next().is_none())
+        {
+            // An empty list would require nothing (or deny everything): a configuration
+            // mistake that must not silently open a route.
+            panic!(
+                "tollgate: a scope requirement must name at least one scope in each alternative"
+            );
+        }
         if let Some(bad) = requirement
             .alternatives()
             .flatten()

@@ -131,6 +131,7 @@ impl<S: KeySource> Verifier for JwtVerifier<S> {
         let cached = cache.get(token);
         if let Some(hit) = &cached
             && hit.keys.same_as(&keys)
+            && hit.validator.same_as(&self.validator)
         {
             return match self.validator.check_times(&hit.claims) {
                 Ok(()) => Ok(hit.claims.clone()),
@@ -146,11 +147,18 @@ impl<S: KeySource> Verifier for JwtVerifier<S> {
                 let now = self.validator.clock().now_unix();
                 let left = claims.expires_at().map_or(0.0, |exp| exp - now);
                 let lifetime = Duration::try_from_secs_f64(left).unwrap_or(Duration::ZERO);
-                cache.insert(token, claims.clone(), keys, lifetime);
+                cache.insert(
+                    token,
+                    claims.clone(),
+                    keys,
+                    self.validator.clone(),
+                    lifetime,
+                );
                 Ok(claims)
             }
             Err(error) => {
-                if cached.is_some() {
+                // Drop a stale entry of ours; another verifier's entry is not ours to judge.
+                if cached.is_some_and(|c| c.validator.same_as(&self.validator)) {
                     cache.remove(token);
                 }
                 Err(error)

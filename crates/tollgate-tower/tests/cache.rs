@@ -135,6 +135,32 @@ fn a_tampered_token_is_refused_even_when_its_original_is_cached() {
 }
 
 #[test]
+fn a_cache_shared_by_verifiers_with_other_rules_never_answers_for_another() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let source = SwapKeys::new(&[&key]);
+    let for_api = verifier(source.clone(), &clock, cache.clone());
+    let billing = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("billing")
+        .clock(clock)
+        .build()
+        .unwrap();
+    let for_billing = JwtVerifier::new(source, billing).with_cache(Some(cache.clone()));
+    let t = token(&key, 300); // aud: api
+    for_api.verify_now(&t).unwrap();
+    assert_eq!(cache.len(), 1);
+    assert_eq!(
+        for_billing.verify_now(&t).unwrap_err().kind(),
+        &ErrorKind::WrongAudience
+    );
+    // Billing's refusal leaves the entry of the API's verifier alone.
+    assert_eq!(cache.len(), 1);
+    for_api.verify_now(&t).unwrap();
+}
+
+#[test]
 fn the_cache_stays_within_its_bound() {
     let key = TestKey::generate(Algorithm::ES256).with_kid("a");
     let clock = ManualClock::at(NOW);
