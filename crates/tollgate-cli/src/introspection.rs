@@ -1,10 +1,8 @@
 //! `tollgate verify --introspect URL`: what the authorization server's RFC 7662 endpoint says
 //! about a token (opaque or not), checked with the layer's own claim rules.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tollgate_core::{AuthError, Claims, ErrorKind, ManualClock, ScopeRequirement, Validator};
+use tollgate_core::{AuthError, Claims, ErrorKind, ScopeRequirement, Validator};
 use tollgate_introspect::{
     AuthMethod, ClientSecret, IntrospectError, IntrospectErrorKind, Introspector,
 };
@@ -75,25 +73,9 @@ pub(crate) async fn run(args: &VerifyArgs, endpoint: &str, token: &str) -> Resul
 
 /// The claim rules: `--issuer`, `--audience`, `--leeway`, `--at`, as for a JWT.
 fn rules(args: &VerifyArgs) -> Result<Validator, CliError> {
-    if args.leeway > 600 {
-        return Err(CliError::new("--leeway must be at most 600 seconds"));
-    }
-    let mut builder = Validator::builder().leeway(Duration::from_secs(args.leeway));
-    builder = match &args.issuer {
-        Some(issuer) => builder.issuer(issuer.as_str()),
-        // The report says that `iss` was not checked.
-        None => builder.danger_accept_any_issuer(),
-    };
-    if args.audiences.is_empty() {
-        builder = builder.danger_accept_any_audience();
-    }
-    for audience in &args.audiences {
-        builder = builder.audience(audience.as_str());
-    }
-    if let Some(at) = args.at {
-        builder = builder.clock(ManualClock::at(at));
-    }
-    builder.build().map_err(|e| CliError::new(e.to_string()))
+    crate::verify::claim_rules(args)?
+        .build()
+        .map_err(|e| CliError::new(e.to_string()))
 }
 
 /// One line for an endpoint that gave no verdict, with a hint for a configuration error.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tollgate_core::{
     Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ManualClock,
-    ScopeRequirement, Validator, VerifyingKey,
+    ScopeRequirement, Validator, ValidatorBuilder, VerifyingKey,
 };
 use tollgate_jwks::{
     KeySource, RemoteJwks, RemoteJwksBuilder, SourceError, SourceErrorKind, StaticKeys,
@@ -274,20 +274,26 @@ fn key_file(
 }
 
 fn validator(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Validator, CliError> {
+    claim_rules(args)?
+        .algorithms(allowed.iter())
+        .typ(args.typ.policy())
+        .build()
+        .map_err(|e| CliError::new(e.to_string()))
+}
+
+/// The claim rules of the command line, shared by JWT verification and introspection:
+/// `--leeway`, `--issuer`, `--audience`, `--at`. Without `--issuer` or `--audience` that check
+/// is skipped, and the report says so.
+pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliError> {
     if args.leeway > 600 {
         return Err(CliError::new("--leeway must be at most 600 seconds"));
     }
-    let mut builder = Validator::builder()
-        .algorithms(allowed.iter())
-        .typ(args.typ.policy())
-        .leeway(Duration::from_secs(args.leeway));
+    let mut builder = Validator::builder().leeway(Duration::from_secs(args.leeway));
     builder = match &args.issuer {
         Some(issuer) => builder.issuer(issuer.as_str()),
-        // Without --issuer the keys alone say who issued the token; the report says so.
         None => builder.danger_accept_any_issuer(),
     };
     if args.audiences.is_empty() {
-        // The report says that `aud` was not checked.
         builder = builder.danger_accept_any_audience();
     }
     for audience in &args.audiences {
@@ -296,7 +302,7 @@ fn validator(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Validator, CliE
     if let Some(at) = args.at {
         builder = builder.clock(ManualClock::at(at));
     }
-    builder.build().map_err(|e| CliError::new(e.to_string()))
+    Ok(builder)
 }
 
 /// A refusal explained: the reason, the rule that failed, and what the token says about it.
