@@ -173,6 +173,36 @@ impl Member {
     }
 }
 
+/// The `iss` of a token, read **without verifying anything**, only to choose which trusted
+/// issuer's keys and rules verify it (the chosen validator reads `iss` again, after the
+/// signature). The token is held to the same size, shape, base64url and JSON rules as in
+/// [`Validator::validate`](crate::Validator::validate), duplicate members included.
+///
+/// # Errors
+/// [`ErrorKind::TooLarge`] past `max_len`, [`ErrorKind::Malformed`] for a token that is not a
+/// compact JWS with a JSON-object payload, [`ErrorKind::MissingClaim`] without `iss`,
+/// [`ErrorKind::InvalidClaim`] when `iss` is not a string.
+pub fn unverified_issuer(token: &str, max_len: usize) -> Result<String, crate::AuthError> {
+    let decoded = decode(token, max_len)?;
+    let payload = std::str::from_utf8(decoded.payload())
+        .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+    let mut parsed = crate::claims::parse_payload(payload, &[])?;
+    let registered = parsed.registered()?;
+    registered
+        .iss
+        .map(Cow::into_owned)
+        .ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iss")).into())
+}
+
+/// The length of an unverified token's `kid`, for logs that must not show the `kid` itself;
+/// `None` for an unreadable token or one without `kid`.
+#[must_use]
+pub fn unverified_kid_len(token: &str, max_len: usize) -> Option<usize> {
+    let decoded = decode(token, max_len).ok()?;
+    let header = parse_header(decoded.header()).ok()?;
+    header.kid.map(|kid| kid.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

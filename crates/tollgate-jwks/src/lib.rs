@@ -66,7 +66,6 @@
 
 mod error;
 mod issuers;
-mod peek;
 pub mod remote;
 mod source;
 pub mod timer;
@@ -90,6 +89,6 @@ pub use source::{KeySource, RefreshFuture, StaticKeys, needs_refresh, validate};
 /// [`ErrorKind::TooLarge`](tollgate_core::ErrorKind::TooLarge) past `max_len`, a malformed
 /// token or payload, a missing or non-string `iss`.
 pub fn unverified_issuer(token: &str, max_len: usize) -> Result<String, tollgate_core::AuthError> {
-    peek::issuer(token, max_len).map_err(Into::into)
+    tollgate_core::jws::unverified_issuer(token, max_len)
 }
 pub use timer::{ManualTimer, Sleep, Timer, TokioTimer};

@@ -33,7 +33,6 @@ use tollgate_core::{
 };
 
 use crate::error::{SourceError, SourceErrorKind};
-use crate::peek;
 
 /// The future of [`KeySource::refresh_for_unknown_kid`]. Boxed: it runs only on the rare path
 /// (a `kid` the snapshot does not hold), and boxing keeps the trait usable as `dyn KeySource`.
@@ -103,7 +102,7 @@ pub async fn validate<S: KeySource + ?Sized>(
     };
     // The token's kid is never logged nor sent anywhere: at most its length.
     tracing::debug!(
-        kid_len = peek::kid_len(token, validator.max_token_len()),
+        kid_len = tollgate_core::jws::unverified_kid_len(token, validator.max_token_len()),
         reason = first.code(),
         "key not in the current key set; asking the key source"
     );
