@@ -31,10 +31,10 @@ use std::time::SystemTime;
 use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
 use http::{Request, Response};
-use tollgate_core::{Algorithm, KeySet, ScopeRequirement, Validator};
-use tollgate_jwks::StaticKeys;
-use tollgate_testkit::{TestKey, TokenBuilder};
-use tollgate_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis_core::{Algorithm, KeySet, ScopeRequirement, Validator};
+use portcullis_jwks::StaticKeys;
+use portcullis_testkit::{TestKey, TokenBuilder};
+use portcullis_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Polls a future that the bench knows to be ready at once (the layer's synchronous path).

@@ -19,8 +19,8 @@ use std::time::SystemTime;
 
 use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
-use tollgate_core::{Algorithm, KeySet, Validator};
-use tollgate_testkit::{TestKey, TokenBuilder};
+use portcullis_core::{Algorithm, KeySet, Validator};
+use portcullis_testkit::{TestKey, TokenBuilder};
 
 /// What a typical application deserializes with jsonwebtoken: the registered claims and scope.
 #[derive(serde::Deserialize)]
@@ -69,7 +69,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
     jwt_validation.set_audience(&["api"]);
     jsonwebtoken::decode::<AppClaims>(&token, &jwt_key, &jwt_validation).unwrap();
 
-    // tollgate-core's whole validation.
+    // portcullis-core's whole validation.
     let keys = KeySet::new(vec![verifying_key(&key)]);
     let validator = Validator::builder()
         .issuer("https://issuer.example")
@@ -88,7 +88,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
             jsonwebtoken::decode::<AppClaims>(black_box(&token), &jwt_key, &jwt_validation).unwrap()
         });
     });
-    group.bench_function("tollgate", |b| {
+    group.bench_function("portcullis", |b| {
         b.iter(|| validator.validate(black_box(&token), &keys).unwrap());
     });
     group.finish();
@@ -106,14 +106,14 @@ fn main() {
     c.final_summary();
 
     println!();
-    println!("| alg | raw verify (floor) | jsonwebtoken::decode | tollgate-core validate |");
+    println!("| alg | raw verify (floor) | jsonwebtoken::decode | portcullis-core validate |");
     println!("|---|---|---|---|");
     for alg in ALGS {
         let group = format!("verify/{alg}");
         let (Some(raw), Some(jwt), Some(tg)) = (
             median_ns(&dir, &group, "raw", started),
             median_ns(&dir, &group, "jsonwebtoken", started),
-            median_ns(&dir, &group, "tollgate", started),
+            median_ns(&dir, &group, "portcullis", started),
         ) else {
             continue; // filtered out on the command line
         };

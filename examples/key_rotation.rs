@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Clients fetch a fresh token before each request, so right after a rotation they present a
-//! `kid` tollgate has never seen: the first such request waits for one JWKS refetch, the
+//! `kid` portcullis has never seen: the first such request waits for one JWKS refetch, the
 //! others share it. Old keys stay published until no token signed by them is in flight, then
 //! retire. Exits 0 when no request failed.
 
@@ -20,16 +20,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::Tollgate;
-use tollgate::core::Algorithm;
-use tollgate_testkit::TestIssuer;
+use portcullis::Portcullis;
+use portcullis::core::Algorithm;
+use portcullis_testkit::TestIssuer;
 
 const CLIENTS: usize = 8;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
+    let auth = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .build()

@@ -22,11 +22,11 @@ use std::io::Write;
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::Tollgate;
-use tollgate::core::Algorithm;
-use tollgate_testkit::{TestIssuer, TestKey};
+use portcullis::Portcullis;
+use portcullis::core::Algorithm;
+use portcullis_testkit::{TestIssuer, TestKey};
 
-fn api(auth: Option<&Tollgate>) -> Router {
+fn api(auth: Option<&Portcullis>) -> Router {
     let handler = get(|| async { "orders\n" });
     match auth {
         Some(auth) => Router::new()
@@ -61,14 +61,16 @@ async fn main() {
         .start()
         .await;
     let build = |cache_entries: u64| {
-        Tollgate::builder()
+        Portcullis::builder()
             .issuer(idp.issuer())
             .audience("api")
             .algorithms([alg])
             .token_cache_entries(cache_entries)
             .build()
     };
-    let cached = build(tollgate::tower::DEFAULT_CACHE_ENTRIES).await.unwrap();
+    let cached = build(portcullis::tower::DEFAULT_CACHE_ENTRIES)
+        .await
+        .unwrap();
     let uncached = build(0).await.unwrap();
     let plain = serve(api(None)).await;
     let layer = serve(api(Some(&cached))).await;
@@ -76,7 +78,7 @@ async fn main() {
 
     let token = idp.token().scope("read").expires_in(3600).sign();
     let path =
-        std::env::temp_dir().join(format!("tollgate-load-tokens-{}.txt", std::process::id()));
+        std::env::temp_dir().join(format!("portcullis-load-tokens-{}.txt", std::process::id()));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     for _ in 0..unique {
         writeln!(

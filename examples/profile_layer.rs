@@ -8,10 +8,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
-use tollgate_core::{Algorithm, KeySet, Validator, VerifyingKey};
-use tollgate_jwks::StaticKeys;
-use tollgate_testkit::{TestKey, TokenBuilder};
-use tollgate_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis_core::{Algorithm, KeySet, Validator, VerifyingKey};
+use portcullis_jwks::StaticKeys;
+use portcullis_testkit::{TestKey, TokenBuilder};
+use portcullis_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
 use tower::{Layer, Service, service_fn};
 
 fn now<F: Future>(f: F) -> F::Output {

@@ -1,7 +1,7 @@
 //! Runs one validation many times, for `valgrind --tool=callgrind`.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
-use tollgate_core::{Algorithm, AlgorithmSet, KeySet, Validator, VerifyingKey};
-use tollgate_testkit::{TestKey, TokenBuilder};
+use portcullis_core::{Algorithm, AlgorithmSet, KeySet, Validator, VerifyingKey};
+use portcullis_testkit::{TestKey, TokenBuilder};
 
 fn main() {
     let alg: Algorithm = std::env::args()

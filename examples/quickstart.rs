@@ -1,4 +1,4 @@
-//! The quickstart: an axum API protected by tollgate, with a local authorization server.
+//! The quickstart: an axum API protected by portcullis, with a local authorization server.
 //!
 //! ```text
 //! cargo run --example quickstart                    # a scripted tour; exits 0 when every answer is right
@@ -28,13 +28,13 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tollgate::core::{Algorithm, TypPolicy};
-use tollgate::tower::axum::{Scopes, VerifiedClaims};
-use tollgate::{IntrospectionConfig, TokenMode, Tollgate, TollgateBuilder};
-use tollgate_testkit::{TestIssuer, TokenBuilder};
+use portcullis::core::{Algorithm, TypPolicy};
+use portcullis::tower::axum::{Scopes, VerifiedClaims};
+use portcullis::{IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
+use portcullis_testkit::{TestIssuer, TokenBuilder};
 
 /// The protected API.
-fn api(auth: &Tollgate) -> Router {
+fn api(auth: &Portcullis) -> Router {
     let scoped = |path: &str, scopes: &[&str]| {
         Router::new()
             .route(path, get(granted))
@@ -204,8 +204,8 @@ struct Step {
 
 /// The local authorization server's API protection: JWTs verified with its keys, or (with
 /// `opaque`) opaque tokens introspected at its endpoint as client `client-1`.
-fn local(idp: &TestIssuer, opaque: bool) -> TollgateBuilder {
-    let builder = Tollgate::builder()
+fn local(idp: &TestIssuer, opaque: bool) -> PortcullisBuilder {
+    let builder = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .realm("quickstart");
@@ -309,7 +309,7 @@ async fn tour(opaque: bool) -> Result<ExitCode, String> {
     }
 }
 
-/// Key rotation: the issuer signs with a new key; tollgate fetches it once, on first sight.
+/// Key rotation: the issuer signs with a new key; portcullis fetches it once, on first sight.
 /// The number of unexpected answers.
 async fn rotation_epilogue(
     client: &reqwest::Client,
@@ -467,7 +467,7 @@ async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String>
 }
 
 async fn serve_external(e: External) -> Result<ExitCode, String> {
-    let mut builder = Tollgate::builder()
+    let mut builder = Portcullis::builder()
         .issuer(e.issuer.clone())
         .audience(e.audience.clone())
         .realm("quickstart");
@@ -494,7 +494,7 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/read");
     println!(
-        "\nrefusals are logged with their reason (target tollgate::auth); serving until Ctrl-C"
+        "\nrefusals are logged with their reason (target portcullis::auth); serving until Ctrl-C"
     );
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)

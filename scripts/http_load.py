@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP load bench: the quickstart API with and without tollgate's layer, driven by wrk.
+"""HTTP load bench: the quickstart API with and without portcullis's layer, driven by wrk.
 
     python3 scripts/http_load.py [--alg RS256] [--seconds 5] [--connections 32] [--unique 20000]
 

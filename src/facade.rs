@@ -1,24 +1,26 @@
-//! [`Tollgate`]: one issuer (or several) in a few lines, from code or from a configuration file.
+//! [`Portcullis`]: one issuer (or several) in a few lines, from code or from a configuration file.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use tollgate_core::{Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator};
-use tollgate_introspect::{AuthMethod, ClientSecret, Introspector};
-use tollgate_jwks::{RemoteJwks, SourceError};
-use tollgate_tower::{
+use portcullis_core::{
+    Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator,
+};
+use portcullis_introspect::{AuthMethod, ClientSecret, Introspector};
+use portcullis_jwks::{RemoteJwks, SourceError};
+use portcullis_tower::{
     Answers, BearerAuthLayer, ByIssuer, JwtOrIntrospection, JwtVerifier, Policy,
     RequireScopesLayer, TokenCache, TokenSources, Verifier,
 };
+use serde::Deserialize;
 
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
 /// JSON, environment-variable loaders). Unknown fields are errors, so a typo in a setting is
 /// never silently ignored.
 ///
 /// ```
-/// let config: tollgate::Config = serde_json::from_str(r#"{
+/// let config: portcullis::Config = serde_json::from_str(r#"{
 ///     "issuers": [{ "issuer": "https://auth.example.com", "audiences": ["orders-api"] }],
 ///     "realm": "orders"
 /// }"#).unwrap();
@@ -47,9 +49,9 @@ pub struct Config {
     #[serde(default)]
     pub token_query_parameter: bool,
     /// How many verified tokens to remember per issuer (0: none; default
-    /// [`DEFAULT_CACHE_ENTRIES`](tollgate_tower::DEFAULT_CACHE_ENTRIES)). A cached token is
+    /// [`DEFAULT_CACHE_ENTRIES`](portcullis_tower::DEFAULT_CACHE_ENTRIES)). A cached token is
     /// still refused once expired or once its key leaves the key set; see
-    /// [`TokenCache`](tollgate_tower::TokenCache).
+    /// [`TokenCache`](portcullis_tower::TokenCache).
     #[serde(default = "default_cache_entries")]
     pub token_cache_entries: u64,
     /// Which tokens are accepted: `jwt` (the default), `introspection` (opaque tokens, RFC
@@ -60,7 +62,7 @@ pub struct Config {
 }
 
 fn default_cache_entries() -> u64 {
-    tollgate_tower::DEFAULT_CACHE_ENTRIES
+    portcullis_tower::DEFAULT_CACHE_ENTRIES
 }
 
 /// Which access tokens an API accepts.
@@ -85,7 +87,7 @@ pub enum TokenMode {
 /// shows the secret.
 ///
 /// ```
-/// let config: tollgate::Config = serde_json::from_str(r#"{
+/// let config: portcullis::Config = serde_json::from_str(r#"{
 ///     "issuers": [{
 ///         "issuer": "https://auth.example.com",
 ///         "audiences": ["orders-api"],
@@ -98,7 +100,7 @@ pub enum TokenMode {
 /// assert_eq!(introspection.cache_ttl_secs, 60);
 ///
 /// // A secret given in the configuration itself never shows in `Debug` output.
-/// let inline = tollgate::IntrospectionConfig::new("orders-api", "s3cr3t");
+/// let inline = portcullis::IntrospectionConfig::new("orders-api", "s3cr3t");
 /// assert!(!format!("{inline:?}").contains("s3cr3t"));
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -138,19 +140,19 @@ pub struct IntrospectionConfig {
 }
 
 fn default_introspection_entries() -> u64 {
-    tollgate_introspect::DEFAULT_CACHE_ENTRIES
+    portcullis_introspect::DEFAULT_CACHE_ENTRIES
 }
 
 fn default_active_ttl() -> u64 {
-    tollgate_introspect::DEFAULT_ACTIVE_TTL.as_secs()
+    portcullis_introspect::DEFAULT_ACTIVE_TTL.as_secs()
 }
 
 fn default_inactive_ttl() -> u64 {
-    tollgate_introspect::DEFAULT_INACTIVE_TTL.as_secs()
+    portcullis_introspect::DEFAULT_INACTIVE_TTL.as_secs()
 }
 
 fn default_introspection_timeout() -> u64 {
-    tollgate_introspect::DEFAULT_TIMEOUT.as_secs()
+    portcullis_introspect::DEFAULT_TIMEOUT.as_secs()
 }
 
 impl IntrospectionConfig {
@@ -300,7 +302,7 @@ impl IssuerConfig {
     }
 }
 
-/// Why a [`Tollgate`] could not be built.
+/// Why a [`Portcullis`] could not be built.
 #[derive(Debug)]
 pub struct BuildError {
     message: String,
@@ -343,16 +345,16 @@ impl std::error::Error for BuildError {
     }
 }
 
-/// A protected API's authentication: build it once, then take [`Tollgate::layer`] for the
-/// router and [`Tollgate::require_scopes`] for the routes that need scopes.
+/// A protected API's authentication: build it once, then take [`Portcullis::layer`] for the
+/// router and [`Portcullis::require_scopes`] for the routes that need scopes.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let idp = tollgate_testkit::TestIssuer::start().await;
+/// # let idp = portcullis_testkit::TestIssuer::start().await;
 /// use axum::{routing::get, Router};
-/// use tollgate::Tollgate;
+/// use portcullis::Portcullis;
 ///
-/// let auth = Tollgate::builder().issuer(idp.issuer()).audience("api").build().await?;
+/// let auth = Portcullis::builder().issuer(idp.issuer()).audience("api").build().await?;
 /// let app: Router = Router::new()
 ///     .route("/orders", get(|| async { "orders" }))
 ///     .route_layer(auth.require_scopes(["orders.read"]))
@@ -360,14 +362,14 @@ impl std::error::Error for BuildError {
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
-pub struct Tollgate {
+pub struct Portcullis {
     layer: BearerAuthLayer,
 }
 
-impl Tollgate {
+impl Portcullis {
     /// A builder.
-    pub fn builder() -> TollgateBuilder {
-        TollgateBuilder::default()
+    pub fn builder() -> PortcullisBuilder {
+        PortcullisBuilder::default()
     }
 
     /// Builds from a configuration: fetches each issuer's discovery document (unless
@@ -377,7 +379,7 @@ impl Tollgate {
     /// A [`BuildError`] for an unsafe or invalid configuration, or when an issuer's keys
     /// cannot be loaded.
     pub async fn from_config(config: Config) -> Result<Self, BuildError> {
-        TollgateBuilder {
+        PortcullisBuilder {
             config,
             client: None,
             policy: None,
@@ -391,14 +393,14 @@ impl Tollgate {
         self.layer.clone()
     }
 
-    /// A scope check for `route_layer`, behind [`Tollgate::layer`]: every scope is required.
+    /// A scope check for `route_layer`, behind [`Portcullis::layer`]: every scope is required.
     ///
     /// # Panics
     /// For a scope that is not a valid RFC 6749 scope token (empty, a space, `"`, `\`).
     pub fn require_scopes<I, S>(
         &self,
         scopes: I,
-    ) -> RequireScopesLayer<tollgate_tower::DefaultAnswer>
+    ) -> RequireScopesLayer<portcullis_tower::DefaultAnswer>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -409,26 +411,26 @@ impl Tollgate {
     /// A scope check for any requirement (any-of, all-of, alternatives).
     ///
     /// # Panics
-    /// As [`Tollgate::require_scopes`].
+    /// As [`Portcullis::require_scopes`].
     pub fn require(
         &self,
         requirement: ScopeRequirement,
-    ) -> RequireScopesLayer<tollgate_tower::DefaultAnswer> {
+    ) -> RequireScopesLayer<portcullis_tower::DefaultAnswer> {
         self.layer.require(requirement)
     }
 }
 
-/// Builds a [`Tollgate`]. `issuer(..)` starts an issuer; the settings after it (audience,
+/// Builds a [`Portcullis`]. `issuer(..)` starts an issuer; the settings after it (audience,
 /// algorithms, leeway, ...) apply to that issuer.
 #[derive(Debug, Default)]
 #[must_use]
-pub struct TollgateBuilder {
+pub struct PortcullisBuilder {
     config: Config,
     client: Option<reqwest::Client>,
     policy: Option<Policy>,
 }
 
-impl TollgateBuilder {
+impl PortcullisBuilder {
     fn current(&mut self) -> Option<&mut IssuerConfig> {
         self.config.issuers.last_mut()
     }
@@ -571,7 +573,7 @@ impl TollgateBuilder {
     /// without `danger_accept_any_audience`; an empty or unknown algorithm list; HS*
     /// algorithms for a remote JWKS without `danger_allow_symmetric_keys`; an unknown `typ`;
     /// keys that cannot be loaded.
-    pub async fn build(self) -> Result<Tollgate, BuildError> {
+    pub async fn build(self) -> Result<Portcullis, BuildError> {
         let config = self.config;
         if config.issuers.is_empty() {
             return Err(BuildError::config("no issuer configured"));
@@ -640,7 +642,7 @@ impl TollgateBuilder {
         if let Some(policy) = self.policy {
             layer = layer.policy(policy);
         }
-        Ok(Tollgate { layer })
+        Ok(Portcullis { layer })
     }
 }
 

@@ -1,4 +1,4 @@
-//! tollgate protects HTTP and gRPC APIs written in Rust: it verifies bearer access tokens
+//! portcullis protects HTTP and gRPC APIs written in Rust: it verifies bearer access tokens
 //! (JWTs signed by your authorization server), checks their claims and the scopes each route
 //! requires, and answers what RFC 6750 prescribes when it refuses.
 //!
@@ -6,15 +6,15 @@
 //!
 //! | module | crate | what it holds |
 //! |---|---|---|
-//! | [`core`] | `tollgate-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
-//! | [`jwks`] | `tollgate-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
-//! | [`tower`] | `tollgate-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
-//! | [`introspect`] | `tollgate-introspect` (feature `tower`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts |
-//! | [`Tollgate`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
-//! | [`manual`] | this crate | the security manual: each threat, how tollgate defends, the tests that prove it |
+//! | [`core`] | `portcullis-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
+//! | [`jwks`] | `portcullis-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
+//! | [`tower`] | `portcullis-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
+//! | [`introspect`] | `portcullis-introspect` (feature `tower`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts |
+//! | [`Portcullis`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
+//! | [`manual`] | this crate | the security manual: each threat, how portcullis defends, the tests that prove it |
 //!
 //! ```
-//! use tollgate::core::{Algorithm, KeySet, Validator, VerifyingKey};
+//! use portcullis::core::{Algorithm, KeySet, Validator, VerifyingKey};
 //!
 //! let keys = KeySet::new(vec![VerifyingKey::hmac(Algorithm::HS256, &[42u8; 32]).unwrap()]);
 //! let validator = Validator::builder()
@@ -27,18 +27,18 @@
 //! assert!(validator.validate("eyJhbGciOiJub25lIn0.e30.", &keys).is_err());
 //! ```
 
-pub use tollgate_core as core;
+pub use portcullis_core as core;
 #[cfg(feature = "tower")]
-pub use tollgate_introspect as introspect;
+pub use portcullis_introspect as introspect;
 #[cfg(feature = "jwks")]
-pub use tollgate_jwks as jwks;
+pub use portcullis_jwks as jwks;
 #[cfg(feature = "tower")]
-pub use tollgate_tower as tower;
+pub use portcullis_tower as tower;
 
 #[cfg(feature = "tower")]
 mod facade;
 pub mod manual;
 #[cfg(feature = "tower")]
 pub use facade::{
-    BuildError, Config, IntrospectionConfig, IssuerConfig, TokenMode, Tollgate, TollgateBuilder,
+    BuildError, Config, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
 };

@@ -1,9 +1,9 @@
 //! The security manual: each threat to a resource server that accepts JWT access tokens, how
-//! tollgate defends against it, and the tests that prove it.
+//! portcullis defends against it, and the tests that prove it.
 //!
 //! ```
-//! use tollgate::core::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validator};
-//! use tollgate_testkit::{TestKey, TokenBuilder};
+//! use portcullis::core::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validator};
+//! use portcullis_testkit::{TestKey, TokenBuilder};
 //!
 //! let signer = TestKey::generate(Algorithm::ES256).with_kid("k1");
 //! let jwks = serde_json::json!({ "keys": [signer.public_jwk()] }).to_string();
@@ -28,10 +28,10 @@
 //!
 //! This module holds no code. Its sections follow the path of a token: the algorithm, the
 //! header, the serialization, the signature, the keys, the claims, the sizes, the key source,
-//! the verified-token cache, and last what tollgate does *not* defend against. Each threat
+//! the verified-token cache, and last what portcullis does *not* defend against. Each threat
 //! names its tests as `file::test_name`, paths from the repository root. The attack suite
 //! `tests/attacks.rs` drives every threat through the real layer over HTTP (an axum API on
-//! `127.0.0.1:0` protected by [`Tollgate`](crate::Tollgate), keys from a testkit issuer) and
+//! `127.0.0.1:0` protected by [`Portcullis`](crate::Portcullis), keys from a testkit issuer) and
 //! asserts the exact answer, status and `WWW-Authenticate`, and through the core API, asserting
 //! the [`ErrorKind`](crate::core::ErrorKind). Its tokens are signed with the issuer's real
 //! keys (forgeries with the attacker's own), so that a refusal can only come from the check
@@ -40,8 +40,8 @@
 //! Unless stated otherwise a refused token is answered `401` with
 //! `WWW-Authenticate: Bearer realm="…", error="invalid_token"` and `Cache-Control: no-store`;
 //! no answer says which rule failed (`error_description` is opt-in), and no log line or error
-//! message contains the token (`crates/tollgate-tower/tests/logs.rs::the_reason_is_logged_on_a_fixed_target_and_the_token_never`,
-//! `crates/tollgate-core/tests/validation.rs::error_messages_never_contain_the_token`).
+//! message contains the token (`crates/portcullis-tower/tests/logs.rs::the_reason_is_logged_on_a_fixed_target_and_the_token_never`,
+//! `crates/portcullis-core/tests/validation.rs::error_messages_never_contain_the_token`).
 //!
 //! # Summary
 //!
@@ -70,8 +70,8 @@
 //! | tampering with a cached token | `InvalidSignature` | `a_tampered_token_is_refused_while_its_original_sits_in_the_verified_token_cache`, `a_cached_token_is_refused_once_its_key_leaves_the_key_set` |
 //! | replay within the lifetime | **not prevented** (see [Limits](#limits)) | `a_stolen_token_is_accepted_until_it_expires_and_a_sender_constrained_one_is_refused_as_bearer` |
 //!
-//! Beside the attack suite: property tests (`crates/tollgate-core/tests/properties.rs`,
-//! `crates/tollgate-tower/tests/properties.rs`) mutate genuine tokens at random (bit flips,
+//! Beside the attack suite: property tests (`crates/portcullis-core/tests/properties.rs`,
+//! `crates/portcullis-tower/tests/properties.rs`) mutate genuine tokens at random (bit flips,
 //! insertions, deletions, segment swaps and splices) and check that none is ever accepted, and
 //! feed arbitrary bytes, token-shaped strings, JWKS documents and requests to the parsers,
 //! which must never panic; `tests/load_faults.rs` drives 3,000 concurrent requests through the
@@ -87,7 +87,7 @@
 //! signature; a library that looks the name up case-insensitively, trims it, or treats an
 //! unknown name as "nothing to check" accepts any claims.
 //!
-//! **Defence.** `alg` is matched byte for byte against the names tollgate implements
+//! **Defence.** `alg` is matched byte for byte against the names portcullis implements
 //! ([`Algorithm::from_jose`](crate::core::Algorithm::from_jose)); `none` is not one of them and
 //! cannot be configured. A missing, `null` or non-string `alg` makes the header malformed. An
 //! empty signature segment is refused before the header is read.
@@ -95,7 +95,7 @@
 //! **Proof.** `tests/attacks.rs::alg_none_is_refused_in_every_spelling_signed_or_not` (`none`,
 //! `None`, `NONE`, `nOnE`, `"none "`, `" none"`, `"none\0"`, `"NONE\n"`, `""`, the JSON escape
 //! `"\u006eone"`, each with the real signature, a junk one and none at all);
-//! `crates/tollgate-core/tests/validation.rs::none_and_unknown_algorithms_are_unsupported_in_every_spelling`.
+//! `crates/portcullis-core/tests/validation.rs::none_and_unknown_algorithms_are_unsupported_in_every_spelling`.
 //!
 //! ## Algorithm confusion
 //!
@@ -119,8 +119,8 @@
 //! coordinate; each with its `kid` and without, against the default allowlist and one that
 //! allows HS256);
 //! `tests/attacks.rs::a_token_relabelled_with_another_algorithm_of_its_key_type_is_refused`;
-//! `crates/tollgate-core/tests/validation.rs::hs256_signed_with_the_rsa_public_key_is_refused`;
-//! `crates/tollgate-core/tests/keys.rs::each_key_is_bound_to_the_algorithms_its_type_implies`.
+//! `crates/portcullis-core/tests/validation.rs::hs256_signed_with_the_rsa_public_key_is_refused`;
+//! `crates/portcullis-core/tests/keys.rs::each_key_is_bound_to_the_algorithms_its_type_implies`.
 //!
 //! # The header
 //!
@@ -130,13 +130,13 @@
 //! `x5u`): a verifier that uses them verifies the attacker's signature with the attacker's key,
 //! and fetches attacker-chosen URLs (SSRF).
 //!
-//! **Defence.** tollgate reads five header members (`alg`, `kid`, `typ`, `crit`, `b64`) and
+//! **Defence.** portcullis reads five header members (`alg`, `kid`, `typ`, `crit`, `b64`) and
 //! ignores every other; keys come only from the configured key source. Nothing in a token is
 //! ever fetched.
 //!
 //! **Proof.** `tests/attacks.rs::keys_and_urls_smuggled_in_the_header_are_never_used_nor_fetched`
 //! (the header URLs point at a live loopback server that counts requests: zero);
-//! `crates/tollgate-core/tests/validation.rs::keys_smuggled_in_the_header_are_never_used`.
+//! `crates/portcullis-core/tests/validation.rs::keys_smuggled_in_the_header_are_never_used`.
 //!
 //! ## `kid` injection
 //!
@@ -152,7 +152,7 @@
 //! **Proof.** `tests/attacks.rs::kid_injection_is_only_ever_an_exact_lookup_that_fails`
 //! (path traversal, `file:` and `https:` URLs, SQL, NUL and newline suffixes, spaces, case,
 //! Cyrillic, emoji, a right-to-left override, the empty string, 4,000 bytes, 9,000 bytes,
-//! non-string values); `crates/tollgate-core/tests/validation.rs::key_choice_needs_a_known_kid_or_exactly_one_fitting_key`.
+//! non-string values); `crates/portcullis-core/tests/validation.rs::key_choice_needs_a_known_kid_or_exactly_one_fitting_key`.
 //!
 //! ## Unknown `crit` and `b64: false`
 //!
@@ -165,7 +165,7 @@
 //! an empty or non-list `crit` is malformed. `b64: false` is refused, declared critical or not.
 //!
 //! **Proof.** `tests/attacks.rs::unknown_crit_members_and_unencoded_payloads_are_refused`;
-//! `crates/tollgate-core/tests/validation.rs::critical_headers_and_unencoded_payloads_are_refused`.
+//! `crates/portcullis-core/tests/validation.rs::critical_headers_and_unencoded_payloads_are_refused`.
 //!
 //! # Serializations
 //!
@@ -179,7 +179,7 @@
 //! malformed.
 //!
 //! **Proof.** `tests/attacks.rs::json_serializations_and_jwe_shaped_tokens_are_refused`;
-//! `crates/tollgate-core/tests/validation.rs::malformed_tokens_name_the_malformed_part`.
+//! `crates/portcullis-core/tests/validation.rs::malformed_tokens_name_the_malformed_part`.
 //!
 //! # Signatures
 //!
@@ -199,7 +199,7 @@
 //! **Proof.** `tests/attacks.rs::psychic_and_misencoded_ecdsa_signatures_are_refused` (P-256,
 //! P-384, P-521: `r = s = 0`, `r = s = n`, each half zero or `n`, `r = s = 1`, all ones, DER,
 //! one byte short, one byte long, `s` alone); the Wycheproof sets
-//! `crates/tollgate-core/tests/vectors.rs::wycheproof_ecdsa_p256_sha256_p1363_verdicts_match`,
+//! `crates/portcullis-core/tests/vectors.rs::wycheproof_ecdsa_p256_sha256_p1363_verdicts_match`,
 //! `::wycheproof_ecdsa_p384_sha384_p1363_verdicts_match`,
 //! `::wycheproof_ecdsa_p521_sha512_p1363_verdicts_match`.
 //!
@@ -216,7 +216,7 @@
 //!
 //! **Proof.** `tests/attacks.rs::non_canonical_and_degenerate_ed25519_signatures_are_refused`
 //! (`S + L`, `S = L`, the top bit of `S` set, all zeros, `R` = identity with `S = 0`, wrong
-//! lengths); `crates/tollgate-core/tests/vectors.rs::wycheproof_ed25519_verdicts_match`.
+//! lengths); `crates/portcullis-core/tests/vectors.rs::wycheproof_ed25519_verdicts_match`.
 //!
 //! ## Truncated or padded RSA signatures
 //!
@@ -230,7 +230,7 @@
 //! (RS256 and PS256: first or last byte dropped, a zero byte added in front or behind, twice
 //! the signature, zero, one, the modulus, one byte, and a genuine signature whose leading zero
 //! byte is left out); the Wycheproof sets
-//! `crates/tollgate-core/tests/vectors.rs::wycheproof_rsa_pkcs1_2048_sha256_verdicts_match` and
+//! `crates/portcullis-core/tests/vectors.rs::wycheproof_rsa_pkcs1_2048_sha256_verdicts_match` and
 //! the other `wycheproof_rsa_*` tests.
 //!
 //! # Keys
@@ -245,27 +245,27 @@
 //!
 //! **Proof.** `tests/attacks.rs::weak_hmac_secrets_are_refused_when_the_keys_are_loaded`
 //! (through a deployment that opted into symmetric keys);
-//! `crates/tollgate-core/tests/keys.rs::hmac_secrets_must_be_as_long_as_the_hash_and_only_verify_hs`;
-//! `crates/tollgate-jwks/tests/remote.rs::symmetric_keys_need_the_danger_option`.
+//! `crates/portcullis-core/tests/keys.rs::hmac_secrets_must_be_as_long_as_the_hash_and_only_verify_hs`;
+//! `crates/portcullis-jwks/tests/remote.rs::symmetric_keys_need_the_danger_option`.
 //!
 //! ## Weak and invalid public keys
 //!
 //! RSA moduli under 2048 bits, EC points off their curve, private keys published in a JWKS,
 //! encryption keys (`use: enc`, `key_ops` without `verify`) are refused or skipped at load:
-//! `crates/tollgate-core/tests/keys.rs::rsa_keys_under_2048_bits_are_refused_in_every_encoding`,
+//! `crates/portcullis-core/tests/keys.rs::rsa_keys_under_2048_bits_are_refused_in_every_encoding`,
 //! `::invalid_points_and_malformed_members_are_refused`,
 //! `::encryption_keys_and_keys_without_verify_are_not_for_verification`,
 //! `::one_bad_key_in_a_jwks_is_skipped_and_the_rest_load`;
-//! `crates/tollgate-jwks/tests/remote.rs::a_malformed_jwk_is_skipped_and_encryption_keys_are_never_used`.
+//! `crates/portcullis-jwks/tests/remote.rs::a_malformed_jwk_is_skipped_and_encryption_keys_are_never_used`.
 //!
 //! # Claims
 //!
 //! Claims are read by a strict JSON scanner that refuses a member name repeated at any depth
-//! (compared after unescaping), so that tollgate and the application's `serde_json` can never
-//! read different values from one payload (`crates/tollgate-core/src/claims.rs::tests::duplicates_are_refused_at_every_depth`;
-//! the differential property tests in `crates/tollgate-core/src/scan.rs`). A registered claim
+//! (compared after unescaping), so that portcullis and the application's `serde_json` can never
+//! read different values from one payload (`crates/portcullis-core/src/claims.rs::tests::duplicates_are_refused_at_every_depth`;
+//! the differential property tests in `crates/portcullis-core/src/scan.rs`). A registered claim
 //! of the wrong JSON type is a refusal, never a coercion
-//! (`crates/tollgate-core/src/claims.rs::tests::registered_claims_are_typed`).
+//! (`crates/portcullis-core/src/claims.rs::tests::registered_claims_are_typed`).
 //!
 //! ## ID tokens presented as access tokens
 //!
@@ -279,7 +279,7 @@
 //! (`WrongType`). Use it when your authorization server types its access tokens.
 //!
 //! **Proof.** `tests/attacks.rs::id_tokens_and_other_jwts_presented_as_access_tokens_are_refused`;
-//! `crates/tollgate-core/tests/validation.rs::token_type_follows_the_policy`.
+//! `crates/portcullis-core/tests/validation.rs::token_type_follows_the_policy`.
 //!
 //! ## Audience and issuer confusions
 //!
@@ -295,8 +295,8 @@
 //!
 //! **Proof.** `tests/attacks.rs::audience_confusions_are_refused`,
 //! `tests/attacks.rs::issuer_confusions_are_refused` (also two trusted issuers whose keys share
-//! a `kid`); `crates/tollgate-core/tests/validation.rs::audience_must_contain_a_configured_one`,
-//! `::issuer_must_match_exactly`; `crates/tollgate-jwks/tests/discovery.rs::a_token_from_an_untrusted_issuer_costs_no_fetch`;
+//! a `kid`); `crates/portcullis-core/tests/validation.rs::audience_must_contain_a_configured_one`,
+//! `::issuer_must_match_exactly`; `crates/portcullis-jwks/tests/discovery.rs::a_token_from_an_untrusted_issuer_costs_no_fetch`;
 //! `tests/facade.rs::the_same_configuration_reads_from_serde_with_several_issuers`.
 //!
 //! ## `exp`, `nbf` and `iat` of the wrong type or range
@@ -311,7 +311,7 @@
 //! `iat` a token is accepted anyway.
 //!
 //! **Proof.** `tests/attacks.rs::time_claims_of_the_wrong_type_or_range_are_refused`;
-//! `crates/tollgate-core/tests/validation.rs::exp_is_required_and_numeric`,
+//! `crates/portcullis-core/tests/validation.rs::exp_is_required_and_numeric`,
 //! `::time_rules_follow_the_injected_clock_with_leeway`.
 //!
 //! # Sizes and floods
@@ -329,7 +329,7 @@
 //! **Proof.** `tests/attacks.rs::oversize_tokens_and_deeply_nested_json_are_refused_before_any_work`
 //! (a genuine token of exactly 8,192 bytes passes, 8,193 is refused; 64 and 128 KiB; nesting
 //! of 65 and 2,000 levels in the header and the claims; a 1 MiB `Authorization` header);
-//! `crates/tollgate-core/tests/validation.rs::oversize_tokens_are_refused_before_parsing`.
+//! `crates/portcullis-core/tests/validation.rs::oversize_tokens_are_refused_before_parsing`.
 //!
 //! ## `kid` floods
 //!
@@ -341,7 +341,7 @@
 //! queued. Known `kid`s never wait.
 //!
 //! **Proof.** `tests/attacks.rs::a_flood_of_unknown_kids_costs_the_issuer_at_most_the_refetch_budget`;
-//! `crates/tollgate-jwks/tests/remote.rs::a_flood_of_unknown_kids_costs_at_most_the_budget_per_window`,
+//! `crates/portcullis-jwks/tests/remote.rs::a_flood_of_unknown_kids_costs_at_most_the_budget_per_window`,
 //! `::cold_start_with_a_thousand_concurrent_validations_makes_one_fetch`.
 //!
 //! ## Huge JWKS documents
@@ -354,7 +354,7 @@
 //! document never replaces the last good keys.
 //!
 //! **Proof.** `tests/attacks.rs::huge_jwks_documents_are_refused_and_the_last_good_keys_kept`;
-//! `crates/tollgate-jwks/tests/remote.rs::last_good_keys_survive_an_oversize_body`,
+//! `crates/portcullis-jwks/tests/remote.rs::last_good_keys_survive_an_oversize_body`,
 //! `::each_fault_is_reported_with_its_kind`.
 //!
 //! # The key source
@@ -380,10 +380,10 @@
 //! **Proof.** `tests/attacks.rs::a_discovery_document_cannot_point_the_key_fetch_at_an_internal_or_plain_http_url`
 //! (cloud metadata, private addresses, `gopher:`, `ftp:`, `file:`, relative URLs, another
 //! issuer); `tests/attacks.rs::redirects_to_another_host_are_never_followed_for_discovery_or_keys`;
-//! `crates/tollgate-jwks/src/remote/fetch.rs::tests::an_https_issuer_cannot_downgrade_its_key_url_to_plain_http`
+//! `crates/portcullis-jwks/src/remote/fetch.rs::tests::an_https_issuer_cannot_downgrade_its_key_url_to_plain_http`
 //! and the example of [`checked_discovered_url`](crate::jwks::checked_discovered_url);
-//! `crates/tollgate-jwks/tests/discovery.rs::discovery_with_a_mismatching_issuer_is_refused_before_any_jwks_fetch`;
-//! `crates/tollgate-jwks/tests/remote.rs::plain_http_is_refused_for_other_hosts`,
+//! `crates/portcullis-jwks/tests/discovery.rs::discovery_with_a_mismatching_issuer_is_refused_before_any_jwks_fetch`;
+//! `crates/portcullis-jwks/tests/remote.rs::plain_http_is_refused_for_other_hosts`,
 //! `::last_good_keys_survive_a_redirect_to_another_host`.
 //!
 //! ## Outages and rotation
@@ -393,7 +393,7 @@
 //! re-authenticate during an outage). `tests/load_faults.rs::thousands_of_concurrent_requests_ride_through_rotations_and_a_jwks_outage`
 //! checks under load that no valid request is refused while its key is cached, that every
 //! invalid one is, and that the caches stay within their bounds;
-//! `crates/tollgate-jwks/tests/remote.rs::last_good_keys_survive_a_500` and its siblings check
+//! `crates/portcullis-jwks/tests/remote.rs::last_good_keys_survive_a_500` and its siblings check
 //! each fault.
 //!
 //! # The verified-token cache
@@ -412,34 +412,34 @@
 //!
 //! **Proof.** `tests/attacks.rs::a_tampered_token_is_refused_while_its_original_sits_in_the_verified_token_cache`,
 //! `tests/attacks.rs::a_cached_token_is_refused_once_its_key_leaves_the_key_set`;
-//! `crates/tollgate-tower/tests/cache.rs::a_tampered_token_is_refused_even_when_its_original_is_cached`,
+//! `crates/portcullis-tower/tests/cache.rs::a_tampered_token_is_refused_even_when_its_original_is_cached`,
 //! `::a_cached_token_is_refused_once_it_expires`,
 //! `::a_key_removed_from_the_key_set_takes_its_tokens_with_it`,
 //! `::the_cache_stays_within_its_bound`;
-//! `crates/tollgate-tower/tests/http.rs::a_cached_token_still_goes_through_each_routes_scope_check`.
+//! `crates/portcullis-tower/tests/http.rs::a_cached_token_still_goes_through_each_routes_scope_check`.
 //!
 //! # Limits
 //!
-//! What tollgate does not defend against, and what to use instead.
+//! What portcullis does not defend against, and what to use instead.
 //!
 //! ## Replay within the token's lifetime
 //!
 //! A bearer token is good for whoever holds it, as many times as they like, until it expires:
-//! tollgate verifies that the token is genuine, not who presents it. A token leaked from a log,
+//! portcullis verifies that the token is genuine, not who presents it. A token leaked from a log,
 //! a proxy or a compromised client is accepted until `exp`. Keep lifetimes short (minutes),
 //! and bound them with [`ValidatorBuilder::max_age`](crate::core::ValidatorBuilder::max_age)
 //! if your authorization server issues long ones.
 //!
 //! Where that is not enough, use sender-constrained tokens, whose holder must prove possession
 //! of a key with every request: DPoP (RFC 9449), checked at the application layer, or mutual
-//! TLS (RFC 8705), which binds the token to the client certificate. tollgate does not check
+//! TLS (RFC 8705), which binds the token to the client certificate. portcullis does not check
 //! either proof today. A token bound that way carries a `cnf` claim, and RFC 9449 section 7.2
-//! says that a resource server must not accept it as a plain bearer token: tollgate refuses it
+//! says that a resource server must not accept it as a plain bearer token: portcullis refuses it
 //! (`ErrorKind::SenderConstrained`, answered `401 invalid_token`). When a gateway in front of
 //! the service has already checked the proof of possession, say so explicitly:
 //!
 //! ```
-//! use tollgate::core::Validator;
+//! use portcullis::core::Validator;
 //!
 //! let rules = Validator::builder()
 //!     .issuer("https://auth.example.com")
@@ -447,7 +447,7 @@
 //!     // Only behind something that verified the DPoP proof or the client certificate.
 //!     .danger_accept_sender_constrained_tokens_as_bearer()
 //!     .build()?;
-//! # Ok::<(), tollgate::core::ConfigError>(())
+//! # Ok::<(), portcullis::core::ConfigError>(())
 //! ```
 //!
 //! **Proof** of the limit and of the refusal:
@@ -470,7 +470,7 @@
 //! ## What the configuration trusts
 //!
 //! The configured issuer, its discovery document and its keys are trusted: whoever controls
-//! them mints tokens tollgate accepts. A weakening is always named `danger_*`
+//! them mints tokens portcullis accepts. A weakening is always named `danger_*`
 //! (`danger_accept_any_audience`, `danger_accept_any_issuer`, `danger_allow_http`,
 //! `danger_allow_symmetric_keys`), and unsafe configurations are refused when built
 //! (`tests/facade.rs::unsafe_configurations_are_refused_at_build_time`).

@@ -6,9 +6,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! The attack suite of the security manual (`tollgate::manual`): every threat it lists, driven
+//! The attack suite of the security manual (`portcullis::manual`): every threat it lists, driven
 //! through the real layer over HTTP (an axum API on 127.0.0.1:0 protected by
-//! `Tollgate::builder()` against a testkit issuer) with the exact answer asserted (status and
+//! `Portcullis::builder()` against a testkit issuer) with the exact answer asserted (status and
 //! `WWW-Authenticate`), and through the core API with the `AuthError` kind asserted.
 //!
 //! Tokens are minted with the issuer's real keys (forgeries with the attacker's own key), so a
@@ -26,15 +26,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
-use serde_json::{Value, json};
-use tollgate::core::{
+use portcullis::core::{
     Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, MalformedPart,
     ManualClock, TypPolicy, Validator, ValidatorBuilder, VerifyingKey,
 };
-use tollgate::jwks::{DEFAULT_UNKNOWN_KID_BUDGET, RemoteJwks, SourceError, SourceErrorKind};
-use tollgate::tower::{Answers, BearerAuthLayer, JwtVerifier};
-use tollgate::{BuildError, Tollgate};
-use tollgate_testkit::{JwksFault, TestIssuer, TestKey, TokenBuilder, b64url, tamper};
+use portcullis::jwks::{DEFAULT_UNKNOWN_KID_BUDGET, RemoteJwks, SourceError, SourceErrorKind};
+use portcullis::tower::{Answers, BearerAuthLayer, JwtVerifier};
+use portcullis::{BuildError, Portcullis};
+use portcullis_testkit::{JwksFault, TestIssuer, TestKey, TokenBuilder, b64url, tamper};
+use serde_json::{Value, json};
 
 const REALM: &str = "attacks";
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -77,7 +77,7 @@ impl Answer {
     }
 }
 
-/// An axum API on loopback behind `Tollgate`, trusting `idp`, and a core `Validator` with the
+/// An axum API on loopback behind `Portcullis`, trusting `idp`, and a core `Validator` with the
 /// same rules over the keys the issuer publishes.
 struct Target {
     idp: TestIssuer,
@@ -107,7 +107,7 @@ impl Target {
     }
 
     async fn start_with(idp: &TestIssuer, setup: Setup<'_>) -> Target {
-        let mut builder = Tollgate::builder()
+        let mut builder = Portcullis::builder()
             .issuer(idp.issuer())
             .audience("api")
             .typ(setup.typ)
@@ -186,7 +186,7 @@ impl Target {
 }
 
 /// `/me` behind the layer (on `route_layer`, so that unknown paths stay 404).
-fn protected(auth: &Tollgate) -> Router {
+fn protected(auth: &Portcullis) -> Router {
     Router::new()
         .route("/me", get(|| async { "ok" }))
         .route_layer(auth.layer())
@@ -487,7 +487,7 @@ async fn a_token_relabelled_with_another_algorithm_of_its_key_type_is_refused() 
         )
         .await;
     }
-    // Names tollgate does not implement (fully-specified or other-curve ones) are unsupported.
+    // Names portcullis does not implement (fully-specified or other-curve ones) are unsupported.
     for (key, alg) in [
         (&ed, "Ed25519"),
         (&ed, "Ed448"),
@@ -1288,7 +1288,7 @@ async fn issuer_confusions_are_refused() {
     // Two trusted issuers whose keys share a `kid` (both call theirs `rsa-1`): a token signed
     // by A that names B is checked with B's keys and rules, and refused.
     let other = TestIssuer::start().await;
-    let both = Tollgate::builder()
+    let both = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .issuer(other.issuer())
@@ -1363,7 +1363,7 @@ async fn time_claims_of_the_wrong_type_or_range_are_refused() {
             .await;
         }
     }
-    // Numbers that are not JSON, or not JSON as tollgate reads it.
+    // Numbers that are not JSON, or not JSON as portcullis reads it.
     let (header, claims) = t.raw_parts();
     let mut rest = claims.clone();
     rest.as_object_mut().unwrap().remove("exp");
@@ -1416,7 +1416,7 @@ async fn time_claims_of_the_wrong_type_or_range_are_refused() {
             .await;
     }
     // A token valid until year 9999 is accepted: the lifetime is the issuer's choice. A maximum
-    // age (from `iat`) bounds how long tollgate accepts it anyway.
+    // age (from `iat`) bounds how long portcullis accepts it anyway.
     let forever = idp.token().claim("exp", json!(253_402_300_799_i64)).sign();
     t.accepts("exp in year 9999", &forever).await;
     let clock = ManualClock::at(issued_at(&forever));
@@ -1616,7 +1616,7 @@ async fn huge_jwks_documents_are_refused_and_the_last_good_keys_kept() {
     // At start-up there are no last good keys: the build fails and says why.
     idp.set_jwks_override(None);
     idp.set_fault(Some(JwksFault::Oversize(2 * 1024 * 1024)));
-    let err = Tollgate::builder()
+    let err = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .build()
@@ -1666,8 +1666,8 @@ async fn discovery_server() -> (String, Discovery) {
     (base, d)
 }
 
-async fn build_for(issuer: &str) -> Result<Tollgate, BuildError> {
-    Tollgate::builder()
+async fn build_for(issuer: &str) -> Result<Portcullis, BuildError> {
+    Portcullis::builder()
         .issuer(issuer)
         .audience("api")
         .build()

@@ -5,14 +5,14 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! The `Tollgate` builder and `Config`: a protected router over loopback, and the unsafe
+//! The `Portcullis` builder and `Config`: a protected router over loopback, and the unsafe
 //! configurations refused at build time.
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::core::Algorithm;
-use tollgate::{Config, Tollgate};
-use tollgate_testkit::TestIssuer;
+use portcullis::core::Algorithm;
+use portcullis::{Config, Portcullis};
+use portcullis_testkit::TestIssuer;
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,7 +29,7 @@ async fn status(url: String, token: Option<&str>) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
 
-fn app(auth: &Tollgate) -> Router {
+fn app(auth: &Portcullis) -> Router {
     Router::new()
         .route("/orders", get(|| async { "orders" }))
         .route_layer(auth.require_scopes(["orders.read"]))
@@ -39,7 +39,7 @@ fn app(auth: &Tollgate) -> Router {
 #[tokio::test]
 async fn the_builder_protects_a_router_through_discovery() {
     let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
+    let auth = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .build()
@@ -66,7 +66,7 @@ async fn the_same_configuration_reads_from_serde_with_several_issuers() {
         "realm": "shop"
     });
     let config: Config = serde_json::from_value(json).unwrap();
-    let auth = Tollgate::from_config(config).await.unwrap();
+    let auth = Portcullis::from_config(config).await.unwrap();
     let base = serve(app(&auth)).await;
     for idp in [&a, &b] {
         let token = idp.token().scope("orders.read").sign();
@@ -96,25 +96,25 @@ fn unknown_configuration_fields_are_errors() {
 #[tokio::test]
 async fn unsafe_configurations_are_refused_at_build_time() {
     let idp = TestIssuer::start().await;
-    let cases: Vec<(tollgate::TollgateBuilder, &str)> = vec![
-        (Tollgate::builder(), "no issuer"),
-        (Tollgate::builder().issuer(idp.issuer()), "no audience"),
+    let cases: Vec<(portcullis::PortcullisBuilder, &str)> = vec![
+        (Portcullis::builder(), "no issuer"),
+        (Portcullis::builder().issuer(idp.issuer()), "no audience"),
         (
-            Tollgate::builder()
+            Portcullis::builder()
                 .issuer(idp.issuer())
                 .audience("api")
                 .algorithms([]),
             "empty",
         ),
         (
-            Tollgate::builder()
+            Portcullis::builder()
                 .issuer(idp.issuer())
                 .audience("api")
                 .algorithms([Algorithm::RS256, Algorithm::HS256]),
             "danger_allow_symmetric_keys",
         ),
         (
-            Tollgate::builder().audience("api").issuer(idp.issuer()),
+            Portcullis::builder().audience("api").issuer(idp.issuer()),
             "before any issuer",
         ),
     ];
@@ -131,7 +131,7 @@ async fn unsafe_configurations_are_refused_at_build_time() {
         "nothing is fetched for a refused configuration"
     );
 
-    let mismatch = Tollgate::builder()
+    let mismatch = Portcullis::builder()
         .issuer(format!("{}/other", idp.issuer()))
         .audience("api")
         .build()

@@ -6,7 +6,7 @@
     clippy::indexing_slicing
 )]
 //! Opaque tokens end to end over loopback: the test authorization server's introspection
-//! endpoint, the layer in front of an axum router, and the `Tollgate` configuration that
+//! endpoint, the layer in front of an axum router, and the `Portcullis` configuration that
 //! chooses JWT, introspection or both.
 
 use std::sync::Arc;
@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::core::{ManualClock, Validator};
-use tollgate::introspect::Introspector;
-use tollgate::tower::BearerAuthLayer;
-use tollgate::{Config, IntrospectionConfig, TokenMode, Tollgate};
-use tollgate_testkit::{JwksFault, TestIssuer, tamper};
+use portcullis::core::{ManualClock, Validator};
+use portcullis::introspect::Introspector;
+use portcullis::tower::BearerAuthLayer;
+use portcullis::{Config, IntrospectionConfig, Portcullis, TokenMode};
+use portcullis_testkit::{JwksFault, TestIssuer, tamper};
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,8 +69,8 @@ async fn introspecting_layer(
     idp: &TestIssuer,
     clock: &ManualClock,
     tune: impl FnOnce(
-        tollgate::introspect::IntrospectorBuilder,
-    ) -> tollgate::introspect::IntrospectorBuilder,
+        portcullis::introspect::IntrospectorBuilder,
+    ) -> portcullis::introspect::IntrospectorBuilder,
 ) -> (BearerAuthLayer, Introspector) {
     let rules = Validator::builder()
         .issuer(idp.issuer())
@@ -97,7 +97,7 @@ async fn an_active_opaque_token_is_accepted_with_its_scopes_enforced() {
         "realm": "shop"
     }))
     .unwrap();
-    let auth = Tollgate::from_config(config).await.unwrap();
+    let auth = Portcullis::from_config(config).await.unwrap();
     let base = serve(app(auth.layer())).await;
 
     let reader = idp.opaque(&idp.token().scope("orders.read"));
@@ -155,7 +155,7 @@ async fn a_revoked_token_is_refused_once_its_cache_entry_expires() {
 #[tokio::test]
 async fn with_the_cache_off_a_revoked_token_is_refused_at_once() {
     let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
+    let auth = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::new("client-1", "secret-1").cache_entries(0))
@@ -175,7 +175,7 @@ async fn with_the_cache_off_a_revoked_token_is_refused_at_once() {
 #[tokio::test]
 async fn wrong_client_credentials_at_the_endpoint_give_503_to_the_caller() {
     let idp = TestIssuer::start().await;
-    let auth = Tollgate::builder()
+    let auth = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::new("client-1", "not-the-secret"))
@@ -290,7 +290,7 @@ async fn mixed_jwt_and_opaque_traffic_is_routed_correctly() {
         "tokens": "jwt_or_introspection"
     }))
     .unwrap();
-    let auth = Tollgate::from_config(config).await.unwrap();
+    let auth = Portcullis::from_config(config).await.unwrap();
     let base = serve(app(auth.layer())).await;
     let orders = format!("{base}/orders");
     let calls = || idp.introspection_calls() + partner.introspection_calls();
@@ -341,9 +341,10 @@ async fn mixed_jwt_and_opaque_traffic_is_routed_correctly() {
 async fn inconsistent_token_modes_are_refused_at_build_time() {
     let idp = TestIssuer::start().await;
     let other = TestIssuer::start().await;
-    let refused = |result: Result<Tollgate, tollgate::BuildError>| result.unwrap_err().to_string();
+    let refused =
+        |result: Result<Portcullis, portcullis::BuildError>| result.unwrap_err().to_string();
 
-    let jwt_with_introspection = Tollgate::builder()
+    let jwt_with_introspection = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::new("client-1", "secret-1"))
@@ -352,7 +353,7 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
     let message = refused(jwt_with_introspection);
     assert!(message.contains("set tokens"), "{message}");
 
-    let introspection_without_settings = Tollgate::builder()
+    let introspection_without_settings = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .tokens(TokenMode::Introspection)
@@ -360,7 +361,7 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
         .await;
     assert!(refused(introspection_without_settings).contains("no introspection settings"));
 
-    let two_issuers = Tollgate::builder()
+    let two_issuers = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::new("client-1", "secret-1"))
@@ -371,7 +372,7 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
         .await;
     assert!(refused(two_issuers).contains("exactly one issuer"));
 
-    let nobody_introspects = Tollgate::builder()
+    let nobody_introspects = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .tokens(TokenMode::JwtOrIntrospection)
@@ -379,17 +380,17 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
         .await;
     assert!(refused(nobody_introspects).contains("exactly one issuer"));
 
-    let unset_env = Tollgate::builder()
+    let unset_env = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::secret_from_env(
             "client-1",
-            "TOLLGATE_TEST_SURELY_UNSET_VARIABLE",
+            "PORTCULLIS_TEST_SURELY_UNSET_VARIABLE",
         ))
         .tokens(TokenMode::Introspection)
         .build()
         .await;
-    assert!(refused(unset_env).contains("TOLLGATE_TEST_SURELY_UNSET_VARIABLE"));
+    assert!(refused(unset_env).contains("PORTCULLIS_TEST_SURELY_UNSET_VARIABLE"));
 
     let unknown_field: Result<Config, _> = serde_json::from_value(serde_json::json!({
         "issuers": [{ "issuer": idp.issuer(), "audiences": ["api"],

@@ -11,16 +11,16 @@
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::{IntrospectionConfig, TokenMode, Tollgate};
-use tollgate_testkit::{JwksFault, TestIssuer};
+use portcullis::{IntrospectionConfig, Portcullis, TokenMode};
+use portcullis_testkit::{JwksFault, TestIssuer};
 
 #[tokio::test]
 async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_secrets() {
-    let (logs, _guard) = tollgate_testkit::LogCapture::start();
+    let (logs, _guard) = portcullis_testkit::LogCapture::start();
 
     let idp = TestIssuer::start().await;
     let secret = "not-the-secret-7f3a";
-    let auth = Tollgate::builder()
+    let auth = Portcullis::builder()
         .issuer(idp.issuer())
         .audience("api")
         .introspection(IntrospectionConfig::new("client-1", secret))
@@ -57,7 +57,7 @@ async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_se
     let text = logs.text();
     let introspection: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("tollgate::introspection"))
+        .filter(|l| l.contains("portcullis::introspection"))
         .collect();
     let configuration = introspection
         .iter()
@@ -78,7 +78,7 @@ async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_se
     // The layer's own line says why the request was refused.
     assert!(
         text.lines()
-            .any(|l| l.contains("tollgate::auth") && l.contains("keys_unavailable")),
+            .any(|l| l.contains("portcullis::auth") && l.contains("keys_unavailable")),
         "{text}"
     );
     for never in [secret, token.as_str(), other.as_str()] {

@@ -19,10 +19,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tollgate::core::{Algorithm, Validator};
-use tollgate::jwks::{FetchStats, KeySource, ManualTimer, RemoteJwks};
-use tollgate::tower::{BearerAuthLayer, JwtVerifier, TokenCache};
-use tollgate_testkit::{JwksFault, TestIssuer, tamper};
+use portcullis::core::{Algorithm, Validator};
+use portcullis::jwks::{FetchStats, KeySource, ManualTimer, RemoteJwks};
+use portcullis::tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis_testkit::{JwksFault, TestIssuer, tamper};
 
 /// Requests in all, and at most this many in flight at once.
 const REQUESTS: usize = 3000;

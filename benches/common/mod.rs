@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use aws_lc_rs::signature::{self, ParsedPublicKey};
-use tollgate_core::{Algorithm, AlgorithmSet, VerifyingKey};
-use tollgate_testkit::TestKey;
+use portcullis_core::{Algorithm, AlgorithmSet, VerifyingKey};
+use portcullis_testkit::TestKey;
 
 /// The algorithms both benches measure.
 pub(crate) const ALGS: [Algorithm; 5] = [
@@ -37,7 +37,7 @@ pub(crate) fn raw_verifier(key: &TestKey) -> RawVerify {
     Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
 }
 
-/// tollgate's verifying key for a test key (its JWK, or its HMAC secret).
+/// portcullis's verifying key for a test key (its JWK, or its HMAC secret).
 pub(crate) fn verifying_key(key: &TestKey) -> VerifyingKey {
     match key.secret() {
         Some(secret) => VerifyingKey::hmac(key.alg(), secret)

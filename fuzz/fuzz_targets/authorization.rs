@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
             Some((name, value.strip_prefix(b" ").unwrap_or(value)))
         })
         .collect();
-    let _ = tollgate_tower::internal::find_token_in(&headers, uri);
+    let _ = portcullis_tower::internal::find_token_in(&headers, uri);
 });

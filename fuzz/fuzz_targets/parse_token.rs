@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = tollgate_core::internal::parse_token(token, 8 * 1024);
+        let _ = portcullis_core::internal::parse_token(token, 8 * 1024);
     }
 });

@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_core::{
+use portcullis_core::{
     Algorithm, AlgorithmSet, KeySet, ManualClock, TypPolicy, Validator, VerifyingKey,
 };
 
@@ -17,17 +17,17 @@ struct Fixture {
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let hmac = VerifyingKey::from_jwk_json(
-        include_str!("../../crates/tollgate-core/tests/fixtures/rfc7515_a1.jwk.json"),
+        include_str!("../../crates/portcullis-core/tests/fixtures/rfc7515_a1.jwk.json"),
         AlgorithmSet::ALL,
     )
     .expect("the RFC 7515 A.1 key");
     let p256 = VerifyingKey::from_jwk_json(
-        include_str!("../../crates/tollgate-core/tests/fixtures/rfc7515_a3.jwk.json"),
+        include_str!("../../crates/portcullis-core/tests/fixtures/rfc7515_a3.jwk.json"),
         AlgorithmSet::ALL,
     )
     .expect("the RFC 7515 A.3 key");
     let ed = VerifyingKey::from_jwk_json(
-        include_str!("../../crates/tollgate-core/tests/fixtures/rfc8037_a4.jwk.json"),
+        include_str!("../../crates/portcullis-core/tests/fixtures/rfc8037_a4.jwk.json"),
         AlgorithmSet::ALL,
     )
     .expect("the RFC 8037 key");

@@ -1,0 +1,272 @@
+//! The command line, as clap sees it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use portcullis_core::{Algorithm, TypPolicy};
+
+use crate::time;
+
+/// The address `portcullis dev-issuer` listens on unless told otherwise.
+pub(crate) const DEFAULT_DEV_LISTEN: &str = "127.0.0.1:8417";
+
+/// Verify, inspect and debug OAuth bearer access tokens (JWT) with portcullis's own checks.
+///
+/// Exit codes: 0 valid (or done), 1 refused, 2 usage or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+// Parsed once per run: the size of the largest variant costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Command {
+    /// Verify a token exactly as the portcullis layer would; say which rule refused it.
+    ///
+    /// Exit code 0 when the token is valid, 1 when it is refused (with the reason and the rule
+    /// that failed), 2 for a usage or I/O error (unreachable issuer, unreadable file, input
+    /// that is not a JWT at all).
+    Verify(VerifyArgs),
+    /// Decode a token WITHOUT verifying it, with warnings about what looks wrong.
+    Inspect(InspectArgs),
+    /// List the keys of a JWKS (kid, kty, alg, use, size or curve, RFC 7638 thumbprint), with
+    /// warnings. Exit code 1 when no key is usable.
+    Jwks(JwksArgs),
+    /// Run a local authorization server for development: discovery, JWKS, token endpoint.
+    ///
+    /// It prints its URL and a sample token, then serves until interrupted. More tokens come
+    /// from its token endpoint (`client_credentials`, client `client-1`, secret `secret-1`).
+    /// It signs whatever it is asked: for development only.
+    DevIssuer(DevIssuerArgs),
+}
+
+/// How strictly the header's `typ` is checked (RFC 9068).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TypMode {
+    /// Only `at+jwt`: refuses ID tokens and other JWTs outright.
+    #[value(name = "at+jwt")]
+    AtJwt,
+    /// `at+jwt`, `JWT`, or no `typ` (the layer's default).
+    Jwt,
+    /// Any `typ`.
+    Any,
+}
+
+impl TypMode {
+    pub(crate) fn policy(self) -> TypPolicy {
+        match self {
+            TypMode::AtJwt => TypPolicy::RequireAccessToken,
+            TypMode::Jwt => TypPolicy::AccessTokenOrJwt,
+            TypMode::Any => TypPolicy::Ignore,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TypMode::AtJwt => "at+jwt",
+            TypMode::Jwt => "jwt",
+            TypMode::Any => "any",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("keys").required(true).multiple(true)
+        .args(["issuer", "jwks", "key", "secret_env", "introspect"])
+))]
+#[command(group(ArgGroup::new("static_key").args(["key", "secret_env"])))]
+pub(crate) struct VerifyArgs {
+    /// The token; `-` or nothing reads it from standard input (keeps it out of shell history).
+    /// An opaque token may start with `-`: it is still taken as the token.
+    #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
+    pub(crate) token: Option<String>,
+
+    /// The issuer: `iss` must equal it; alone, its keys are found through discovery.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+
+    /// The keys: a JWKS URL (fetched as the layer would) or a JWKS file.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["key", "secret_env"])]
+    pub(crate) jwks: Option<String>,
+
+    /// One public key: a PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`), DER or JWK file.
+    #[arg(long, value_name = "FILE", conflicts_with = "secret_env")]
+    pub(crate) key: Option<PathBuf>,
+
+    /// An HMAC secret, read from this environment variable (its bytes as they are; never
+    /// printed).
+    #[arg(long, value_name = "VAR")]
+    pub(crate) secret_env: Option<String>,
+
+    /// Ask this RFC 7662 introspection endpoint instead of verifying a signature (for opaque
+    /// tokens; JWTs too, if the server introspects them). Needs --client-id and
+    /// --client-secret-env.
+    #[arg(
+        long,
+        value_name = "URL",
+        conflicts_with_all = ["jwks", "key", "secret_env", "algorithms", "kid"],
+        requires_all = ["client_id", "client_secret_env"]
+    )]
+    pub(crate) introspect: Option<String>,
+
+    /// This tool's client id at the introspection endpoint.
+    #[arg(long, value_name = "ID", requires = "introspect")]
+    pub(crate) client_id: Option<String>,
+
+    /// The environment variable that holds the client secret (never printed).
+    #[arg(long, value_name = "VAR", requires = "introspect")]
+    pub(crate) client_secret_env: Option<String>,
+
+    /// Send the client credentials in the request body (`client_secret_post`) instead of an
+    /// HTTP Basic header.
+    #[arg(long, requires = "introspect")]
+    pub(crate) client_secret_post: bool,
+
+    /// The `kid` of the key given with --key or --secret-env (default: none, so that only
+    /// tokens without `kid` match it, as with the layer).
+    #[arg(long, value_name = "KID", requires = "static_key")]
+    pub(crate) kid: Option<String>,
+
+    /// An accepted audience (repeatable); without any, `aud` is not checked.
+    #[arg(long = "audience", value_name = "A")]
+    pub(crate) audiences: Vec<String>,
+
+    /// An allowed algorithm (repeatable); default: RS*, PS*, ES*, EdDSA, or HS* with
+    /// --secret-env.
+    #[arg(long = "alg", value_name = "ALG", value_parser = parse_alg)]
+    pub(crate) algorithms: Vec<Algorithm>,
+
+    /// A scope the token must grant (repeatable; all are required).
+    #[arg(long = "require-scope", value_name = "S")]
+    pub(crate) required_scopes: Vec<String>,
+
+    /// What the header's `typ` may say.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = TypMode::Jwt)]
+    pub(crate) typ: TypMode,
+
+    /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds (at most 600).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub(crate) leeway: u64,
+
+    /// Check as of this time instead of now: RFC 3339 (2023-11-14T22:13:20Z) or Unix seconds.
+    #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
+    pub(crate) at: Option<i64>,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The token; `-` or nothing reads it from standard input.
+    #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
+    pub(crate) token: Option<String>,
+
+    /// Judge `exp`, `nbf` and `iat` as of this time instead of now (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
+    pub(crate) at: Option<i64>,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("from").required(true).args(["source", "issuer"])))]
+pub(crate) struct JwksArgs {
+    /// A JWKS URL, a JWKS file, or `-` for standard input.
+    #[arg(value_name = "URL|FILE")]
+    pub(crate) source: Option<String>,
+
+    /// An issuer whose JWKS is found through discovery.
+    #[arg(long, value_name = "URL")]
+    pub(crate) issuer: Option<String>,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DevIssuerArgs {
+    /// The loopback address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_DEV_LISTEN)]
+    pub(crate) listen: SocketAddr,
+
+    /// The signing algorithm (a fresh key is generated at each start).
+    #[arg(long, value_name = "ALG", value_parser = parse_alg, default_value = "RS256")]
+    pub(crate) alg: Algorithm,
+
+    /// A scope of the tokens minted when the request names none (repeatable; default
+    /// `read write`).
+    #[arg(long = "scope", value_name = "S")]
+    pub(crate) scopes: Vec<String>,
+
+    /// The `aud` of the tokens minted.
+    #[arg(long, value_name = "A", default_value = "api")]
+    pub(crate) audience: String,
+
+    /// The lifetime of the tokens minted, in seconds (negative: already expired).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 300,
+        allow_negative_numbers = true
+    )]
+    pub(crate) expires_in: i64,
+
+    /// Print the endpoints and the sample token as one JSON object (one line), then serve.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_alg(name: &str) -> Result<Algorithm, String> {
+    Algorithm::from_jose(name).ok_or_else(|| {
+        let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.as_str()).collect();
+        format!(
+            "`{name}` is not a JWS signature algorithm portcullis verifies (names are \
+             case-sensitive; `none` never is): {}",
+            known.join(", ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_token_starting_with_a_hyphen_is_still_the_token() {
+        use clap::Parser as _;
+        let cli = Cli::try_parse_from(["portcullis", "verify", "--issuer", "https://a", "-kAbC"])
+            .unwrap();
+        match cli.command {
+            Command::Verify(args) => assert_eq!(args.token.as_deref(), Some("-kAbC")),
+            _ => panic!("not verify"),
+        }
+        let cli = Cli::try_parse_from(["portcullis", "inspect", "-x.y.z"]).unwrap();
+        match cli.command {
+            Command::Inspect(args) => assert_eq!(args.token.as_deref(), Some("-x.y.z")),
+            _ => panic!("not inspect"),
+        }
+    }
+
+    #[test]
+    fn algorithm_names_are_case_sensitive_and_none_is_refused() {
+        assert_eq!(parse_alg("ES256"), Ok(Algorithm::ES256));
+        assert!(parse_alg("es256").is_err());
+        assert!(parse_alg("none").unwrap_err().contains("`none` never"));
+    }
+}

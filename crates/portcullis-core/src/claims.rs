@@ -1,0 +1,567 @@
+//! Verified claims: the registered ones read once, the whole object kept for the handler.
+//!
+//! ```
+//! # use portcullis_core::Claims;
+//! # fn show(claims: &Claims) {
+//! // In a handler, after portcullis has verified the token:
+//! let subject = claims.subject();
+//! let can_read = claims.scopes().contains("orders.read");
+//! # let _ = (subject, can_read);
+//! # }
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::alg::Algorithm;
+use crate::error::{ErrorKind, MalformedPart};
+use crate::scan::{Reader, ScanError, StrOrList};
+use crate::scope::Scopes;
+
+/// Claims of a verified token.
+///
+/// The registered claims are parsed once during validation; the payload is kept as JSON text
+/// so that [`Claims::deserialize`] can read the application's own claims type from it.
+/// Cloning is cheap (one reference count): the layer puts the claims in each request's
+/// extensions, and a verified-token cache hands out the same claims again.
+#[derive(Clone)]
+pub struct Claims {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    raw: Box<str>,
+    /// `None` for claims that no signature vouched for here (token introspection).
+    alg: Option<Algorithm>,
+    kid: Option<Box<str>>,
+    iss: Option<Text>,
+    sub: Option<Text>,
+    aud: Box<[Text]>,
+    /// Whether `aud` was present (an empty array is present, and holds no audience).
+    has_aud: bool,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+    jti: Option<Text>,
+    client_id: Option<Text>,
+    scopes: Scopes,
+    has_cnf: bool,
+}
+
+/// A claim's text: most often the very bytes of the payload (a JSON string without escapes),
+/// kept as a span of [`Inner::raw`] rather than copied; otherwise the unescaped string.
+enum Text {
+    Span(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `value` as read from `payload`: a span when it borrows from it.
+    fn of(payload: &str, value: Cow<'_, str>) -> Text {
+        if let Cow::Borrowed(s) = &value {
+            // The offset of a borrowed slice within the payload, by address: no unsafe. Live
+            // allocations never overlap, so a slice whose address range lies within the
+            // payload's is a part of it (and `get` below still checks char boundaries).
+            let start = (s.as_ptr() as usize).wrapping_sub(payload.as_ptr() as usize);
+            if let (Some(end), Ok(a)) = (start.checked_add(s.len()), u32::try_from(start))
+                && end <= payload.len()
+                && let Ok(b) = u32::try_from(end)
+                && payload.is_char_boundary(start)
+                && payload.is_char_boundary(end)
+            {
+                return Text::Span(a, b);
+            }
+        }
+        Text::Owned(value.into_owned().into_boxed_str())
+    }
+}
+
+impl Inner {
+    fn text<'s>(&'s self, text: Option<&'s Text>) -> Option<&'s str> {
+        match text? {
+            Text::Span(a, b) => self.raw.get(*a as usize..*b as usize),
+            Text::Owned(s) => Some(s),
+        }
+    }
+}
+
+impl Claims {
+    /// The issuer (`iss`).
+    #[must_use]
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.text(self.inner.iss.as_ref())
+    }
+
+    /// The subject (`sub`).
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        self.inner.text(self.inner.sub.as_ref())
+    }
+
+    /// The audiences (`aud`), whether it was a string or an array.
+    pub fn audience(&self) -> impl Iterator<Item = &str> {
+        self.inner
+            .aud
+            .iter()
+            .map(|a| self.inner.text(Some(a)).unwrap_or_default())
+    }
+
+    /// Expiry (`exp`), seconds since the epoch.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<f64> {
+        self.inner.exp
+    }
+
+    /// Not-before (`nbf`), seconds since the epoch.
+    #[must_use]
+    pub fn not_before(&self) -> Option<f64> {
+        self.inner.nbf
+    }
+
+    /// Issued-at (`iat`), seconds since the epoch.
+    #[must_use]
+    pub fn issued_at(&self) -> Option<f64> {
+        self.inner.iat
+    }
+
+    /// The token id (`jti`).
+    #[must_use]
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.inner.text(self.inner.jti.as_ref())
+    }
+
+    /// The OAuth client the token was issued to (`client_id`, RFC 9068).
+    #[must_use]
+    pub fn client_id(&self) -> Option<&str> {
+        self.inner.text(self.inner.client_id.as_ref())
+    }
+
+    /// The granted scopes, from `scope` (space-separated string, RFC 9068) or else `scp`
+    /// (array or string, as some authorization servers emit).
+    #[must_use]
+    pub fn scopes(&self) -> &Scopes {
+        &self.inner.scopes
+    }
+
+    /// The algorithm the token was signed with; `None` for claims that no signature vouched
+    /// for here, such as those of an opaque token learned by introspection
+    /// ([`Claims::from_trusted_json`]).
+    #[must_use]
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        self.inner.alg
+    }
+
+    /// The `kid` of the key that verified the token (`None` without a `kid`, and for claims
+    /// from [`Claims::from_trusted_json`]).
+    #[must_use]
+    pub fn key_id(&self) -> Option<&str> {
+        self.inner.kid.as_deref()
+    }
+
+    /// The payload as JSON text.
+    #[must_use]
+    pub fn as_json(&self) -> &str {
+        &self.inner.raw
+    }
+
+    /// One claim by name, parsed from the payload (this parses the payload again; use
+    /// [`Claims::deserialize`] with your own type to read many).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.inner.raw).ok()?;
+        map.remove(name)
+    }
+
+    /// The application's own claims type, deserialized from the payload.
+    ///
+    /// # Errors
+    /// When the payload does not fit `T`.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.inner.raw)
+    }
+
+    /// Whether the claims have `aud` at all (a string, or an array, even an empty one).
+    pub(crate) fn has_audience(&self) -> bool {
+        self.inner.has_aud
+    }
+
+    /// Whether the token is sender-constrained: it has a confirmation claim (`cnf`, RFC 7800),
+    /// binding it to a DPoP key (RFC 9449) or a client certificate (RFC 8705). A validator
+    /// refuses such tokens unless told they are accepted as plain bearer tokens.
+    #[must_use]
+    pub fn is_sender_constrained(&self) -> bool {
+        self.inner.has_cnf
+    }
+
+    /// Claims read from a JSON object whose authenticity the caller established without a
+    /// signature: the response of an RFC 7662 introspection endpoint, received over TLS from
+    /// the authorization server in answer to an authenticated request. The text is read with
+    /// the same strict parser as a JWT payload (one JSON object, no member name twice at any
+    /// depth, the registered claims typed: `exp` a number, `aud` a string or an array of
+    /// strings, ...), and kept whole for [`Claims::deserialize`] and [`Claims::get`], members
+    /// portcullis does not know included. [`Claims::algorithm`] and [`Claims::key_id`] are
+    /// `None`.
+    ///
+    /// Nothing else is checked here: run [`Validator::check_claims`](crate::Validator::check_claims)
+    /// for the issuer, audience, time and custom rules before trusting the result.
+    ///
+    /// ```
+    /// use portcullis_core::{Claims, ErrorKind};
+    ///
+    /// let claims = Claims::from_trusted_json(
+    ///     r#"{"active":true,"iss":"https://auth.example.com","aud":"api","exp":1900000000,"scope":"read"}"#,
+    /// ).unwrap();
+    /// assert_eq!(claims.issuer(), Some("https://auth.example.com"));
+    /// assert!(claims.scopes().contains("read"));
+    /// assert_eq!(claims.algorithm(), None);
+    /// assert_eq!(claims.get("active"), Some(serde_json::Value::Bool(true)));
+    ///
+    /// let refused = Claims::from_trusted_json(r#"{"exp":"tomorrow"}"#).unwrap_err();
+    /// assert_eq!(refused.kind(), &ErrorKind::InvalidClaim("exp".into()));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::Malformed`] (with [`MalformedPart::Payload`] or
+    /// [`MalformedPart::DuplicatePayloadMember`]) for text that is not one strict JSON
+    /// object; [`ErrorKind::InvalidClaim`] for a registered claim of the wrong type.
+    pub fn from_trusted_json(json: &str) -> Result<Claims, crate::AuthError> {
+        let mut parsed = parse_payload(json, &[])?;
+        let registered = parsed.registered()?;
+        Ok(Claims::build(json, None, None, registered))
+    }
+
+    pub(crate) fn from_parts(
+        payload: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+        r: Registered<'_>,
+    ) -> Self {
+        Claims::build(payload, Some(alg), kid, r)
+    }
+
+    fn build(payload: &str, alg: Option<Algorithm>, kid: Option<&str>, r: Registered<'_>) -> Self {
+        let text = |value: Cow<'_, str>| Text::of(payload, value);
+        let inner = Inner {
+            raw: payload.into(),
+            alg,
+            kid: kid.map(Into::into),
+            iss: r.iss.map(text),
+            sub: r.sub.map(text),
+            aud: r.aud.into_iter().map(text).collect(),
+            has_aud: r.has_aud,
+            exp: r.exp,
+            nbf: r.nbf,
+            iat: r.iat,
+            jti: r.jti.map(text),
+            client_id: r.client_id.map(text),
+            scopes: r.scopes,
+            has_cnf: r.has_cnf,
+        };
+        Claims {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl fmt::Debug for Claims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The registered claims only: custom claims may hold personal data.
+        f.debug_struct("Claims")
+            .field("iss", &self.issuer())
+            .field("sub", &self.subject())
+            .field("aud", &self.audience().collect::<Vec<_>>())
+            .field("exp", &self.inner.exp)
+            .field("scopes", &self.inner.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registered claims of a payload, typed, borrowed from the decoded payload.
+#[derive(Default)]
+pub(crate) struct Registered<'a> {
+    pub(crate) iss: Option<Cow<'a, str>>,
+    pub(crate) sub: Option<Cow<'a, str>>,
+    pub(crate) aud: Vec<Cow<'a, str>>,
+    pub(crate) has_aud: bool,
+    pub(crate) exp: Option<f64>,
+    pub(crate) nbf: Option<f64>,
+    pub(crate) iat: Option<f64>,
+    pub(crate) jti: Option<Cow<'a, str>>,
+    pub(crate) client_id: Option<Cow<'a, str>>,
+    pub(crate) scopes: Scopes,
+    pub(crate) has_cnf: bool,
+}
+
+/// The payload read: the registered claims, each typed or marked as of the wrong type, and
+/// which required claim (by index) is missing, if any.
+pub(crate) struct Payload<'a> {
+    raw: Fields<'a>,
+    pub(crate) missing_required: Option<usize>,
+}
+
+/// A registered claim as found: absent (`None`), of the wrong JSON type (`Some(None)`), or
+/// typed (`Some(Some(value))`).
+type Field<T> = Option<Option<T>>;
+
+#[derive(Default)]
+struct Fields<'a> {
+    iss: Field<Cow<'a, str>>,
+    sub: Field<Cow<'a, str>>,
+    aud: Field<StrOrList<'a>>,
+    exp: Field<f64>,
+    nbf: Field<f64>,
+    iat: Field<f64>,
+    jti: Field<Cow<'a, str>>,
+    client_id: Field<Cow<'a, str>>,
+    scope: Field<StrOrList<'a>>,
+    scp: Field<StrOrList<'a>>,
+    cnf: bool,
+}
+
+/// The registered claims portcullis reads.
+#[derive(Clone, Copy)]
+enum RegisteredName {
+    Iss,
+    Sub,
+    Aud,
+    Exp,
+    Nbf,
+    Iat,
+    Jti,
+    ClientId,
+    Scope,
+    Scp,
+    Cnf,
+}
+
+impl RegisteredName {
+    fn of(name: &str) -> Option<RegisteredName> {
+        Some(match name {
+            "iss" => RegisteredName::Iss,
+            "sub" => RegisteredName::Sub,
+            "aud" => RegisteredName::Aud,
+            "exp" => RegisteredName::Exp,
+            "nbf" => RegisteredName::Nbf,
+            "iat" => RegisteredName::Iat,
+            "jti" => RegisteredName::Jti,
+            "client_id" => RegisteredName::ClientId,
+            "scope" => RegisteredName::Scope,
+            "scp" => RegisteredName::Scp,
+            "cnf" => RegisteredName::Cnf,
+            _ => return None,
+        })
+    }
+}
+
+/// Reads the payload: a JSON object, no member name twice at any depth. `required` names
+/// claims that must be present; the first absent one is reported in the result.
+pub(crate) fn parse_payload<'a>(
+    json: &'a str,
+    required: &[Box<str>],
+) -> Result<Payload<'a>, ErrorKind> {
+    let mut f = Fields::default();
+    let mut present = vec![false; required.len()];
+    let scanned = Reader::new(json).top_object(|r, name| {
+        if !required.is_empty()
+            && let Some(i) = required.iter().position(|req| **req == *name)
+            && let Some(seen) = present.get_mut(i)
+        {
+            *seen = true;
+        }
+        match RegisteredName::of(&name) {
+            Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?),
+            Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?),
+            Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?),
+            Some(RegisteredName::ClientId) => f.client_id = Some(r.string_or_other()?),
+            Some(RegisteredName::Exp) => f.exp = Some(r.number_or_other()?),
+            Some(RegisteredName::Nbf) => f.nbf = Some(r.number_or_other()?),
+            Some(RegisteredName::Iat) => f.iat = Some(r.number_or_other()?),
+            Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Cnf) => {
+                f.cnf = true;
+                r.skip_value()?;
+            }
+            None => r.skip_value()?,
+        }
+        Ok(())
+    });
+    match scanned {
+        Ok(()) => Ok(Payload {
+            raw: f,
+            missing_required: present.iter().position(|p| !p),
+        }),
+        Err(ScanError::Duplicate) => {
+            Err(ErrorKind::Malformed(MalformedPart::DuplicatePayloadMember))
+        }
+        Err(ScanError::Syntax) => Err(ErrorKind::Malformed(MalformedPart::Payload)),
+    }
+}
+
+/// NumericDate values beyond year 9999 are refused: no real token lives that long, and
+/// they would only serve to make "never expires" tokens.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
+
+fn invalid(name: &'static str) -> ErrorKind {
+    ErrorKind::InvalidClaim(Cow::Borrowed(name))
+}
+
+fn numeric_date(field: Field<f64>, name: &'static str) -> Result<Option<f64>, ErrorKind> {
+    match field {
+        None => Ok(None),
+        Some(Some(v)) if v.is_finite() && v.abs() <= MAX_NUMERIC_DATE => Ok(Some(v)),
+        Some(_) => Err(invalid(name)),
+    }
+}
+
+fn string<'a>(
+    field: Field<Cow<'a, str>>,
+    name: &'static str,
+) -> Result<Option<Cow<'a, str>>, ErrorKind> {
+    match field {
+        None => Ok(None),
+        Some(Some(s)) => Ok(Some(s)),
+        Some(None) => Err(invalid(name)),
+    }
+}
+
+fn scopes(field: Field<StrOrList<'_>>, name: &'static str) -> Result<Scopes, ErrorKind> {
+    match field {
+        None => Ok(Scopes::default()),
+        Some(Some(StrOrList::Str(s))) => Ok(Scopes::from_space_separated(&s)),
+        Some(Some(StrOrList::List(items))) => {
+            Scopes::from_list(items.iter().map(|s| &**s)).ok_or_else(|| invalid(name))
+        }
+        Some(None) => Err(invalid(name)),
+    }
+}
+
+impl<'a> Payload<'a> {
+    /// Types the registered claims. A registered claim of the wrong JSON type is an error.
+    pub(crate) fn registered(&mut self) -> Result<Registered<'a>, ErrorKind> {
+        let f = std::mem::take(&mut self.raw);
+        let scopes = match (f.scope, f.scp) {
+            (Some(scope), _) => scopes(Some(scope), "scope")?,
+            (None, scp) => scopes(scp, "scp")?,
+        };
+        let (aud, has_aud) = match f.aud {
+            None => (Vec::new(), false),
+            Some(Some(StrOrList::Str(s))) => (vec![s], true),
+            Some(Some(StrOrList::List(items))) => (items, true),
+            Some(None) => return Err(invalid("aud")),
+        };
+        Ok(Registered {
+            exp: numeric_date(f.exp, "exp")?,
+            nbf: numeric_date(f.nbf, "nbf")?,
+            iat: numeric_date(f.iat, "iat")?,
+            iss: string(f.iss, "iss")?,
+            sub: string(f.sub, "sub")?,
+            aud,
+            has_aud,
+            jti: string(f.jti, "jti")?,
+            client_id: string(f.client_id, "client_id")?,
+            scopes,
+            has_cnf: f.cnf,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_refused_at_every_depth() {
+        for json in [
+            r#"{"exp":1,"exp":2}"#,
+            r#"{"exp":1,"ex\u0070":2}"#,
+            r#"{"a":{"b":1,"b":2}}"#,
+            r#"{"a":[{"b":1,"b":2}]}"#,
+            r#"{"x":1,"x":1}"#,
+        ] {
+            assert_eq!(
+                parse_payload(json, &[]).err(),
+                Some(ErrorKind::Malformed(MalformedPart::DuplicatePayloadMember)),
+                "{json}"
+            );
+        }
+        assert!(parse_payload(r#"{"a":{"b":1},"c":{"b":2}}"#, &[]).is_ok());
+    }
+
+    #[test]
+    fn claim_texts_read_back_whether_borrowed_or_unescaped() {
+        let json = r#"{"iss":"https:\/\/a.example","sub":"alice","aud":["x","y\u0021"],"jti":"j","client_id":"c\"q","exp":5}"#;
+        let mut parsed = parse_payload(json, &[]).unwrap();
+        let claims = Claims::from_parts(
+            json,
+            Algorithm::HS256,
+            Some("k"),
+            parsed.registered().unwrap(),
+        );
+        assert_eq!(claims.issuer(), Some("https://a.example"));
+        assert_eq!(claims.subject(), Some("alice"));
+        assert_eq!(claims.audience().collect::<Vec<_>>(), ["x", "y!"]);
+        assert_eq!(claims.jwt_id(), Some("j"));
+        assert_eq!(claims.client_id(), Some("c\"q"));
+        assert_eq!(claims.key_id(), Some("k"));
+        // A text that does not borrow from this payload is copied, never mis-sliced.
+        assert!(matches!(
+            Text::of(json, Cow::Borrowed("alice")),
+            Text::Owned(_)
+        ));
+        assert!(matches!(
+            Text::of(json, Cow::Borrowed(&json[30..35])),
+            Text::Span(30, 35)
+        ));
+    }
+
+    #[test]
+    fn non_objects_are_malformed() {
+        for json in ["[]", "1", "\"x\"", "null", "{", r#"{"a":1} {}"#, ""] {
+            assert_eq!(
+                parse_payload(json, &[]).err(),
+                Some(ErrorKind::Malformed(MalformedPart::Payload)),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn registered_claims_are_typed() {
+        let mut p = parse_payload(
+            r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#,
+            &[],
+        )
+        .unwrap();
+        let r = p.registered().unwrap();
+        assert_eq!(r.exp, Some(1.5));
+        assert_eq!(r.aud, ["a", "b"]);
+        assert_eq!(r.scopes.as_str(), "x y");
+        for (json, name) in [
+            (r#"{"exp":"1"}"#, "exp"),
+            (r#"{"exp":true}"#, "exp"),
+            (r#"{"exp":null}"#, "exp"),
+            (r#"{"exp":[1]}"#, "exp"),
+            (r#"{"exp":1e300}"#, "exp"),
+            (r#"{"nbf":"0"}"#, "nbf"),
+            (r#"{"aud":1}"#, "aud"),
+            (r#"{"aud":[1]}"#, "aud"),
+            (r#"{"aud":null}"#, "aud"),
+            (r#"{"iss":["a"]}"#, "iss"),
+            (r#"{"scope":1}"#, "scope"),
+            (r#"{"scp":["a b"]}"#, "scp"),
+        ] {
+            let mut p = parse_payload(json, &[]).unwrap();
+            assert_eq!(
+                p.registered().err(),
+                Some(ErrorKind::InvalidClaim(name.into())),
+                "{json}"
+            );
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The error taxonomy: why a token was refused, and why a key or a configuration was.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::alg::Algorithm;
+use crate::scope::ScopeRequirement;
+
+/// Why a token was refused.
+///
+/// The type is opaque so that it can grow; [`AuthError::kind`] names the precise reason.
+/// Its `Display` never contains bytes of the token: a log line built from it is safe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthError {
+    kind: ErrorKind,
+}
+
+/// The precise reason a token was refused.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The token is not a well-formed compact JWS; the part says where.
+    Malformed(MalformedPart),
+    /// The token is longer than the configured cap.
+    TooLarge {
+        /// The configured cap, in bytes.
+        limit: usize,
+    },
+    /// The header's `alg` is not one portcullis implements (this includes `none`).
+    UnsupportedAlgorithm,
+    /// The header's `alg` is known but not in the configured allowlist.
+    DisallowedAlgorithm(Algorithm),
+    /// The header lists a critical member (`crit`) that is not understood.
+    UnknownCriticalHeader,
+    /// No key of the current key set has the token's `kid`.
+    UnknownKey,
+    /// The token has no `kid` and zero or several keys fit its algorithm.
+    AmbiguousKey,
+    /// The key named by `kid` may not verify the token's algorithm.
+    KeyAlgorithmMismatch(Algorithm),
+    /// The signature does not verify.
+    InvalidSignature,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `iat` is older than the configured maximum token age.
+    TooOld,
+    /// `iss` is not one of the configured issuers.
+    WrongIssuer,
+    /// `aud` holds none of the configured audiences.
+    WrongAudience,
+    /// The header's `typ` is not accepted for an access token.
+    WrongType,
+    /// A required claim is absent.
+    MissingClaim(Cow<'static, str>),
+    /// A claim has the wrong JSON type or an unusable value.
+    InvalidClaim(Cow<'static, str>),
+    /// A custom validator refused the claims, with its reason.
+    Rejected(Cow<'static, str>),
+    /// The token is valid but lacks the scopes the route requires.
+    InsufficientScope(ScopeRequirement),
+    /// No usable verification keys are available right now (key source down, not yet loaded),
+    /// or, for opaque tokens, the introspection endpoint could not answer.
+    KeysUnavailable,
+    /// The authorization server's introspection endpoint (RFC 7662) says the token is not
+    /// active: revoked, expired, unknown, or not issued by it.
+    Inactive,
+    /// The token is sender-constrained (it has a `cnf` claim: DPoP, RFC 9449, or a mutual-TLS
+    /// certificate, RFC 8705) and was presented as a plain bearer token, without the proof
+    /// of possession that its binding requires.
+    SenderConstrained,
+}
+
+/// The part of a compact JWS that is malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedPart {
+    /// The token is empty.
+    Empty,
+    /// Not exactly three dot-separated segments (JWE tokens have five; JSON serialization has none).
+    Segments,
+    /// A segment is not strict unpadded base64url.
+    Base64,
+    /// The protected header is not a JSON object, or a member has the wrong type.
+    Header,
+    /// The header has two members with the same name.
+    DuplicateHeaderMember,
+    /// The payload is not a JSON object.
+    Payload,
+    /// The payload has two members with the same name.
+    DuplicatePayloadMember,
+    /// The signature segment is empty (a signature of the wrong length for its algorithm is
+    /// [`ErrorKind::InvalidSignature`]).
+    Signature,
+}
+
+impl AuthError {
+    /// The precise reason.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// Turns the error into its reason.
+    #[must_use]
+    pub fn into_kind(self) -> ErrorKind {
+        self.kind
+    }
+
+    /// A short stable identifier of the reason, for metrics and log fields
+    /// (`"expired"`, `"invalid_signature"`, ...).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+}
+
+impl From<ErrorKind> for AuthError {
+    fn from(kind: ErrorKind) -> Self {
+        AuthError { kind }
+    }
+}
+
+impl ErrorKind {
+    /// A short stable identifier of the reason (see [`AuthError::code`]).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::Malformed(_) => "malformed",
+            ErrorKind::TooLarge { .. } => "too_large",
+            ErrorKind::UnsupportedAlgorithm => "unsupported_algorithm",
+            ErrorKind::DisallowedAlgorithm(_) => "disallowed_algorithm",
+            ErrorKind::UnknownCriticalHeader => "unknown_critical_header",
+            ErrorKind::UnknownKey => "unknown_key",
+            ErrorKind::AmbiguousKey => "ambiguous_key",
+            ErrorKind::KeyAlgorithmMismatch(_) => "key_algorithm_mismatch",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::Expired => "expired",
+            ErrorKind::NotYetValid => "not_yet_valid",
+            ErrorKind::IssuedInFuture => "issued_in_future",
+            ErrorKind::TooOld => "too_old",
+            ErrorKind::WrongIssuer => "wrong_issuer",
+            ErrorKind::WrongAudience => "wrong_audience",
+            ErrorKind::WrongType => "wrong_type",
+            ErrorKind::MissingClaim(_) => "missing_claim",
+            ErrorKind::InvalidClaim(_) => "invalid_claim",
+            ErrorKind::Rejected(_) => "rejected",
+            ErrorKind::InsufficientScope(_) => "insufficient_scope",
+            ErrorKind::KeysUnavailable => "keys_unavailable",
+            ErrorKind::Inactive => "inactive",
+            ErrorKind::SenderConstrained => "sender_constrained",
+        }
+    }
+}
+
+impl fmt::Display for MalformedPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MalformedPart::Empty => "the token is empty",
+            MalformedPart::Segments => "the token does not have exactly three segments",
+            MalformedPart::Base64 => "a segment is not unpadded base64url",
+            MalformedPart::Header => "the header is not a valid JSON object",
+            MalformedPart::DuplicateHeaderMember => "the header has a duplicate member",
+            MalformedPart::Payload => "the payload is not a valid JSON object",
+            MalformedPart::DuplicatePayloadMember => "the payload has a duplicate member",
+            MalformedPart::Signature => "the signature segment is empty",
+        })
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Malformed(part) => write!(f, "malformed token: {part}"),
+            ErrorKind::TooLarge { limit } => write!(f, "token longer than {limit} bytes"),
+            ErrorKind::UnsupportedAlgorithm => f.write_str("unsupported signature algorithm"),
+            ErrorKind::DisallowedAlgorithm(alg) => write!(f, "algorithm {alg} is not allowed"),
+            ErrorKind::UnknownCriticalHeader => f.write_str("unknown critical header member"),
+            ErrorKind::UnknownKey => f.write_str("no key with the token's key id"),
+            ErrorKind::AmbiguousKey => {
+                f.write_str("token has no key id and not exactly one key fits its algorithm")
+            }
+            ErrorKind::KeyAlgorithmMismatch(alg) => {
+                write!(f, "the selected key may not verify {alg}")
+            }
+            ErrorKind::InvalidSignature => f.write_str("invalid signature"),
+            ErrorKind::Expired => f.write_str("token expired"),
+            ErrorKind::NotYetValid => f.write_str("token not yet valid"),
+            ErrorKind::IssuedInFuture => f.write_str("token issued in the future"),
+            ErrorKind::TooOld => f.write_str("token older than the maximum age"),
+            ErrorKind::WrongIssuer => f.write_str("untrusted issuer"),
+            ErrorKind::WrongAudience => f.write_str("audience not accepted"),
+            ErrorKind::WrongType => f.write_str("token type not accepted for an access token"),
+            ErrorKind::MissingClaim(name) => write!(f, "missing claim `{name}`"),
+            ErrorKind::InvalidClaim(name) => write!(f, "invalid claim `{name}`"),
+            ErrorKind::Rejected(reason) => write!(f, "rejected: {reason}"),
+            ErrorKind::InsufficientScope(req) => write!(f, "insufficient scope, requires {req}"),
+            ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
+            ErrorKind::Inactive => f.write_str("token not active (introspection)"),
+            ErrorKind::SenderConstrained => {
+                f.write_str("sender-constrained token (cnf) presented as a bearer token")
+            }
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// Why a verification key could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError {
+    kind: KeyErrorKind,
+}
+
+/// The precise reason a key was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyErrorKind {
+    /// The JWK is not valid JSON or misses a required member for its `kty`.
+    MalformedJwk(&'static str),
+    /// The `kty`, `crv` or key encoding is not one portcullis supports.
+    Unsupported(&'static str),
+    /// The key is for encryption (`use` other than `sig`), or `key_ops` lacks `verify`.
+    NotForVerification,
+    /// The JWK's `alg` does not fit the key type, or is not in the allowed set.
+    AlgorithmMismatch,
+    /// An RSA modulus shorter than 2048 bits.
+    WeakRsaKey {
+        /// The modulus size found.
+        bits: usize,
+    },
+    /// An HMAC secret shorter than the hash output of its algorithm.
+    WeakSecret {
+        /// The length given.
+        len: usize,
+        /// The minimum for the algorithm.
+        min: usize,
+    },
+    /// A symmetric key offered where only public keys are accepted (a remote JWKS).
+    SymmetricNotAllowed,
+    /// The key bytes are invalid (an EC point not on the curve, a bad DER, a bad PEM).
+    InvalidKey(&'static str),
+    /// The key may verify none of the allowed algorithms.
+    NoUsableAlgorithm,
+    /// A JWKS document is not a JSON object with a `keys` array.
+    MalformedJwks,
+    /// A JWKS document has no usable key at all.
+    NoUsableKey,
+}
+
+impl KeyError {
+    /// The precise reason.
+    #[must_use]
+    pub fn kind(&self) -> &KeyErrorKind {
+        &self.kind
+    }
+}
+
+impl From<KeyErrorKind> for KeyError {
+    fn from(kind: KeyErrorKind) -> Self {
+        KeyError { kind }
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            KeyErrorKind::MalformedJwk(what) => write!(f, "malformed JWK: {what}"),
+            KeyErrorKind::Unsupported(what) => write!(f, "unsupported key: {what}"),
+            KeyErrorKind::NotForVerification => {
+                f.write_str("key is not for signature verification (use/key_ops)")
+            }
+            KeyErrorKind::AlgorithmMismatch => {
+                f.write_str("the key's `alg` does not fit its key type or the allowed algorithms")
+            }
+            KeyErrorKind::WeakRsaKey { bits } => {
+                write!(f, "RSA key of {bits} bits refused (at least 2048 required)")
+            }
+            KeyErrorKind::WeakSecret { len, min } => {
+                write!(
+                    f,
+                    "HMAC secret of {len} bytes refused (at least {min} required)"
+                )
+            }
+            KeyErrorKind::SymmetricNotAllowed => {
+                f.write_str("symmetric keys are not accepted from this source")
+            }
+            KeyErrorKind::InvalidKey(what) => write!(f, "invalid key: {what}"),
+            KeyErrorKind::NoUsableAlgorithm => {
+                f.write_str("the key may verify none of the allowed algorithms")
+            }
+            KeyErrorKind::MalformedJwks => f.write_str("JWKS is not an object with a `keys` array"),
+            KeyErrorKind::NoUsableKey => f.write_str("JWKS holds no usable key"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A configuration refused when it was built, because it is unsafe or incomplete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    message: Cow<'static, str>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid portcullis configuration: {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,52 @@
+//! Token verification for portcullis: compact-JWS parsing, verification keys, algorithms,
+//! claims validation, scope requirements and the error taxonomy. No network, no I/O.
+//!
+//! The request path is [`Validator::validate`]: size and shape checks, the header (algorithm
+//! allowlist, `crit`, `typ`), the key chosen by `kid` from a [`KeySet`], the signature
+//! (aws-lc-rs, keys parsed once at load time), then the claims against an injected [`Clock`].
+
+pub mod alg;
+mod b64;
+pub mod claims;
+pub mod clock;
+mod der;
+pub mod error;
+pub mod jws;
+pub mod key;
+pub mod keyset;
+mod scan;
+pub mod scope;
+pub mod validation;
+
+pub use alg::{Algorithm, AlgorithmSet, Family};
+pub use claims::Claims;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{AuthError, ConfigError, ErrorKind, KeyError, KeyErrorKind, MalformedPart};
+pub use key::{Jwk, VerifyingKey};
+pub use keyset::{JwksLoad, KeySet, SkippedKey};
+pub use scope::{ScopeRequirement, Scopes};
+pub use validation::{TypPolicy, Validator, ValidatorBuilder};
+
+/// Entry points for fuzz targets and property tests: the parsing steps of
+/// [`Validator::validate`] on their own, before any signature. Not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    use crate::error::{ErrorKind, MalformedPart};
+
+    /// Size and shape checks, base64url decoding, the header and the payload JSON, as
+    /// [`Validator::validate`](crate::Validator::validate) reads them (the payload is parsed
+    /// here whatever the signature would say).
+    ///
+    /// # Errors
+    /// The [`ErrorKind`] of the first step that refuses the token.
+    pub fn parse_token(token: &str, max_len: usize) -> Result<(), ErrorKind> {
+        let decoded = crate::jws::decode(token, max_len)?;
+        let header = crate::jws::parse_header(decoded.header())?;
+        crate::alg::Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
+        let payload = std::str::from_utf8(decoded.payload())
+            .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+        let mut parsed = crate::claims::parse_payload(payload, &[])?;
+        parsed.registered()?;
+        Ok(())
+    }
+}

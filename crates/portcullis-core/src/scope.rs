@@ -1,0 +1,254 @@
+//! Scopes granted by a token and the scopes a route requires.
+//!
+//! Scopes are whole, case-sensitive tokens: `admin` is not granted by `superadmin`.
+//!
+//! ```
+//! use portcullis_core::{ScopeRequirement, Scopes};
+//!
+//! let granted = Scopes::from_space_separated("orders.read profile");
+//! assert!(ScopeRequirement::any_of(["orders.read", "orders.admin"]).is_satisfied_by(&granted));
+//! assert!(!ScopeRequirement::all_of(["orders.read", "orders.write"]).is_satisfied_by(&granted));
+//! assert!(!ScopeRequirement::all_of(["orders"]).is_satisfied_by(&granted));
+//! ```
+
+use std::fmt;
+
+use crate::error::{AuthError, ErrorKind};
+
+/// The scopes a token grants, kept as one space-separated string.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes {
+    joined: Box<str>,
+}
+
+impl Scopes {
+    /// Scopes from an RFC 6749 / RFC 9068 `scope` value: space-separated tokens.
+    /// Runs of spaces are tolerated and collapse.
+    #[must_use]
+    pub fn from_space_separated(s: &str) -> Self {
+        if !s.contains("  ") && !s.starts_with(' ') && !s.ends_with(' ') {
+            return Scopes { joined: s.into() };
+        }
+        Scopes {
+            joined: s
+                .split(' ')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+                .into(),
+        }
+    }
+
+    /// Scopes from a list. Returns `None` when an entry is empty or contains a space,
+    /// which would make it ambiguous.
+    pub fn from_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Option<Self> {
+        let mut joined = String::new();
+        for item in items {
+            if item.is_empty() || item.contains(' ') {
+                return None;
+            }
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(item);
+        }
+        Some(Scopes {
+            joined: joined.into(),
+        })
+    }
+
+    /// Whether `scope` is granted (exact, case-sensitive match of a whole scope).
+    #[must_use]
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    /// The granted scopes.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.joined.split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether no scope is granted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+    }
+
+    /// The scopes as one space-separated string.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.joined
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// What a route requires: any one of several alternatives, each a set of scopes that must
+/// all be granted.
+///
+/// [`ScopeRequirement::any_of`] and [`ScopeRequirement::all_of`] cover the usual cases;
+/// [`ScopeRequirement::any_of_all`] states alternatives of sets.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ScopeRequirement {
+    /// Disjunctive normal form: satisfied when every scope of one alternative is granted.
+    alternatives: Box<[Box<[Box<str>]>]>,
+}
+
+impl ScopeRequirement {
+    /// Satisfied when at least one of the scopes is granted.
+    pub fn any_of<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopeRequirement {
+            alternatives: scopes
+                .into_iter()
+                .map(|s| vec![s.into().into_boxed_str()].into_boxed_slice())
+                .collect(),
+        }
+    }
+
+    /// Satisfied when every one of the scopes is granted.
+    pub fn all_of<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopeRequirement {
+            alternatives: vec![
+                scopes
+                    .into_iter()
+                    .map(|s| s.into().into_boxed_str())
+                    .collect::<Box<[_]>>(),
+            ]
+            .into_boxed_slice(),
+        }
+    }
+
+    /// Satisfied when every scope of at least one of the sets is granted.
+    pub fn any_of_all<I, J, S>(sets: I) -> Self
+    where
+        I: IntoIterator<Item = J>,
+        J: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ScopeRequirement {
+            alternatives: sets
+                .into_iter()
+                .map(|set| set.into_iter().map(|s| s.into().into_boxed_str()).collect())
+                .collect(),
+        }
+    }
+
+    /// Whether the granted scopes satisfy the requirement. A requirement with no
+    /// alternatives is never satisfied; an empty alternative always is.
+    #[must_use]
+    pub fn is_satisfied_by(&self, granted: &Scopes) -> bool {
+        self.alternatives
+            .iter()
+            .any(|set| set.iter().all(|needed| granted.contains(needed)))
+    }
+
+    /// Checks the granted scopes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InsufficientScope`] naming this requirement when it is not satisfied.
+    pub fn check(&self, granted: &Scopes) -> Result<(), AuthError> {
+        if self.is_satisfied_by(granted) {
+            Ok(())
+        } else {
+            Err(ErrorKind::InsufficientScope(self.clone()).into())
+        }
+    }
+
+    /// The alternatives, each a set of scopes that must all be granted.
+    pub fn alternatives(&self) -> impl Iterator<Item = impl Iterator<Item = &str>> {
+        self.alternatives.iter().map(|set| set.iter().map(|s| &**s))
+    }
+
+    /// The value for the RFC 6750 `scope` attribute of a 403 answer: the scopes of the
+    /// first alternative when there is one set, or every scope named when there are
+    /// alternatives (so that a client can ask for them), space-separated, without repeats.
+    #[must_use]
+    pub fn to_scope_param(&self) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        for set in self.alternatives.iter() {
+            for scope in set.iter() {
+                if !out.contains(&&**scope) {
+                    out.push(scope);
+                }
+            }
+        }
+        out.join(" ")
+    }
+}
+
+impl fmt::Display for ScopeRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, set) in self.alternatives.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" or ")?;
+            }
+            f.write_str("[")?;
+            for (j, scope) in set.iter().enumerate() {
+                if j > 0 {
+                    f.write_str(" ")?;
+                }
+                f.write_str(scope)?;
+            }
+            f.write_str("]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ScopeRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ScopeRequirement({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_match_whole_tokens_case_sensitively() {
+        let s = Scopes::from_space_separated("superadmin read");
+        assert!(!s.contains("admin"));
+        assert!(!s.contains("Read"));
+        assert!(s.contains("read"));
+        assert!(!s.contains(""));
+    }
+
+    #[test]
+    fn extra_spaces_collapse() {
+        let s = Scopes::from_space_separated("  a   b ");
+        assert_eq!(s.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(s.as_str(), "a b");
+    }
+
+    #[test]
+    fn list_entries_with_spaces_are_refused() {
+        assert!(Scopes::from_list(["a b"]).is_none());
+        assert!(Scopes::from_list([""]).is_none());
+        assert_eq!(Scopes::from_list(["a", "b"]).unwrap().as_str(), "a b");
+    }
+
+    #[test]
+    fn requirements_combine_alternatives_of_sets() {
+        let granted = Scopes::from_space_separated("write admin");
+        let req = ScopeRequirement::any_of_all([vec!["read"], vec!["write", "admin"]]);
+        assert!(req.is_satisfied_by(&granted));
+        assert!(!req.is_satisfied_by(&Scopes::from_space_separated("write")));
+        assert_eq!(req.to_scope_param(), "read write admin");
+        assert_eq!(req.to_string(), "[read] or [write admin]");
+        assert!(!ScopeRequirement::any_of(Vec::<String>::new()).is_satisfied_by(&granted));
+        assert!(ScopeRequirement::all_of(Vec::<String>::new()).is_satisfied_by(&granted));
+    }
+}

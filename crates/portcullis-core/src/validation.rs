@@ -1,0 +1,563 @@
+//! Token validation: the whole check of one token against a key set and the claim rules.
+//!
+//! ```
+//! use portcullis_core::{Algorithm, ErrorKind, KeySet, Validator, VerifyingKey};
+//!
+//! let keys = KeySet::new(vec![VerifyingKey::hmac(Algorithm::HS256, &[7u8; 32]).unwrap()]);
+//! let validator = Validator::builder()
+//!     .issuer("https://issuer.example")
+//!     .audience("api")
+//!     .algorithms([Algorithm::HS256])
+//!     .build()
+//!     .unwrap();
+//! let refused = validator.validate("not-a-token", &keys).unwrap_err();
+//! assert!(matches!(refused.kind(), ErrorKind::Malformed(_)));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::alg::{Algorithm, AlgorithmSet};
+use crate::claims::{self, Claims};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, ConfigError, ErrorKind, MalformedPart};
+use crate::jws::{self, DEFAULT_MAX_TOKEN_LEN};
+use crate::keyset::KeySet;
+
+/// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds (Envoy, Spring,
+/// Nimbus all use 60 s).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
+/// What the header's `typ` must say (RFC 9068 section 2.1, RFC 8725 section 3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TypPolicy {
+    /// Only `at+jwt` (or `application/at+jwt`): refuses ID tokens and other JWTs outright.
+    RequireAccessToken,
+    /// `at+jwt`, `JWT`, or no `typ` at all. The default, because many authorization servers
+    /// still issue access tokens typed `JWT`; any other type (`dpop+jwt`, `logout+jwt`, ...)
+    /// is refused.
+    #[default]
+    AccessTokenOrJwt,
+    /// Any `typ`.
+    Ignore,
+}
+
+/// A custom check of verified claims; `Err` holds the reason that is logged.
+pub type CustomValidator = dyn Fn(&Claims) -> Result<(), Cow<'static, str>> + Send + Sync;
+
+/// Checks tokens. Cheap to clone; build one with [`Validator::builder`].
+#[derive(Clone)]
+pub struct Validator {
+    config: Arc<Config>,
+}
+
+struct Config {
+    issuers: Vec<Box<str>>,
+    audiences: Vec<Box<str>>,
+    any_audience: bool,
+    accept_sender_constrained: bool,
+    any_issuer: bool,
+    algorithms: AlgorithmSet,
+    leeway: f64,
+    max_age: Option<f64>,
+    typ: TypPolicy,
+    required: Vec<Box<str>>,
+    understood_crit: Vec<Box<str>>,
+    validators: Vec<Arc<CustomValidator>>,
+    max_token_len: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl Config {
+    /// `exp` (required), `nbf`, `iat`, and the maximum age, against the clock, with leeway.
+    fn time_rules(
+        &self,
+        exp: Option<f64>,
+        nbf: Option<f64>,
+        iat: Option<f64>,
+    ) -> Result<(), ErrorKind> {
+        let now = self.clock.now_unix();
+        let exp = exp.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
+        if now >= exp + self.leeway {
+            return Err(ErrorKind::Expired);
+        }
+        if let Some(nbf) = nbf
+            && now + self.leeway < nbf
+        {
+            return Err(ErrorKind::NotYetValid);
+        }
+        if let Some(iat) = iat
+            && iat > now + self.leeway
+        {
+            return Err(ErrorKind::IssuedInFuture);
+        }
+        if let Some(max_age) = self.max_age {
+            let iat = iat.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
+            if now - iat > max_age + self.leeway {
+                return Err(ErrorKind::TooOld);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`Validator`]; unsafe or incomplete settings are refused by [`ValidatorBuilder::build`].
+#[must_use]
+pub struct ValidatorBuilder {
+    config: Config,
+    algorithms_set: bool,
+}
+
+impl Validator {
+    /// A builder with the safe defaults: asymmetric algorithms only, 60 s leeway, `typ`
+    /// `at+jwt`/`JWT`/absent, 8 KiB tokens, the system clock. An issuer and an audience must
+    /// be given (or explicitly waived with a `danger_*` method).
+    pub fn builder() -> ValidatorBuilder {
+        ValidatorBuilder {
+            config: Config {
+                issuers: Vec::new(),
+                audiences: Vec::new(),
+                any_audience: false,
+                accept_sender_constrained: false,
+                any_issuer: false,
+                algorithms: AlgorithmSet::ASYMMETRIC,
+                leeway: DEFAULT_LEEWAY.as_secs_f64(),
+                max_age: None,
+                typ: TypPolicy::default(),
+                required: Vec::new(),
+                understood_crit: Vec::new(),
+                validators: Vec::new(),
+                max_token_len: DEFAULT_MAX_TOKEN_LEN,
+                clock: Arc::new(SystemClock),
+            },
+            algorithms_set: false,
+        }
+    }
+
+    /// The algorithms this validator accepts.
+    #[must_use]
+    pub fn algorithms(&self) -> AlgorithmSet {
+        self.config.algorithms
+    }
+
+    /// The maximum token length.
+    #[must_use]
+    pub fn max_token_len(&self) -> usize {
+        self.config.max_token_len
+    }
+
+    /// The clock the time rules read.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.config.clock
+    }
+
+    /// Validates a compact JWS access token against `keys`: shape, header, key choice,
+    /// signature, then the claim rules. Returns the verified claims.
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
+    pub fn validate(&self, token: &str, keys: &KeySet) -> Result<Claims, AuthError> {
+        self.validate_inner(token, keys).map_err(AuthError::from)
+    }
+
+    /// Whether `other` is this very validator (a clone of it), not merely one with the same
+    /// settings: a verified-token cache shared between validators uses it so that a token
+    /// accepted by one is never taken as accepted by another.
+    #[must_use]
+    pub fn same_as(&self, other: &Validator) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+
+    /// Checks the time rules (`exp`, `nbf`, `iat`, maximum age, with the leeway) of claims
+    /// this validator accepted earlier, against its clock now. A verified-token cache runs
+    /// this on every hit, so that a cached token stops being accepted when it expires.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Expired`], [`ErrorKind::NotYetValid`], [`ErrorKind::IssuedInFuture`],
+    /// [`ErrorKind::TooOld`], or a missing `exp` (or `iat` with a maximum age).
+    pub fn check_times(&self, claims: &Claims) -> Result<(), AuthError> {
+        self.config
+            .time_rules(claims.expires_at(), claims.not_before(), claims.issued_at())
+            .map_err(AuthError::from)
+    }
+
+    fn validate_inner(&self, token: &str, keys: &KeySet) -> Result<Claims, ErrorKind> {
+        let c = &*self.config;
+        let decoded = jws::decode(token, c.max_token_len)?;
+        let header = jws::parse_header(decoded.header())?;
+        let alg = Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
+        if !c.algorithms.contains(alg) {
+            return Err(ErrorKind::DisallowedAlgorithm(alg));
+        }
+        if let Some(crit) = &header.crit {
+            if crit.is_empty() {
+                return Err(ErrorKind::Malformed(MalformedPart::Header));
+            }
+            if !crit
+                .iter()
+                .all(|name| c.understood_crit.iter().any(|u| **u == **name))
+            {
+                return Err(ErrorKind::UnknownCriticalHeader);
+            }
+        }
+        // RFC 7797 unencoded payloads change what is signed; portcullis does not support them.
+        if header.b64 == Some(false) {
+            return Err(ErrorKind::UnknownCriticalHeader);
+        }
+        check_typ(c.typ, header.typ.as_deref())?;
+        let kid = header.kid.as_deref();
+        let key = keys.select(kid, alg)?;
+        key.verify(alg, decoded.signing_input, decoded.signature())?;
+
+        // Authentic from here on.
+        let payload = std::str::from_utf8(decoded.payload())
+            .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+        let mut parsed = claims::parse_payload(payload, &c.required)?;
+        let reg = parsed.registered()?;
+        c.time_rules(reg.exp, reg.nbf, reg.iat)?;
+        let audience = reg.has_aud.then(|| reg.aud.iter().map(|a| &**a));
+        c.claim_rules(
+            reg.iss.as_deref(),
+            audience,
+            parsed.missing_required,
+            reg.has_cnf,
+        )?;
+        let claims = Claims::from_parts(payload, alg, key.kid(), reg);
+        c.custom_rules(&claims)?;
+        Ok(claims)
+    }
+
+    /// Runs every claim rule of [`Validator::validate`] on claims whose authenticity was
+    /// established without a signature, such as those of an opaque token that the
+    /// authorization server's introspection endpoint (RFC 7662) vouched for
+    /// ([`Claims::from_trusted_json`]): the time rules (`exp` required, `nbf`, `iat`, maximum
+    /// age, with the leeway, against this validator's clock), `iss`, `aud`, the required
+    /// claims and the custom validators, in that order, exactly as for a signed token. The
+    /// header rules (algorithm, `typ`, `crit`) have no counterpart and are not run.
+    ///
+    /// ```
+    /// use portcullis_core::{Claims, ErrorKind, ManualClock, Validator};
+    ///
+    /// let validator = Validator::builder()
+    ///     .issuer("https://auth.example.com")
+    ///     .audience("orders-api")
+    ///     .clock(ManualClock::at(1_700_000_000))
+    ///     .build()
+    ///     .unwrap();
+    /// let ours = Claims::from_trusted_json(
+    ///     r#"{"iss":"https://auth.example.com","aud":["orders-api"],"exp":1700000600}"#,
+    /// ).unwrap();
+    /// assert!(validator.check_claims(&ours).is_ok());
+    /// let theirs = Claims::from_trusted_json(
+    ///     r#"{"iss":"https://auth.example.com","aud":"billing","exp":1700000600}"#,
+    /// ).unwrap();
+    /// assert_eq!(validator.check_claims(&theirs).unwrap_err().kind(), &ErrorKind::WrongAudience);
+    /// ```
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
+    pub fn check_claims(&self, claims: &Claims) -> Result<(), AuthError> {
+        let c = &*self.config;
+        c.time_rules(claims.expires_at(), claims.not_before(), claims.issued_at())?;
+        let missing_required = if c.required.is_empty() {
+            None
+        } else {
+            claims::parse_payload(claims.as_json(), &c.required)?.missing_required
+        };
+        let audience = claims.has_audience().then(|| claims.audience());
+        c.claim_rules(
+            claims.issuer(),
+            audience,
+            missing_required,
+            claims.is_sender_constrained(),
+        )?;
+        c.custom_rules(claims)?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `iss`, `aud` (`None`: absent), the required claims (the index of the first one
+    /// missing) and sender constraint (`cnf` present), after the time rules and before the
+    /// custom ones.
+    #[inline]
+    fn claim_rules<'a>(
+        &self,
+        iss: Option<&str>,
+        audience: Option<impl Iterator<Item = &'a str>>,
+        missing_required: Option<usize>,
+        sender_constrained: bool,
+    ) -> Result<(), ErrorKind> {
+        if !self.any_issuer {
+            let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
+            if !self.issuers.iter().any(|i| **i == *iss) {
+                return Err(ErrorKind::WrongIssuer);
+            }
+        }
+        if !self.any_audience {
+            let Some(mut audience) = audience else {
+                return Err(ErrorKind::MissingClaim(Cow::Borrowed("aud")));
+            };
+            if !audience.any(|a| self.audiences.iter().any(|want| **want == *a)) {
+                return Err(ErrorKind::WrongAudience);
+            }
+        }
+        if let Some(i) = missing_required
+            && let Some(name) = self.required.get(i)
+        {
+            return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
+        }
+        if sender_constrained && !self.accept_sender_constrained {
+            return Err(ErrorKind::SenderConstrained);
+        }
+        Ok(())
+    }
+
+    /// The application's own checks, last.
+    fn custom_rules(&self, claims: &Claims) -> Result<(), ErrorKind> {
+        for validator in &self.validators {
+            validator(claims).map_err(ErrorKind::Rejected)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_typ(policy: TypPolicy, typ: Option<&str>) -> Result<(), ErrorKind> {
+    // Media types compare case-insensitively, and "application/" may be left out (RFC 7515 4.1.9).
+    let strip = |t: &str| -> String {
+        let lower = t.to_ascii_lowercase();
+        match lower.strip_prefix("application/") {
+            Some(rest) => rest.to_owned(),
+            None => lower,
+        }
+    };
+    let ok = match (policy, typ) {
+        (TypPolicy::Ignore, _) => true,
+        (TypPolicy::RequireAccessToken, None) => false,
+        (TypPolicy::RequireAccessToken, Some(t)) => strip(t) == "at+jwt",
+        (TypPolicy::AccessTokenOrJwt, None) => true,
+        (TypPolicy::AccessTokenOrJwt, Some(t)) => {
+            let t = strip(t);
+            t == "at+jwt" || t == "jwt"
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ErrorKind::WrongType)
+    }
+}
+
+impl ValidatorBuilder {
+    /// Accepts tokens from this issuer (`iss`, compared exactly). Repeatable.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.issuers.push(issuer.into().into_boxed_str());
+        self
+    }
+
+    /// Accepts tokens for this audience (`aud` must contain it). Repeatable.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.config.audiences.push(audience.into().into_boxed_str());
+        self
+    }
+
+    /// Skips the audience check. Only for a resource server that is the sole audience of its
+    /// authorization server: otherwise a token minted for another API is accepted here.
+    pub fn danger_accept_any_audience(mut self) -> Self {
+        self.config.any_audience = true;
+        self
+    }
+
+    /// Accepts sender-constrained tokens (with a `cnf` claim: DPoP-bound, RFC 9449, or bound
+    /// to a client certificate, RFC 8705) as plain bearer tokens. By default they are refused
+    /// ([`ErrorKind::SenderConstrained`]): their binding is what makes a stolen copy useless,
+    /// and RFC 9449 (section 7.2) forbids a resource server to drop it. Set this only when
+    /// something in front of portcullis (a gateway doing the DPoP or mutual-TLS check) has
+    /// already verified the proof of possession.
+    pub fn danger_accept_sender_constrained_tokens_as_bearer(mut self) -> Self {
+        self.config.accept_sender_constrained = true;
+        self
+    }
+
+    /// Skips the issuer check. Only when the key set alone pins the issuer.
+    pub fn danger_accept_any_issuer(mut self) -> Self {
+        self.config.any_issuer = true;
+        self
+    }
+
+    /// The allowed algorithms (replaces the default, the asymmetric ones).
+    pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.config.algorithms = algs.into_iter().collect();
+        self.algorithms_set = true;
+        self
+    }
+
+    /// Clock-skew allowance for the time claims (default 60 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.config.leeway = leeway.as_secs_f64();
+        self
+    }
+
+    /// Refuses tokens whose `iat` is older than this (and tokens without `iat`).
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.config.max_age = Some(age.as_secs_f64());
+        self
+    }
+
+    /// What `typ` must say.
+    pub fn typ(mut self, policy: TypPolicy) -> Self {
+        self.config.typ = policy;
+        self
+    }
+
+    /// A claim that must be present. Repeatable.
+    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
+        self.config.required.push(name.into().into_boxed_str());
+        self
+    }
+
+    /// A `crit` header member name the application handles itself (none by default: any
+    /// `crit` member refuses the token).
+    pub fn understood_critical_header(mut self, name: impl Into<String>) -> Self {
+        self.config
+            .understood_crit
+            .push(name.into().into_boxed_str());
+        self
+    }
+
+    /// A custom check run on verified claims, after every built-in rule.
+    pub fn validator<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Claims) -> Result<(), Cow<'static, str>> + Send + Sync + 'static,
+    {
+        self.config.validators.push(Arc::new(f));
+        self
+    }
+
+    /// The cap on the token length (default 8 KiB).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.config.max_token_len = len;
+        self
+    }
+
+    /// The clock the time rules read (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the validator.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an empty algorithm list, no issuer or no audience (unless waived
+    /// with `danger_*`), or a leeway above ten minutes.
+    pub fn build(self) -> Result<Validator, ConfigError> {
+        let c = &self.config;
+        if c.algorithms.is_empty() {
+            return Err(ConfigError::new("the algorithm allowlist is empty"));
+        }
+        if c.issuers.is_empty() && !c.any_issuer {
+            return Err(ConfigError::new(
+                "no issuer configured (use danger_accept_any_issuer to skip the check)",
+            ));
+        }
+        if c.audiences.is_empty() && !c.any_audience {
+            return Err(ConfigError::new(
+                "no audience configured (use danger_accept_any_audience to skip the check)",
+            ));
+        }
+        if !(0.0..=600.0).contains(&c.leeway) {
+            return Err(ConfigError::new("leeway must be between 0 and 600 seconds"));
+        }
+        if c.max_token_len == 0 {
+            return Err(ConfigError::new("max_token_len must be positive"));
+        }
+        Ok(Validator {
+            config: Arc::new(self.config),
+        })
+    }
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &*self.config;
+        f.debug_struct("Validator")
+            .field("issuers", &c.issuers)
+            .field("audiences", &c.audiences)
+            .field("algorithms", &c.algorithms)
+            .field("leeway", &c.leeway)
+            .field("typ", &c.typ)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ValidatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ValidatorBuilder").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_policies() {
+        use TypPolicy::*;
+        for (policy, typ, ok) in [
+            (RequireAccessToken, Some("at+jwt"), true),
+            (RequireAccessToken, Some("application/AT+JWT"), true),
+            (RequireAccessToken, Some("JWT"), false),
+            (RequireAccessToken, None, false),
+            (AccessTokenOrJwt, Some("JWT"), true),
+            (AccessTokenOrJwt, Some("jwt"), true),
+            (AccessTokenOrJwt, None, true),
+            (AccessTokenOrJwt, Some("dpop+jwt"), false),
+            (AccessTokenOrJwt, Some("id+jwt"), false),
+            (Ignore, Some("anything"), true),
+        ] {
+            assert_eq!(check_typ(policy, typ).is_ok(), ok, "{policy:?} {typ:?}");
+        }
+    }
+
+    #[test]
+    fn unsafe_configurations_are_refused() {
+        assert!(Validator::builder().audience("a").build().is_err());
+        assert!(Validator::builder().issuer("i").build().is_err());
+        assert!(
+            Validator::builder()
+                .issuer("i")
+                .audience("a")
+                .algorithms([])
+                .build()
+                .is_err()
+        );
+        assert!(
+            Validator::builder()
+                .issuer("i")
+                .audience("a")
+                .leeway(Duration::from_secs(3600))
+                .build()
+                .is_err()
+        );
+        assert!(
+            Validator::builder()
+                .issuer("i")
+                .audience("a")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            Validator::builder()
+                .danger_accept_any_issuer()
+                .danger_accept_any_audience()
+                .build()
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,634 @@
+//! [`Introspector`]: the endpoint, the credentials, the rules and the cache, together.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use portcullis_core::{AuthError, Claims, ErrorKind, MalformedPart, Validator};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use tokio::sync::Semaphore;
+
+use crate::cache::{Digester, Flights, Key, Leave, Verdict, VerdictCache};
+use crate::client_auth::{AuthMethod, ClientSecret, Credentials};
+use crate::error::{IntrospectError, IntrospectErrorKind};
+use crate::response;
+
+/// How long an active token's verdict is reused at most (it is also never reused past the
+/// token's `exp`).
+pub const DEFAULT_ACTIVE_TTL: Duration = Duration::from_secs(60);
+/// How long a refusal (`active: false`, or claims a rule refuses) is reused.
+pub const DEFAULT_INACTIVE_TTL: Duration = Duration::from_secs(10);
+/// The default number of remembered verdicts.
+pub const DEFAULT_CACHE_ENTRIES: u64 = 4_096;
+/// Total timeout of one introspection call, waiting for a free call slot included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connect timeout of the default HTTP client.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Cap on the response body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Introspection calls in flight at once, per introspector.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 64;
+
+/// Where the endpoint is.
+enum Target {
+    Endpoint(String),
+    Issuer(String),
+}
+
+/// Configures an [`Introspector`]; see the crate docs for the defaults and their reasons.
+#[must_use]
+pub struct IntrospectorBuilder {
+    target: Target,
+    validator: Validator,
+    client_id: Option<String>,
+    secret: Option<ClientSecret>,
+    method: AuthMethod,
+    client: Option<reqwest::Client>,
+    cache_entries: u64,
+    active_ttl: Duration,
+    inactive_ttl: Duration,
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_body_bytes: usize,
+    max_concurrent_calls: usize,
+    allow_http: bool,
+}
+
+/// Asks the authorization server about opaque tokens (RFC 7662), applies the claim rules of
+/// a [`Validator`] to what it says, and remembers the verdicts.
+///
+/// Cheap to clone: clones share the cache, the calls in flight and the HTTP client. See the
+/// crate docs for an example.
+#[derive(Clone)]
+pub struct Introspector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Url,
+    client: reqwest::Client,
+    credentials: Credentials,
+    validator: Validator,
+    cache: Option<VerdictCache>,
+    flights: Flights,
+    digester: Digester,
+    permits: Semaphore,
+    timeout: Duration,
+    max_body_bytes: usize,
+    calls: AtomicU64,
+    failures: AtomicU64,
+}
+
+/// What one call to the endpoint said: see [`Introspector::introspect_once`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Introspection {
+    /// The verdict: the claims of an active token that passes the rules, or why not.
+    pub verdict: Result<Claims, AuthError>,
+    /// The endpoint's response as it came (empty for a token refused before any call).
+    pub response: String,
+}
+
+/// Counters of an [`Introspector`], for health checks, metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IntrospectionStats {
+    /// Calls to the endpoint started.
+    pub calls: u64,
+    /// Calls that gave no verdict (the endpoint failed, refused the client, or answered
+    /// something that is not an RFC 7662 response).
+    pub failures: u64,
+}
+
+impl Introspector {
+    /// A builder for the introspection endpoint at `url`, whose answers `validator` checks
+    /// (issuer, audience, times, required claims, custom rules).
+    pub fn builder(url: impl Into<String>, validator: Validator) -> IntrospectorBuilder {
+        IntrospectorBuilder::new(Target::Endpoint(url.into()), validator)
+    }
+
+    /// A builder for the introspection endpoint of `issuer`, found through its metadata
+    /// (`introspection_endpoint` of the OpenID Connect or RFC 8414 discovery document, whose
+    /// `issuer` must equal `issuer` exactly).
+    pub fn discover(issuer: impl Into<String>, validator: Validator) -> IntrospectorBuilder {
+        IntrospectorBuilder::new(Target::Issuer(issuer.into()), validator)
+    }
+
+    /// The verdict on `token` if one is remembered and still current by the validator's
+    /// clock, without waiting for anything: what a request path can answer at once. `None`
+    /// means "ask the endpoint" ([`Introspector::introspect`]).
+    #[must_use]
+    pub fn cached(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        let inner = &*self.inner;
+        let cache = inner.cache.as_ref()?;
+        if let Err(e) = inner.precheck(token) {
+            return Some(Err(e));
+        }
+        let key = inner.digester.key(token);
+        inner.cached_by_key(cache, &key)
+    }
+
+    /// Checks `token`: from the cache when a current verdict is there, else by one call to
+    /// the endpoint, shared with every concurrent request for the same token. The claims of an
+    /// active token must pass the validator's rules; the verdict is remembered (an active
+    /// token until the earlier of its `exp` and the active lifetime, a refusal briefly).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Inactive`] when the endpoint says the token is not active; the
+    /// validator's error when a rule refuses the claims; [`ErrorKind::KeysUnavailable`] when
+    /// the endpoint could not give a verdict (down, slow, refusing this resource server's
+    /// credentials, answering nonsense), logged on the `portcullis::introspection` target
+    /// (at `error` for a configuration error, else at `warn`) and never remembered.
+    pub async fn introspect(&self, token: &str) -> Result<Claims, AuthError> {
+        let inner = &*self.inner;
+        inner.precheck(token)?;
+        let key = inner.digester.key(token);
+        if let Some(cache) = &inner.cache
+            && let Some(verdict) = inner.cached_by_key(cache, &key)
+        {
+            return verdict;
+        }
+        let flight = inner.flights.join(key);
+        let result = flight
+            .get_or_init(|| async {
+                let _leave = Leave {
+                    flights: &inner.flights,
+                    key,
+                    flight: &flight,
+                };
+                // A verdict may have been remembered since this request looked.
+                if let Some(cache) = &inner.cache
+                    && let Some(verdict) = inner.cached_by_key(cache, &key)
+                {
+                    return verdict;
+                }
+                inner.fetch(key, token).await
+            })
+            .await;
+        result.clone()
+    }
+
+    /// One call to the endpoint for `token`, without the cache or sharing, with the
+    /// endpoint's failure as an error rather than "keys unavailable", and the response as it
+    /// came: for tools that show what the authorization server says, such as
+    /// `portcullis verify --introspect`.
+    ///
+    /// # Errors
+    /// The [`IntrospectError`] of a call that gave no verdict.
+    pub async fn introspect_once(&self, token: &str) -> Result<Introspection, IntrospectError> {
+        if let Err(e) = self.inner.precheck(token) {
+            return Ok(Introspection {
+                verdict: Err(e),
+                response: String::new(),
+            });
+        }
+        let (verdict, response) = self.inner.call(token).await?;
+        Ok(Introspection {
+            verdict: verdict.into_result(),
+            response,
+        })
+    }
+
+    /// The endpoint.
+    #[must_use]
+    pub fn endpoint(&self) -> &str {
+        self.inner.endpoint.as_str()
+    }
+
+    /// The client id this resource server authenticates with.
+    #[must_use]
+    pub fn client_id(&self) -> &str {
+        &self.inner.credentials.client_id
+    }
+
+    /// How it authenticates.
+    #[must_use]
+    pub fn auth_method(&self) -> AuthMethod {
+        self.inner.credentials.method
+    }
+
+    /// The rules applied to the claims of active tokens.
+    #[must_use]
+    pub fn validator(&self) -> &Validator {
+        &self.inner.validator
+    }
+
+    /// The counters so far.
+    #[must_use]
+    pub fn stats(&self) -> IntrospectionStats {
+        IntrospectionStats {
+            calls: self.inner.calls.load(Ordering::Relaxed),
+            failures: self.inner.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The number of remembered verdicts (0 without a cache).
+    #[must_use]
+    pub fn cache_len(&self) -> u64 {
+        self.inner.cache.as_ref().map_or(0, VerdictCache::len)
+    }
+
+    /// Forgets every remembered verdict, e.g. after learning of a mass revocation.
+    pub fn clear_cache(&self) {
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
+    }
+}
+
+impl fmt::Debug for Introspector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the secret, never a token.
+        f.debug_struct("Introspector")
+            .field("endpoint", &self.inner.endpoint.as_str())
+            .field("client_id", &self.inner.credentials.client_id)
+            .field("auth_method", &self.inner.credentials.method)
+            .field(
+                "cache_entries",
+                &self.inner.cache.as_ref().map(VerdictCache::max_entries),
+            )
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `token` is an RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+/// "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+impl Inner {
+    /// What is refused before anything is sent: an empty token, one over the validator's
+    /// size cap, one that is not a `b64token` (nothing else can come in a bearer header).
+    fn precheck(&self, token: &str) -> Result<(), AuthError> {
+        if token.is_empty() {
+            return Err(ErrorKind::Malformed(MalformedPart::Empty).into());
+        }
+        let limit = self.validator.max_token_len();
+        if token.len() > limit {
+            return Err(ErrorKind::TooLarge { limit }.into());
+        }
+        if !is_b64token(token) {
+            return Err(ErrorKind::Malformed(MalformedPart::Base64).into());
+        }
+        Ok(())
+    }
+
+    fn cached_by_key(&self, cache: &VerdictCache, key: &Key) -> Option<Result<Claims, AuthError>> {
+        let now = self.validator.clock().now_unix();
+        match cache.get(key, now)? {
+            Verdict::Active(claims) => match self.validator.check_times(&claims) {
+                Ok(()) => Some(Ok(claims)),
+                Err(e) => {
+                    cache.remove(key);
+                    Some(Err(e))
+                }
+            },
+            Verdict::Refused(e) => Some(Err(e)),
+        }
+    }
+
+    /// One call, its verdict remembered, its failure logged and turned into "unavailable".
+    async fn fetch(&self, key: Key, token: &str) -> Result<Claims, AuthError> {
+        match self.call(token).await {
+            Ok((verdict, _response)) => {
+                if let Some(cache) = &self.cache {
+                    cache.insert(key, &verdict, self.validator.clock().now_unix());
+                }
+                verdict.into_result()
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                if e.is_configuration_error() {
+                    tracing::error!(
+                        target: "portcullis::introspection",
+                        endpoint = %self.endpoint,
+                        client_id = %self.credentials.client_id,
+                        auth_method = %self.credentials.method,
+                        reason = e.code(),
+                        "introspection failed, a configuration error; requests with opaque \
+                         tokens are answered 503 until it is fixed: {e}{cause}"
+                    );
+                } else {
+                    tracing::warn!(
+                        target: "portcullis::introspection",
+                        endpoint = %self.endpoint,
+                        reason = e.code(),
+                        "introspection failed; the request is answered 503: {e}{cause}"
+                    );
+                }
+                Err(ErrorKind::KeysUnavailable.into())
+            }
+        }
+    }
+
+    /// One request to the endpoint, within the timeout (a free call slot included): the
+    /// verdict, and the response it was read from.
+    async fn call(&self, token: &str) -> Result<(Verdict, String), IntrospectError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match tokio::time::timeout(self.timeout, self.request(token)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(IntrospectErrorKind::Timeout.into()),
+        }
+    }
+
+    async fn request(&self, token: &str) -> Result<(Verdict, String), IntrospectError> {
+        // The semaphore is never closed; a closed one would mean no call may start.
+        let _slot = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| IntrospectError::new(IntrospectErrorKind::Transport))?;
+        let (body, authorization) = self.credentials.request(token);
+        let mut request = self
+            .client
+            .post(self.endpoint.clone())
+            .timeout(self.timeout)
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header(AUTHORIZATION, value.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(IntrospectError::from_reqwest)?;
+        // A caller-supplied client may follow redirects; only the endpoint's own answer counts.
+        if *response.url() != self.endpoint {
+            return Err(IntrospectErrorKind::Redirect.into());
+        }
+        let status = response.status().as_u16();
+        match status {
+            200 => {}
+            401 | 403 => return Err(IntrospectErrorKind::ClientRejected { status }.into()),
+            _ => return Err(IntrospectErrorKind::Http { status }.into()),
+        }
+        let too_large = IntrospectErrorKind::BodyTooLarge {
+            limit: self.max_body_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX))
+        {
+            return Err(too_large.into());
+        }
+        let mut bytes: Vec<u8> = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(IntrospectError::from_reqwest)?
+        {
+            if bytes.len().saturating_add(chunk.len()) > self.max_body_bytes {
+                return Err(too_large.into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            IntrospectError::with_cause(IntrospectErrorKind::InvalidResponse("not UTF-8"), e)
+        })?;
+        let verdict = response::read(&text, &self.validator)?;
+        Ok((verdict, text))
+    }
+}
+
+impl IntrospectorBuilder {
+    fn new(target: Target, validator: Validator) -> Self {
+        IntrospectorBuilder {
+            target,
+            validator,
+            client_id: None,
+            secret: None,
+            method: AuthMethod::default(),
+            client: None,
+            cache_entries: DEFAULT_CACHE_ENTRIES,
+            active_ttl: DEFAULT_ACTIVE_TTL,
+            inactive_ttl: DEFAULT_INACTIVE_TTL,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            allow_http: false,
+        }
+    }
+
+    /// This resource server's client credentials at the authorization server, sent with
+    /// `method` (RFC 7662 section 2.1 requires the caller to authenticate).
+    pub fn client_credentials(
+        mut self,
+        client_id: impl Into<String>,
+        secret: impl Into<ClientSecret>,
+        method: AuthMethod,
+    ) -> Self {
+        self.client_id = Some(client_id.into());
+        self.secret = Some(secret.into());
+        self.method = method;
+        self
+    }
+
+    /// [`client_credentials`](Self::client_credentials) with HTTP Basic authentication.
+    pub fn client_secret_basic(
+        self,
+        client_id: impl Into<String>,
+        secret: impl Into<ClientSecret>,
+    ) -> Self {
+        self.client_credentials(client_id, secret, AuthMethod::ClientSecretBasic)
+    }
+
+    /// [`client_credentials`](Self::client_credentials) with the credentials in the body.
+    pub fn client_secret_post(
+        self,
+        client_id: impl Into<String>,
+        secret: impl Into<ClientSecret>,
+    ) -> Self {
+        self.client_credentials(client_id, secret, AuthMethod::ClientSecretPost)
+    }
+
+    /// How many verdicts to remember (default 4,096); 0 turns the cache off, so that every
+    /// request is introspected (concurrent requests with one token still share a call).
+    pub fn cache_entries(mut self, entries: u64) -> Self {
+        self.cache_entries = entries;
+        self
+    }
+
+    /// The longest an active token's verdict is reused (default 60 s): a revoked token is
+    /// still accepted for up to this long. Never past the token's `exp`.
+    pub fn active_ttl(mut self, ttl: Duration) -> Self {
+        self.active_ttl = ttl;
+        self
+    }
+
+    /// How long a refusal is reused (default 10 s).
+    pub fn inactive_ttl(mut self, ttl: Duration) -> Self {
+        self.inactive_ttl = ttl;
+        self
+    }
+
+    /// Total timeout of one call (default 5 s), waiting for a free call slot included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connect timeout of the default client (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Cap on the response body (default 64 KiB).
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Calls in flight at once (default 64): bounds what a flood of distinct unknown tokens
+    /// makes this process send to the authorization server.
+    pub fn max_concurrent_calls(mut self, calls: usize) -> Self {
+        self.max_concurrent_calls = calls;
+        self
+    }
+
+    /// Uses this HTTP client (custom CA, proxy, mTLS) for the calls and for discovery. Its
+    /// redirect policy and connect timeout are its own; the total timeout still applies, and
+    /// an answer from another URL than the endpoint is still refused.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Allows `http://` endpoints (and issuers) on other hosts than loopback. Anyone on the
+    /// path reads every token and the client secret, and can answer `active: true`.
+    pub fn danger_allow_http(mut self) -> Self {
+        self.allow_http = true;
+        self
+    }
+
+    /// Checks the configuration, finds the endpoint (through discovery for
+    /// [`Introspector::discover`]) and builds. No token is introspected yet.
+    ///
+    /// # Errors
+    /// [`IntrospectErrorKind::Config`] without client credentials, for an empty client id or
+    /// secret, an insecure or invalid URL, a zero timeout, body cap or call limit;
+    /// [`IntrospectErrorKind::Discovery`] when the issuer's metadata cannot be had or names no
+    /// `introspection_endpoint`.
+    pub async fn build(self) -> Result<Introspector, IntrospectError> {
+        let (Some(client_id), Some(secret)) = (self.client_id, self.secret) else {
+            return Err(IntrospectError::config(
+                "no client credentials: the introspection endpoint authenticates its callers",
+            ));
+        };
+        if client_id.is_empty() || secret.expose().is_empty() {
+            return Err(IntrospectError::config("empty client id or secret"));
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err(IntrospectError::config("timeouts must be positive"));
+        }
+        if self.max_body_bytes == 0 || self.max_concurrent_calls == 0 {
+            return Err(IntrospectError::config(
+                "max_body_bytes and max_concurrent_calls must be positive",
+            ));
+        }
+        let client = match self.client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .timeout(self.timeout)
+                // The request carries a token and a secret: it goes to the endpoint or nowhere.
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("portcullis-introspect/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| {
+                    IntrospectError::with_cause(
+                        IntrospectErrorKind::Config("HTTP client".into()),
+                        e,
+                    )
+                })?,
+        };
+        let url_error = |e: portcullis_jwks::SourceError| {
+            let what = match e.kind() {
+                portcullis_jwks::SourceErrorKind::InsecureUrl => {
+                    "the endpoint must be https:// (http:// only for loopback hosts, or with \
+                     danger_allow_http)"
+                }
+                _ => "the endpoint is not a valid URL",
+            };
+            IntrospectError::with_cause(IntrospectErrorKind::Config(what.into()), e)
+        };
+        let endpoint = match self.target {
+            Target::Endpoint(url) => {
+                portcullis_jwks::checked_url(&url, self.allow_http).map_err(url_error)?
+            }
+            Target::Issuer(issuer) => {
+                let metadata =
+                    portcullis_jwks::discover_metadata(&issuer, Some(&client), self.allow_http)
+                        .await
+                        .map_err(|e| {
+                            IntrospectError::with_cause(
+                                IntrospectErrorKind::Discovery("the issuer's metadata"),
+                                e,
+                            )
+                        })?;
+                let url = metadata.introspection_endpoint.ok_or(IntrospectError::new(
+                    IntrospectErrorKind::Discovery("no introspection_endpoint in the metadata"),
+                ))?;
+                portcullis_jwks::checked_discovered_url(&url, &issuer, self.allow_http)
+                    .map_err(url_error)?
+            }
+        };
+        let digester = Digester::random()
+            .ok_or_else(|| IntrospectError::config("no system randomness for the cache key"))?;
+        let cache = (self.cache_entries > 0)
+            .then(|| VerdictCache::new(self.cache_entries, self.active_ttl, self.inactive_ttl));
+        Ok(Introspector {
+            inner: Arc::new(Inner {
+                endpoint,
+                client,
+                credentials: Credentials::new(client_id, &secret, self.method)?,
+                validator: self.validator,
+                cache,
+                flights: Flights::default(),
+                digester,
+                permits: Semaphore::new(self.max_concurrent_calls),
+                timeout: self.timeout,
+                max_body_bytes: self.max_body_bytes,
+                calls: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for IntrospectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectorBuilder")
+            .field("client_id", &self.client_id)
+            .field("auth_method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_b64tokens_are_sent() {
+        for ok in ["abc", "a.b.c", "A-_~+/9", "abc==", "x="] {
+            assert!(is_b64token(ok), "{ok}");
+        }
+        for bad in ["", "=", "a b", "a=b", "a,b", "é", "a\"b", "a\tb"] {
+            assert!(!is_b64token(bad), "{bad:?}");
+        }
+    }
+}

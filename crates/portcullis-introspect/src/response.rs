@@ -1,0 +1,197 @@
+//! Reading an RFC 7662 response: `active`, then the claims with the JWT claim rules.
+
+use std::borrow::Cow;
+
+use portcullis_core::{Claims, ErrorKind, Validator};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cache::Verdict;
+use crate::error::{IntrospectError, IntrospectErrorKind};
+
+/// The members read before the claims. serde refuses a second `active`; the whole text is
+/// read again by the strict claims parser, which refuses any repeated member.
+#[derive(Deserialize)]
+struct Head {
+    active: bool,
+    #[serde(default)]
+    token_type: Option<Value>,
+}
+
+/// The `token_type` values of a bearer access token. RFC 7662 takes them from RFC 6749's
+/// registry (`Bearer`, case-insensitive); some servers answer with the RFC 8693 token type
+/// identifiers instead. Anything else, `DPoP` (RFC 9449 section 7.2: a DPoP-bound token is
+/// never accepted as a bearer token), `refresh_token` or `N_A`, is refused.
+fn is_bearer_access_token(token_type: &str) -> bool {
+    token_type.eq_ignore_ascii_case("bearer")
+        || token_type == "access_token"
+        || token_type == "urn:ietf:params:oauth:token-type:access_token"
+}
+
+/// The verdict of a `200` response: inactive, active and refused by a rule, or active and
+/// accepted.
+///
+/// # Errors
+/// [`IntrospectErrorKind::InvalidResponse`] for a body that is not an RFC 7662 response: not
+/// one strict JSON object, no boolean `active`. That is the endpoint failing, not a verdict.
+pub(crate) fn read(body: &str, validator: &Validator) -> Result<Verdict, IntrospectError> {
+    let head: Head = serde_json::from_str(body).map_err(|e| {
+        IntrospectError::with_cause(
+            IntrospectErrorKind::InvalidResponse("not a JSON object with a boolean `active`"),
+            e,
+        )
+    })?;
+    if !head.active {
+        return Ok(Verdict::Refused(ErrorKind::Inactive.into()));
+    }
+    let claims = match Claims::from_trusted_json(body) {
+        Ok(claims) => claims,
+        Err(e) if matches!(e.kind(), ErrorKind::Malformed(_)) => {
+            return Err(IntrospectError::with_cause(
+                IntrospectErrorKind::InvalidResponse("not one strict JSON object"),
+                e,
+            ));
+        }
+        // A registered claim of the wrong type: the token's claims are unusable.
+        Err(e) => return Ok(Verdict::Refused(e)),
+    };
+    match &head.token_type {
+        None => {}
+        Some(Value::String(t)) if is_bearer_access_token(t) => {}
+        Some(Value::String(_)) => return Ok(Verdict::Refused(ErrorKind::WrongType.into())),
+        Some(_) => {
+            return Ok(Verdict::Refused(
+                ErrorKind::InvalidClaim(Cow::Borrowed("token_type")).into(),
+            ));
+        }
+    }
+    Ok(match validator.check_claims(&claims) {
+        Ok(()) => Verdict::Active(claims),
+        Err(e) => Verdict::Refused(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::ManualClock;
+
+    fn rules() -> Validator {
+        Validator::builder()
+            .issuer("https://as.test")
+            .audience("api")
+            .clock(ManualClock::at(1_000))
+            .build()
+            .unwrap()
+    }
+
+    fn verdict(body: &str) -> Result<Result<Claims, ErrorKind>, IntrospectErrorKind> {
+        read(body, &rules())
+            .map(|v| {
+                v.into_result()
+                    .map_err(portcullis_core::AuthError::into_kind)
+            })
+            .map_err(|e| e.kind().clone())
+    }
+
+    const GOOD: &str = r#""iss":"https://as.test","aud":"api","exp":2000"#;
+
+    #[test]
+    fn active_tokens_get_the_claim_rules() {
+        let ok = verdict(&format!(
+            r#"{{"active":true,{GOOD},"scope":"a b","x":[1]}}"#
+        ))
+        .unwrap();
+        let claims = ok.unwrap();
+        assert_eq!(claims.scopes().as_str(), "a b");
+        assert_eq!(claims.get("x"), Some(serde_json::json!([1])));
+        assert_eq!(
+            verdict(r#"{"active":true,"iss":"https://as.test","aud":"api","exp":900}"#)
+                .unwrap()
+                .err(),
+            Some(ErrorKind::Expired)
+        );
+        assert_eq!(
+            verdict(r#"{"active":true,"iss":"https://as.test","aud":"web","exp":2000}"#)
+                .unwrap()
+                .err(),
+            Some(ErrorKind::WrongAudience)
+        );
+        assert_eq!(
+            verdict(r#"{"active":true,"aud":"api","exp":2000}"#)
+                .unwrap()
+                .err(),
+            Some(ErrorKind::MissingClaim("iss".into()))
+        );
+        assert_eq!(
+            verdict(r#"{"active":true,"iss":"https://as.test","aud":"api","exp":"2000"}"#)
+                .unwrap()
+                .err(),
+            Some(ErrorKind::InvalidClaim("exp".into()))
+        );
+    }
+
+    #[test]
+    fn inactive_is_a_refusal_whatever_else_is_said() {
+        assert_eq!(
+            verdict(r#"{"active":false}"#).unwrap().err(),
+            Some(ErrorKind::Inactive)
+        );
+        assert_eq!(
+            verdict(r#"{"active":false,"exp":"junk","scope":1}"#)
+                .unwrap()
+                .err(),
+            Some(ErrorKind::Inactive)
+        );
+    }
+
+    #[test]
+    fn only_bearer_access_tokens_pass() {
+        for (token_type, ok) in [
+            ("Bearer", true),
+            ("bearer", true),
+            ("access_token", true),
+            ("urn:ietf:params:oauth:token-type:access_token", true),
+            ("DPoP", false),
+            ("refresh_token", false),
+            ("N_A", false),
+        ] {
+            let body = format!(r#"{{"active":true,{GOOD},"token_type":"{token_type}"}}"#);
+            let v = verdict(&body).unwrap();
+            assert_eq!(v.is_ok(), ok, "{token_type}");
+            if !ok {
+                assert_eq!(v.unwrap_err(), ErrorKind::WrongType);
+            }
+        }
+        assert_eq!(
+            verdict(&format!(r#"{{"active":true,{GOOD},"token_type":1}}"#))
+                .unwrap()
+                .err(),
+            Some(ErrorKind::InvalidClaim("token_type".into()))
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_rfc_7662_response_is_the_endpoint_failing() {
+        for body in [
+            "",
+            "<html>",
+            "[]",
+            r#"{"scope":"a"}"#,
+            r#"{"active":"true"}"#,
+            r#"{"active":1}"#,
+            r#"{"active":true,"active":false}"#,
+            r#"{"active":false,"active":true}"#,
+        ] {
+            assert!(
+                matches!(verdict(body), Err(IntrospectErrorKind::InvalidResponse(_))),
+                "{body}"
+            );
+        }
+        // A repeat the head does not read is still caught by the strict parser.
+        assert!(matches!(
+            verdict(&format!(r#"{{"active":true,{GOOD},"sub":"a","sub":"b"}}"#)),
+            Err(IntrospectErrorKind::InvalidResponse(_))
+        ));
+    }
+}

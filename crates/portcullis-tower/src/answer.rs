@@ -1,0 +1,542 @@
+//! What a refused request is answered: one function, [`answer`], maps every [`Rejection`] to
+//! the status and headers RFC 6750 (HTTP) or the gRPC status codes prescribe.
+//!
+//! | rejection | HTTP | gRPC (trailers-only, HTTP 200) |
+//! |---|---|---|
+//! | no credentials | 401, `WWW-Authenticate: Bearer realm="…"` (no error code) | 16 UNAUTHENTICATED |
+//! | malformed request (two tokens, bad syntax) | 400, `error="invalid_request"` | 16 UNAUTHENTICATED |
+//! | token invalid for any reason | 401, `error="invalid_token"` | 16 UNAUTHENTICATED |
+//! | insufficient scope | 403, `error="insufficient_scope"`, `scope="…"` | 7 PERMISSION_DENIED |
+//! | keys unavailable | 503, `Retry-After` | 14 UNAVAILABLE |
+//! | layer missing (a configuration error) | 500 | 13 INTERNAL |
+//!
+//! Every answer carries `Cache-Control: no-store`. `error_description` is off unless
+//! [`Answers::describe_errors`] is set, and then says which rule failed, never what the token
+//! holds. gRPC answers keep `www-authenticate` for clients that read it.
+//!
+//! ```
+//! use portcullis_core::{ErrorKind, ScopeRequirement};
+//! use portcullis_tower::{answer, Answers, Protocol, Rejection};
+//!
+//! let answers = Answers::default().realm("orders");
+//! let refused = Rejection::Refused(ErrorKind::Expired.into());
+//! let response = answer(&refused, Protocol::Http, &answers);
+//! assert_eq!(response.status(), 401);
+//! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="orders", error="invalid_token""#);
+//!
+//! let scope = Rejection::Refused(ErrorKind::InsufficientScope(ScopeRequirement::all_of(["orders.write"])).into());
+//! let response = answer(&scope, Protocol::Grpc, &answers);
+//! assert_eq!(response.headers()["grpc-status"], "7");
+//! ```
+
+use std::fmt::{self, Write as _};
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use portcullis_core::{AuthError, ErrorKind};
+
+use crate::credentials::InvalidRequest;
+
+/// Why the layer (or a scope check behind it) refused a request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// The request carries no bearer token.
+    MissingCredentials,
+    /// The request's credentials are malformed (two tokens, bad syntax).
+    InvalidRequest(InvalidRequest),
+    /// The token was refused; [`AuthError::kind`] says by which rule. Insufficient scope and
+    /// unavailable keys are kinds of this too.
+    Refused(AuthError),
+    /// The service is misconfigured: a handler or scope check expects the verified claims,
+    /// but no [`BearerAuthLayer`](crate::BearerAuthLayer) ran before it.
+    LayerMissing,
+}
+
+impl Rejection {
+    /// A short stable identifier of the reason, as logged.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::MissingCredentials => "missing_credentials",
+            Rejection::InvalidRequest(e) => e.code(),
+            Rejection::Refused(e) => e.code(),
+            Rejection::LayerMissing => "layer_missing",
+        }
+    }
+
+    /// The error of a refused token, if this is one.
+    #[must_use]
+    pub fn auth_error(&self) -> Option<&AuthError> {
+        match self {
+            Rejection::Refused(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Rejection::MissingCredentials => StatusCode::UNAUTHORIZED,
+            Rejection::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Rejection::Refused(e) => match e.kind() {
+                ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
+                ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            },
+            Rejection::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC status code of the answer.
+    #[must_use]
+    pub fn grpc_code(&self) -> u8 {
+        match self.status() {
+            StatusCode::FORBIDDEN => 7,
+            StatusCode::SERVICE_UNAVAILABLE => 14,
+            StatusCode::INTERNAL_SERVER_ERROR => 13,
+            _ => 16,
+        }
+    }
+
+    /// The RFC 6750 error code, if the answer has one.
+    fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Rejection::MissingCredentials | Rejection::LayerMissing => None,
+            Rejection::InvalidRequest(_) => Some("invalid_request"),
+            Rejection::Refused(e) => match e.kind() {
+                ErrorKind::InsufficientScope(_) => Some("insufficient_scope"),
+                ErrorKind::KeysUnavailable => None,
+                _ => Some("invalid_token"),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::MissingCredentials => f.write_str("no bearer token"),
+            Rejection::InvalidRequest(e) => fmt::Display::fmt(e, f),
+            Rejection::Refused(e) => fmt::Display::fmt(e, f),
+            Rejection::LayerMissing => f.write_str(
+                "no BearerAuthLayer ran before this handler or scope check (configuration error)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Rejection::InvalidRequest(e) => Some(e),
+            Rejection::Refused(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<AuthError> for Rejection {
+    fn from(e: AuthError) -> Self {
+        Rejection::Refused(e)
+    }
+}
+
+impl From<ErrorKind> for Rejection {
+    fn from(kind: ErrorKind) -> Self {
+        Rejection::Refused(kind.into())
+    }
+}
+
+impl From<InvalidRequest> for Rejection {
+    fn from(e: InvalidRequest) -> Self {
+        Rejection::InvalidRequest(e)
+    }
+}
+
+/// Which kind of answer a request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// RFC 6750 status codes.
+    Http,
+    /// A gRPC trailers-only answer (the request's content type is `application/grpc*`).
+    Grpc,
+    /// A gRPC-Web trailers-only answer (`application/grpc-web*`, before a gRPC-Web
+    /// translation layer such as tonic-web has turned the call into plain gRPC): the same
+    /// status headers, with the gRPC-Web content type; `text` for `application/grpc-web-text`.
+    GrpcWeb {
+        /// The base64 (`-text`) variant.
+        text: bool,
+    },
+}
+
+impl Protocol {
+    /// From the request's `content-type`: `application/grpc` alone or followed by `+`
+    /// (`application/grpc+proto`) or `;` is gRPC; `application/grpc-web` and
+    /// `application/grpc-web-text` (likewise) are gRPC-Web; anything else is HTTP.
+    #[must_use]
+    pub fn of(headers: &HeaderMap) -> Self {
+        let Some(rest) = headers
+            .get(CONTENT_TYPE)
+            .map(HeaderValue::as_bytes)
+            .and_then(|ct| ct.strip_prefix(b"application/grpc"))
+        else {
+            return Protocol::Http;
+        };
+        let ends = |rest: &[u8]| matches!(rest.first(), None | Some(b'+' | b';'));
+        if ends(rest) {
+            Protocol::Grpc
+        } else if let Some(web) = rest.strip_prefix(b"-web-text") {
+            if ends(web) {
+                Protocol::GrpcWeb { text: true }
+            } else {
+                Protocol::Http
+            }
+        } else if let Some(web) = rest.strip_prefix(b"-web") {
+            if ends(web) {
+                Protocol::GrpcWeb { text: false }
+            } else {
+                Protocol::Http
+            }
+        } else {
+            Protocol::Http
+        }
+    }
+}
+
+/// How answers are worded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answers {
+    realm: Option<Box<str>>,
+    describe: bool,
+    retry_after_secs: u32,
+}
+
+/// The default `Retry-After` of a 503: long enough for a JWKS retry (portcullis-jwks backs off
+/// from 1 s), short enough that clients come back soon after the keys return.
+pub const DEFAULT_RETRY_AFTER_SECS: u32 = 5;
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers {
+            realm: None,
+            describe: false,
+            retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+        }
+    }
+}
+
+impl Answers {
+    /// The `realm` auth-param of every challenge. Characters outside printable ASCII, `"` and
+    /// `\` are dropped.
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into().into_boxed_str());
+        self
+    }
+
+    /// Adds `error_description` (and, for gRPC, a precise `grpc-message`) naming the rule that
+    /// failed, e.g. "token expired". Never token content, but it tells a caller which check
+    /// refused it: off by default.
+    #[must_use]
+    pub fn describe_errors(mut self, describe: bool) -> Self {
+        self.describe = describe;
+        self
+    }
+
+    /// The `Retry-After` value of a 503, in seconds.
+    #[must_use]
+    pub fn retry_after_secs(mut self, secs: u32) -> Self {
+        self.retry_after_secs = secs;
+        self
+    }
+}
+
+/// The answer to a refused request: status and headers, with an empty body.
+///
+/// This is the one place the wire format of a refusal is decided; the layer, the scope checks
+/// and the extractors all call it.
+#[must_use]
+pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> Response<()> {
+    let mut response = Response::new(());
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(challenge) = challenge(rejection, answers) {
+        headers.insert(WWW_AUTHENTICATE, challenge);
+    }
+    match protocol {
+        Protocol::Http => {
+            *response.status_mut() = rejection.status();
+            if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(answers.retry_after_secs));
+            }
+        }
+        Protocol::Grpc | Protocol::GrpcWeb { .. } => {
+            let content_type = match protocol {
+                Protocol::GrpcWeb { text: true } => "application/grpc-web-text+proto",
+                Protocol::GrpcWeb { text: false } => "application/grpc-web+proto",
+                _ => "application/grpc",
+            };
+            let headers = response.headers_mut();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            headers.insert(
+                "grpc-status",
+                HeaderValue::from(u16::from(rejection.grpc_code())),
+            );
+            let message = if answers.describe {
+                rejection.to_string()
+            } else {
+                generic_message(rejection).to_owned()
+            };
+            if let Ok(value) = HeaderValue::from_str(&grpc_percent_encode(&message)) {
+                headers.insert("grpc-message", value);
+            }
+        }
+    }
+    response
+}
+
+fn generic_message(rejection: &Rejection) -> &'static str {
+    match rejection.status() {
+        StatusCode::BAD_REQUEST => "malformed bearer credentials",
+        StatusCode::FORBIDDEN => "insufficient scope",
+        StatusCode::SERVICE_UNAVAILABLE => "verification keys unavailable",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal error",
+        _ if matches!(rejection, Rejection::MissingCredentials) => "missing bearer token",
+        _ => "invalid bearer token",
+    }
+}
+
+/// The `WWW-Authenticate` value: `Bearer` and comma-separated auth-params (RFC 7235 2.1).
+fn challenge(rejection: &Rejection, answers: &Answers) -> Option<HeaderValue> {
+    if matches!(rejection, Rejection::LayerMissing) {
+        return None;
+    }
+    let code = rejection.error_code();
+    if code.is_none() && !matches!(rejection, Rejection::MissingCredentials) {
+        // 503: the client did nothing wrong; there is no challenge to answer.
+        return None;
+    }
+    let mut value = String::from("Bearer");
+    let mut params = 0;
+    let mut param = |value: &mut String, name: &str, content: &str| {
+        value.push_str(if params == 0 { " " } else { ", " });
+        params += 1;
+        // Writing to a String cannot fail.
+        let _ = write!(value, "{name}=\"");
+        value.extend(content.chars().filter(|c| is_qtext(*c)));
+        value.push('"');
+    };
+    if let Some(realm) = &answers.realm {
+        param(&mut value, "realm", realm);
+    }
+    if let Some(code) = code {
+        param(&mut value, "error", code);
+        if answers.describe {
+            param(&mut value, "error_description", &rejection.to_string());
+        }
+    }
+    if let Rejection::Refused(e) = rejection
+        && let ErrorKind::InsufficientScope(required) = e.kind()
+    {
+        let scope = required.to_scope_param();
+        if !scope.is_empty() {
+            param(&mut value, "scope", &scope);
+        }
+    }
+    HeaderValue::from_str(&value).ok()
+}
+
+/// The characters RFC 6750 allows inside its quoted auth-params: printable ASCII except `"`
+/// and `\` (`%x20-21 / %x23-5B / %x5D-7E`).
+fn is_qtext(c: char) -> bool {
+    matches!(c, ' '..='~') && c != '"' && c != '\\'
+}
+
+/// gRPC's `grpc-message` encoding: bytes outside `%x20-7E`, and `%` itself, as `%XX`.
+fn grpc_percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::{MalformedPart, ScopeRequirement};
+
+    fn http(rejection: impl Into<Rejection>, answers: &Answers) -> Response<()> {
+        answer(&rejection.into(), Protocol::Http, answers)
+    }
+
+    fn header<'a>(response: &'a Response<()>, name: &str) -> Option<&'a str> {
+        response.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn every_row_of_the_answers_table() {
+        let a = Answers::default().realm("api");
+        let scope = ErrorKind::InsufficientScope(ScopeRequirement::all_of(["a", "b"]));
+        let rows: Vec<(Rejection, u16, Option<&str>, u8)> = vec![
+            (
+                Rejection::MissingCredentials,
+                401,
+                Some(r#"Bearer realm="api""#),
+                16,
+            ),
+            (
+                InvalidRequest::MultipleCredentials.into(),
+                400,
+                Some(r#"Bearer realm="api", error="invalid_request""#),
+                16,
+            ),
+            (
+                Rejection::Refused(ErrorKind::Malformed(MalformedPart::Base64).into()),
+                401,
+                Some(r#"Bearer realm="api", error="invalid_token""#),
+                16,
+            ),
+            (
+                Rejection::Refused(scope.into()),
+                403,
+                Some(r#"Bearer realm="api", error="insufficient_scope", scope="a b""#),
+                7,
+            ),
+            (
+                Rejection::Refused(ErrorKind::KeysUnavailable.into()),
+                503,
+                None,
+                14,
+            ),
+            (Rejection::LayerMissing, 500, None, 13),
+        ];
+        for (rejection, status, challenge, grpc) in rows {
+            let r = http(rejection.clone(), &a);
+            assert_eq!(r.status().as_u16(), status, "{rejection:?}");
+            assert_eq!(header(&r, "www-authenticate"), challenge, "{rejection:?}");
+            assert_eq!(header(&r, "cache-control"), Some("no-store"));
+            assert_eq!(header(&r, "retry-after").is_some(), status == 503);
+            let g = answer(&rejection, Protocol::Grpc, &a);
+            assert_eq!(g.status(), 200);
+            assert_eq!(header(&g, "content-type"), Some("application/grpc"));
+            assert_eq!(header(&g, "grpc-status"), Some(&*grpc.to_string()));
+            assert_eq!(header(&g, "www-authenticate"), challenge);
+            assert!(header(&g, "grpc-message").is_some());
+        }
+    }
+
+    #[test]
+    fn without_a_realm_the_first_param_follows_the_scheme() {
+        let r = http(Rejection::MissingCredentials, &Answers::default());
+        assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+        let r = http(ErrorKind::Expired, &Answers::default());
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer error="invalid_token""#)
+        );
+    }
+
+    #[test]
+    fn descriptions_are_opt_in_and_quoted_safely() {
+        let quiet = http(ErrorKind::Expired, &Answers::default());
+        assert!(
+            !header(&quiet, "www-authenticate")
+                .unwrap()
+                .contains("error_description")
+        );
+
+        let a = Answers::default()
+            .realm("a\"b\\c\u{e9}")
+            .describe_errors(true);
+        let r = http(ErrorKind::Rejected("tenant \"x\" \\ suspended".into()), &a);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(
+                r#"Bearer realm="abc", error="invalid_token", error_description="rejected: tenant x  suspended""#
+            )
+        );
+        let r = http(Rejection::MissingCredentials, &a);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer realm="abc""#)
+        );
+    }
+
+    #[test]
+    fn a_denied_route_has_no_scope_to_name() {
+        let deny = ScopeRequirement::any_of(Vec::<String>::new());
+        let r = http(ErrorKind::InsufficientScope(deny), &Answers::default());
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer error="insufficient_scope""#)
+        );
+    }
+
+    #[test]
+    fn grpc_web_callers_get_the_same_statuses_with_their_content_type() {
+        let a = Answers::default();
+        for (text, ct) in [
+            (false, "application/grpc-web+proto"),
+            (true, "application/grpc-web-text+proto"),
+        ] {
+            let r = answer(
+                &Rejection::MissingCredentials,
+                Protocol::GrpcWeb { text },
+                &a,
+            );
+            assert_eq!(r.status(), 200);
+            assert_eq!(header(&r, "content-type"), Some(ct));
+            assert_eq!(header(&r, "grpc-status"), Some("16"));
+            assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+        }
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_encoded() {
+        assert_eq!(grpc_percent_encode("a b%c\u{e9}\n"), "a b%25c%C3%A9%0A");
+        let a = Answers::default().describe_errors(true);
+        let g = answer(&ErrorKind::Expired.into(), Protocol::Grpc, &a);
+        assert_eq!(header(&g, "grpc-message"), Some("token expired"));
+    }
+
+    #[test]
+    fn grpc_is_recognised_by_content_type() {
+        for (ct, expected) in [
+            ("application/grpc", Protocol::Grpc),
+            ("application/grpc+proto", Protocol::Grpc),
+            ("application/grpc;charset=utf-8", Protocol::Grpc),
+            ("application/grpc-web", Protocol::GrpcWeb { text: false }),
+            (
+                "application/grpc-web+proto",
+                Protocol::GrpcWeb { text: false },
+            ),
+            (
+                "application/grpc-web-text",
+                Protocol::GrpcWeb { text: true },
+            ),
+            (
+                "application/grpc-web-text+proto",
+                Protocol::GrpcWeb { text: true },
+            ),
+            ("application/grpc-webby", Protocol::Http),
+            ("application/grpcx", Protocol::Http),
+            ("application/json", Protocol::Http),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(Protocol::of(&h), expected, "{ct}");
+        }
+        assert_eq!(Protocol::of(&HeaderMap::new()), Protocol::Http);
+    }
+}

@@ -1,0 +1,511 @@
+//! A central table of what each route requires, matched by method and path pattern.
+//!
+//! Rules are tried in the order they were added; the first whose method and pattern match
+//! decides. A request that no rule matches gets the default, which is [`Access::Deny`] for
+//! [`Policy::deny_by_default`] (the safe choice: a route added later without a rule is closed)
+//! and [`Access::Authenticated`] for [`Policy::authenticated_by_default`].
+//!
+//! Patterns are `/`-separated segments: a literal matches itself, `*` (or `{name}`) matches
+//! exactly one segment, and a final `**` (or axum's `{*name}`) matches whatever remains (also
+//! nothing). gRPC methods are paths too: `/package.Service/Method`, `/package.Service/*`.
+//! Patterns in other syntaxes (`:id`, `*rest`, braces inside a segment) are refused rather
+//! than left to match nothing. A `GET` rule also applies to `HEAD`, which routers answer
+//! with the `GET` handler.
+//!
+//! # Deployment caveat
+//!
+//! The table matches the path the layer sees. Under axum's `Router::nest`, the nested router
+//! (and any layer on it) sees the path without the prefix: put a policy layer on the
+//! outermost router, or write its patterns relative to the router it is on.
+//!
+//! ```
+//! use http::Method;
+//! use portcullis_core::ScopeRequirement;
+//! use portcullis_tower::{Access, Policy};
+//!
+//! let policy = Policy::deny_by_default()
+//!     .public("/health")
+//!     .route_method(Method::GET, "/orders/**", ScopeRequirement::any_of(["orders.read"]))
+//!     .route_method(Method::POST, "/orders", ScopeRequirement::all_of(["orders.write"]))
+//!     .route("/me", Access::Authenticated)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(policy.access(&Method::GET, "/health"), &Access::Public);
+//! assert_eq!(policy.access(&Method::DELETE, "/orders/7"), &Access::Deny);
+//! ```
+
+use std::fmt;
+
+use http::Method;
+use portcullis_core::ScopeRequirement;
+
+/// What a route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Nothing: the layer does not look for a token (health checks, metadata).
+    Public,
+    /// Any valid token.
+    Authenticated,
+    /// A valid token whose scopes satisfy the requirement.
+    Scopes(ScopeRequirement),
+    /// Nothing gets through: a valid token is answered `403`, none `401`.
+    Deny,
+}
+
+impl From<ScopeRequirement> for Access {
+    fn from(requirement: ScopeRequirement) -> Self {
+        Access::Scopes(requirement)
+    }
+}
+
+/// The table. Build it with [`Policy::deny_by_default`] or
+/// [`Policy::authenticated_by_default`], then [`PolicyBuilder::build`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Box<[Rule]>,
+    default: Access,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    method: Option<Method>,
+    pattern: Pattern,
+    access: Access,
+}
+
+/// Builds a [`Policy`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PolicyBuilder {
+    rules: Vec<(Option<Method>, String, Access)>,
+    default: Access,
+}
+
+/// A pattern that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pattern: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid route pattern {:?}: {}",
+            self.pattern, self.reason
+        )
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl Policy {
+    /// A table whose unmatched requests are refused.
+    pub fn deny_by_default() -> PolicyBuilder {
+        PolicyBuilder {
+            rules: Vec::new(),
+            default: Access::Deny,
+        }
+    }
+
+    /// A table whose unmatched requests need any valid token.
+    pub fn authenticated_by_default() -> PolicyBuilder {
+        PolicyBuilder {
+            rules: Vec::new(),
+            default: Access::Authenticated,
+        }
+    }
+
+    /// What a request with this method and path requires.
+    #[must_use]
+    pub fn access(&self, method: &Method, path: &str) -> &Access {
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.method
+                    .as_ref()
+                    .is_none_or(|m| covers_method(m, method))
+                    && rule.pattern.matches(path)
+            })
+            .map_or(&self.default, |rule| &rule.access)
+    }
+}
+
+/// Whether a rule for `rule` applies to a request with `method`: the same method, and `GET`
+/// rules also for `HEAD`, which routers (axum among them) answer with the `GET` handler.
+fn covers_method(rule: &Method, method: &Method) -> bool {
+    rule == method || (*rule == Method::GET && *method == Method::HEAD)
+}
+
+impl PolicyBuilder {
+    /// A rule for every method.
+    pub fn route(mut self, pattern: impl Into<String>, access: impl Into<Access>) -> Self {
+        self.rules.push((None, pattern.into(), access.into()));
+        self
+    }
+
+    /// A rule for one method.
+    pub fn route_method(
+        mut self,
+        method: Method,
+        pattern: impl Into<String>,
+        access: impl Into<Access>,
+    ) -> Self {
+        self.rules
+            .push((Some(method), pattern.into(), access.into()));
+        self
+    }
+
+    /// No token needed for this pattern, any method.
+    pub fn public(self, pattern: impl Into<String>) -> Self {
+        self.route(pattern, Access::Public)
+    }
+
+    /// The standard gRPC health service (`/grpc.health.v1.Health/*`) is public.
+    pub fn public_grpc_health(self) -> Self {
+        self.public("/grpc.health.v1.Health/*")
+    }
+
+    /// The standard gRPC reflection services (v1 and v1alpha) are public.
+    pub fn public_grpc_reflection(self) -> Self {
+        self.public("/grpc.reflection.v1.ServerReflection/*")
+            .public("/grpc.reflection.v1alpha.ServerReflection/*")
+    }
+
+    /// The table.
+    ///
+    /// # Errors
+    /// A [`PolicyError`] for a pattern that does not start with `/`, has an empty segment, or
+    /// has `**` anywhere but at the end; for a scope that is not an RFC 6749 scope token; and
+    /// for a rule that can never apply because an earlier rule matches every request it
+    /// would (first match wins, so `/pkg.S/*` before `/pkg.S/Create` would silently give
+    /// `Create` the service's requirement).
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
+        for (method, text, access) in self.rules {
+            let pattern = Pattern::parse(&text)?;
+            if let Access::Scopes(requirement) = &access
+                && (requirement.alternatives().next().is_none()
+                    || requirement
+                        .alternatives()
+                        .any(|mut set| set.next().is_none()))
+            {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: "a scope requirement names no scope (use Access::Authenticated or Access::Deny)",
+                });
+            }
+            if let Access::Scopes(requirement) = &access
+                && let Some(bad) = requirement
+                    .alternatives()
+                    .flatten()
+                    .find(|s| !crate::scopes::is_scope_token(s))
+            {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: if bad.is_empty() {
+                        "a required scope is empty"
+                    } else {
+                        "a required scope is not an RFC 6749 scope token"
+                    },
+                });
+            }
+            let hidden = rules.iter().any(|earlier| {
+                let methods = match (&earlier.method, &method) {
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                    (Some(e), Some(m)) => covers_method(e, m),
+                };
+                methods && earlier.pattern.covers(&pattern)
+            });
+            if hidden {
+                return Err(PolicyError {
+                    pattern: text,
+                    reason: "an earlier rule matches every request this one would (first match wins: put the more specific rule first)",
+                });
+            }
+            rules.push(Rule {
+                method,
+                pattern,
+                access,
+            });
+        }
+        Ok(Policy {
+            rules: rules.into(),
+            default: self.default,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(Box<str>),
+    One,
+    Rest,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    segments: Box<[Segment]>,
+}
+
+impl Pattern {
+    fn parse(pattern: &str) -> Result<Self, PolicyError> {
+        let fail = |reason| PolicyError {
+            pattern: pattern.to_owned(),
+            reason,
+        };
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or_else(|| fail("must start with `/`"))?;
+        if rest.is_empty() {
+            return Ok(Pattern {
+                segments: Box::new([]),
+            });
+        }
+        let parts: Vec<&str> = rest.split('/').collect();
+        let last = parts.len() - 1;
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.into_iter().enumerate() {
+            segments.push(match part {
+                "" => return Err(fail("empty segment")),
+                "**" if i == last => Segment::Rest,
+                "**" => return Err(fail("`**` must be the last segment")),
+                "*" => Segment::One,
+                // axum 0.8's catch-all: the rest of the path.
+                p if p.starts_with("{*") && p.ends_with('}') && i == last => Segment::Rest,
+                p if p.starts_with("{*") => {
+                    return Err(fail("a `{*catch_all}` must be the last segment"));
+                }
+                p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => {
+                    let name = p.get(1..p.len() - 1).unwrap_or_default();
+                    if name.contains(['{', '}', '*', '/']) {
+                        return Err(fail("a `{param}` segment holds a name only"));
+                    }
+                    Segment::One
+                }
+                // Patterns in other routers' syntax would silently match nothing.
+                p if p.starts_with(':') => {
+                    return Err(fail(
+                        "`:param` is not a pattern here: write `{param}` or `*`",
+                    ));
+                }
+                p if p.contains(['*', '{', '}']) => {
+                    return Err(fail("`*`, `{` and `}` only as a whole segment"));
+                }
+                p => Segment::Literal(p.into()),
+            });
+        }
+        Ok(Pattern {
+            segments: segments.into(),
+        })
+    }
+
+    /// Whether every path `other` matches, this pattern matches too.
+    fn covers(&self, other: &Pattern) -> bool {
+        let mut mine = self.segments.iter();
+        let mut theirs = other.segments.iter();
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => return true,
+                (Some(Segment::Rest), _) => return true,
+                (None, Some(_)) | (Some(_), None) => return false,
+                (Some(_), Some(Segment::Rest)) => return false,
+                (Some(Segment::One), Some(_)) => {}
+                (Some(Segment::Literal(a)), Some(Segment::Literal(b))) if a == b => {}
+                (Some(Segment::Literal(_)), Some(_)) => return false,
+            }
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let mut parts = if rest.is_empty() {
+            None
+        } else {
+            Some(rest.split('/'))
+        };
+        for segment in self.segments.iter() {
+            if *segment == Segment::Rest {
+                return true;
+            }
+            let Some(part) = parts.as_mut().and_then(Iterator::next) else {
+                return false;
+            };
+            match segment {
+                Segment::Literal(literal) if **literal == *part => {}
+                Segment::One if !part.is_empty() => {}
+                _ => return false,
+            }
+        }
+        parts.is_none_or(|mut p| p.next().is_none())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(pattern: &str, path: &str) -> bool {
+        Pattern::parse(pattern).unwrap().matches(path)
+    }
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(matches("/", "/"));
+        assert!(!matches("/", "/a"));
+        assert!(matches("/orders", "/orders"));
+        assert!(!matches("/orders", "/orders/"));
+        assert!(!matches("/orders", "/ordersx"));
+        assert!(!matches("/orders", "/orders/1"));
+        assert!(matches("/orders/*", "/orders/1"));
+        assert!(matches("/orders/{id}", "/orders/1"));
+        assert!(!matches("/orders/*", "/orders"));
+        assert!(!matches("/orders/*", "/orders/"));
+        assert!(!matches("/orders/*", "/orders/1/items"));
+        assert!(matches("/orders/**", "/orders"));
+        assert!(matches("/orders/**", "/orders/1/items"));
+        assert!(!matches("/orders/**", "/orderss"));
+        assert!(matches("/**", "/anything/at/all"));
+        assert!(matches("/pkg.Orders/*", "/pkg.Orders/Get"));
+        assert!(!matches("/pkg.Orders/*", "/pkg.OrdersAdmin/Get"));
+        assert!(!matches("/a", "a"));
+    }
+
+    #[test]
+    fn a_rule_hidden_by_an_earlier_one_is_refused() {
+        let read = ScopeRequirement::any_of(["read"]);
+        let write = ScopeRequirement::any_of(["write"]);
+        let hidden = Policy::deny_by_default()
+            .route("/pkg.S/*", read.clone())
+            .route_method(Method::POST, "/pkg.S/Create", write.clone())
+            .build();
+        assert!(hidden.unwrap_err().to_string().contains("earlier rule"));
+        for (first, second) in [
+            ("/**", "/a"),
+            ("/a/**", "/a/b/c"),
+            ("/a/*", "/a/{id}"),
+            ("/a", "/a"),
+        ] {
+            let p = Policy::deny_by_default()
+                .public(first)
+                .public(second)
+                .build();
+            assert!(p.is_err(), "{first} hides {second}");
+        }
+        // The specific rule first is the right order; a method-only earlier rule hides nothing
+        // for other methods; overlapping but not covering patterns are fine.
+        for builder in [
+            Policy::deny_by_default()
+                .route_method(Method::POST, "/pkg.S/Create", write.clone())
+                .route("/pkg.S/*", read.clone()),
+            Policy::deny_by_default()
+                .route_method(Method::GET, "/a/*", read)
+                .route_method(Method::POST, "/a/*", write),
+            Policy::deny_by_default().public("/a/*").public("/a/**"),
+            Policy::deny_by_default().public("/a/b").public("/a/*"),
+        ] {
+            builder.build().unwrap();
+        }
+    }
+
+    #[test]
+    fn invalid_scopes_are_refused() {
+        for bad in ["", "a b", "a\"b"] {
+            let p = Policy::deny_by_default()
+                .route("/x", ScopeRequirement::any_of([bad]))
+                .build();
+            assert!(p.is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn head_requests_follow_get_rules() {
+        let admin = ScopeRequirement::all_of(["admin"]);
+        let p = Policy::authenticated_by_default()
+            .route_method(Method::GET, "/admin/export", admin.clone())
+            .build()
+            .unwrap();
+        assert_eq!(
+            p.access(&Method::HEAD, "/admin/export"),
+            &Access::Scopes(admin.clone())
+        );
+        assert_eq!(
+            p.access(&Method::POST, "/admin/export"),
+            &Access::Authenticated
+        );
+        // A HEAD rule after a GET rule for the same paths can never apply.
+        assert!(
+            Policy::deny_by_default()
+                .route_method(Method::GET, "/a", admin)
+                .route_method(Method::HEAD, "/a", Access::Public)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn axum_catch_all_segments_cover_the_rest_of_the_path() {
+        assert!(matches("/files/{*path}", "/files/a"));
+        assert!(matches("/files/{*path}", "/files/a/b/c"));
+        assert!(!matches("/files/{*path}", "/other/a"));
+        for bad in [
+            "/files/{*path}/x",
+            "/:id",
+            "/a*",
+            "/{a",
+            "/a}",
+            "/{}",
+            "/{a/b}",
+        ] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_requirement_that_names_no_scope_is_refused() {
+        for empty in [
+            ScopeRequirement::all_of(Vec::<String>::new()),
+            ScopeRequirement::any_of(Vec::<String>::new()),
+            ScopeRequirement::any_of_all([vec!["a"], vec![]]),
+        ] {
+            assert!(
+                Policy::deny_by_default()
+                    .route("/x", empty)
+                    .build()
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn bad_patterns_are_refused() {
+        for bad in ["orders", "/a//b", "/**/a", "/a/"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides_and_the_default_covers_the_rest() {
+        let read = ScopeRequirement::any_of(["read"]);
+        let p = Policy::deny_by_default()
+            .route_method(Method::GET, "/items/**", read.clone())
+            .route("/items/**", Access::Authenticated)
+            .public_grpc_health()
+            .build()
+            .unwrap();
+        assert_eq!(p.access(&Method::GET, "/items/1"), &Access::Scopes(read));
+        assert_eq!(p.access(&Method::PUT, "/items/1"), &Access::Authenticated);
+        assert_eq!(p.access(&Method::GET, "/other"), &Access::Deny);
+        assert_eq!(
+            p.access(&Method::POST, "/grpc.health.v1.Health/Check"),
+            &Access::Public
+        );
+        let open = Policy::authenticated_by_default().build().unwrap();
+        assert_eq!(open.access(&Method::GET, "/x"), &Access::Authenticated);
+    }
+}

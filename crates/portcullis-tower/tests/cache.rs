@@ -1,0 +1,184 @@
+// Tests may unwrap, index and panic: a failure is the test's report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The safety rules of the verified-token cache: a hit is never accepted where a fresh
+//! verification would refuse.
+
+use std::sync::{Arc, Mutex};
+
+use portcullis_core::{Algorithm, ErrorKind, KeySet, ManualClock, Validator, VerifyingKey};
+use portcullis_jwks::{KeySource, RefreshFuture};
+use portcullis_testkit::{TestKey, TokenBuilder, tamper};
+use portcullis_tower::{JwtVerifier, TokenCache, Verifier};
+
+const NOW: i64 = 1_900_000_000;
+
+/// A key source whose keys a test swaps at will.
+#[derive(Clone)]
+struct SwapKeys(Arc<Mutex<KeySet>>);
+
+impl SwapKeys {
+    fn new(keys: &[&TestKey]) -> Self {
+        SwapKeys(Arc::new(Mutex::new(key_set(keys))))
+    }
+    fn set(&self, keys: &[&TestKey]) {
+        *self.0.lock().unwrap() = key_set(keys);
+    }
+}
+
+fn key_set(keys: &[&TestKey]) -> KeySet {
+    KeySet::new(
+        keys.iter()
+            .map(|k| {
+                VerifyingKey::from_jwk_json(
+                    &k.public_jwk().to_string(),
+                    portcullis_core::AlgorithmSet::ASYMMETRIC,
+                )
+                .unwrap()
+            })
+            .collect(),
+    )
+}
+
+impl KeySource for SwapKeys {
+    fn snapshot(&self) -> KeySet {
+        self.0.lock().unwrap().clone()
+    }
+    fn refresh_for_unknown_kid<'a>(&'a self, _seen: &'a KeySet) -> RefreshFuture<'a> {
+        let keys = self.snapshot();
+        Box::pin(async move { Ok(keys) })
+    }
+}
+
+fn verifier(source: SwapKeys, clock: &ManualClock, cache: TokenCache) -> JwtVerifier<SwapKeys> {
+    let rules = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    JwtVerifier::new(source, rules).with_cache(Some(cache))
+}
+
+fn token(key: &TestKey, lifetime: i64) -> String {
+    TokenBuilder::new(key).now(NOW).expires_in(lifetime).sign()
+}
+
+#[test]
+fn a_cached_token_is_refused_once_it_expires() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    let t = token(&key, 120);
+    v.verify_now(&t).unwrap();
+    assert_eq!(cache.len(), 1);
+    v.verify_now(&t).unwrap(); // a hit
+    // Past exp and the 60 s leeway: the entry is still there, and the hit is refused.
+    clock.advance_secs(120 + 60);
+    assert_eq!(cache.len(), 1);
+    assert_eq!(v.verify_now(&t).unwrap_err().kind(), &ErrorKind::Expired);
+    assert_eq!(cache.len(), 0, "an expired token leaves the cache");
+}
+
+#[test]
+fn a_key_removed_from_the_key_set_takes_its_tokens_with_it() {
+    let old = TestKey::generate(Algorithm::ES256).with_kid("old");
+    let new = TestKey::generate(Algorithm::ES256).with_kid("new");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let source = SwapKeys::new(&[&old, &new]);
+    let v = verifier(source.clone(), &clock, cache.clone());
+    let by_old = token(&old, 300);
+    let by_new = token(&new, 300);
+    v.verify_now(&by_old).unwrap();
+    v.verify_now(&by_new).unwrap();
+    assert_eq!(cache.len(), 2);
+
+    // The old key is retired: its token is refused although it was cached.
+    source.set(&[&new]);
+    assert_eq!(
+        v.verify_now(&by_old).unwrap_err().kind(),
+        &ErrorKind::UnknownKey
+    );
+    // The new key's token verifies again against the new set, and is cached again.
+    v.verify_now(&by_new).unwrap();
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_tampered_token_is_refused_even_when_its_original_is_cached() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    let t = token(&key, 300);
+    v.verify_now(&t).unwrap();
+    let flipped = tamper::flip_signature_bit(&t);
+    assert_eq!(
+        v.verify_now(&flipped).unwrap_err().kind(),
+        &ErrorKind::InvalidSignature
+    );
+    let (_, payload, _) = tamper::parts(&t);
+    let swapped = tamper::swap_payload(&t, &payload.replace("read write", "read write admin"));
+    assert_eq!(
+        v.verify_now(&swapped).unwrap_err().kind(),
+        &ErrorKind::InvalidSignature
+    );
+    // A token with the same signature and one more byte anywhere is another key entirely.
+    assert!(v.verify_now(&format!("{t}A")).is_err());
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_cache_shared_by_verifiers_with_other_rules_never_answers_for_another() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let source = SwapKeys::new(&[&key]);
+    let for_api = verifier(source.clone(), &clock, cache.clone());
+    let billing = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("billing")
+        .clock(clock)
+        .build()
+        .unwrap();
+    let for_billing = JwtVerifier::new(source, billing).with_cache(Some(cache.clone()));
+    let t = token(&key, 300); // aud: api
+    for_api.verify_now(&t).unwrap();
+    assert_eq!(cache.len(), 1);
+    assert_eq!(
+        for_billing.verify_now(&t).unwrap_err().kind(),
+        &ErrorKind::WrongAudience
+    );
+    // Billing's refusal leaves the entry of the API's verifier alone.
+    assert_eq!(cache.len(), 1);
+    for_api.verify_now(&t).unwrap();
+}
+
+#[test]
+fn the_cache_stays_within_its_bound() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(50);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    for _ in 0..200 {
+        v.verify_now(&token(&key, 300)).unwrap();
+    }
+    assert!(cache.len() <= 50, "{} entries", cache.len());
+    assert_eq!(cache.max_entries(), 50);
+}
+
+#[test]
+fn without_a_cache_nothing_is_kept() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, TokenCache::new(10)).with_cache(None);
+    let t = token(&key, 300);
+    v.verify_now(&t).unwrap();
+    assert!(v.cache().is_none());
+}
