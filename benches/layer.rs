@@ -32,9 +32,9 @@ use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
 use http::{Request, Response};
 use portcullis_core::{Algorithm, KeySet, ScopeRequirement, Validator};
-use portcullis_jwks::StaticKeys;
+use portcullis_jwks::{JwtVerifier, StaticKeys, TokenCache};
 use portcullis_testkit::{TestKey, TokenBuilder};
-use portcullis_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis_tower::BearerAuthLayer;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 /// Polls a future that the bench knows to be ready at once (the layer's synchronous path).

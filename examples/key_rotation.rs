@@ -21,7 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use portcullis::Portcullis;
-use portcullis::core::Algorithm;
+use portcullis::jwt::Algorithm;
 use portcullis_testkit::TestIssuer;
 
 const CLIENTS: usize = 8;

@@ -23,7 +23,7 @@ use std::io::Write;
 use axum::Router;
 use axum::routing::get;
 use portcullis::Portcullis;
-use portcullis::core::Algorithm;
+use portcullis::jwt::Algorithm;
 use portcullis_testkit::{TestIssuer, TestKey};
 
 fn api(auth: Option<&Portcullis>) -> Router {
@@ -68,7 +68,7 @@ async fn main() {
             .token_cache_entries(cache_entries)
             .build()
     };
-    let cached = build(portcullis::tower::DEFAULT_CACHE_ENTRIES)
+    let cached = build(portcullis::keys::DEFAULT_CACHE_ENTRIES)
         .await
         .unwrap();
     let uncached = build(0).await.unwrap();

@@ -9,9 +9,9 @@ use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use portcullis_core::{Algorithm, KeySet, Validator, VerifyingKey};
-use portcullis_jwks::StaticKeys;
+use portcullis_jwks::{JwtVerifier, StaticKeys, TokenCache};
 use portcullis_testkit::{TestKey, TokenBuilder};
-use portcullis_tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis_tower::BearerAuthLayer;
 use tower::{Layer, Service, service_fn};
 
 fn now<F: Future>(f: F) -> F::Output {

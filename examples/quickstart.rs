@@ -28,8 +28,8 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use portcullis::core::{Algorithm, TypPolicy};
-use portcullis::tower::axum::{Scopes, VerifiedClaims};
+use portcullis::jwt::{Algorithm, TypPolicy};
+use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
 use portcullis::{IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
@@ -58,7 +58,7 @@ async fn me(VerifiedClaims(claims): VerifiedClaims) -> impl IntoResponse {
     )
 }
 
-async fn granted(Scopes(scopes): Scopes) -> String {
+async fn granted(GrantedScopes(scopes): GrantedScopes) -> String {
     format!("granted; your scopes: {}\n", scopes.as_str())
 }
 

@@ -5,14 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::{
-    Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator,
+    Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator, Verifier,
 };
-use portcullis_introspect::{AuthMethod, ClientSecret, Introspector};
-use portcullis_jwks::{RemoteJwks, SourceError};
-use portcullis_tower::{
-    Answers, BearerAuthLayer, ByIssuer, JwtOrIntrospection, JwtVerifier, Policy,
-    RequireScopesLayer, TokenCache, TokenSources, Verifier,
-};
+use portcullis_introspect::{AuthMethod, ClientSecret, Introspector, JwtOrIntrospection};
+use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, SourceError, TokenCache};
+use portcullis_tower::{Answers, BearerAuthLayer, Policy, RequireScopesLayer, TokenSources};
 use serde::Deserialize;
 
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
@@ -49,7 +46,7 @@ pub struct Config {
     #[serde(default)]
     pub token_query_parameter: bool,
     /// How many verified tokens to remember per issuer (0: none; default
-    /// [`DEFAULT_CACHE_ENTRIES`](portcullis_tower::DEFAULT_CACHE_ENTRIES)). A cached token is
+    /// [`DEFAULT_CACHE_ENTRIES`](portcullis_jwks::DEFAULT_CACHE_ENTRIES)). A cached token is
     /// still refused once expired or once its key leaves the key set; see
     /// [`TokenCache`](portcullis_tower::TokenCache).
     #[serde(default = "default_cache_entries")]
@@ -62,7 +59,7 @@ pub struct Config {
 }
 
 fn default_cache_entries() -> u64 {
-    portcullis_tower::DEFAULT_CACHE_ENTRIES
+    portcullis_jwks::DEFAULT_CACHE_ENTRIES
 }
 
 /// Which access tokens an API accepts.
@@ -631,7 +628,7 @@ impl PortcullisBuilder {
             sources = sources.with_cookie(cookie.clone());
         }
         if config.token_query_parameter {
-            sources = sources.with_query_parameter();
+            sources = sources.danger_allow_query_parameter();
         }
         let mut layer = BearerAuthLayer::from_arc(verifier)
             .answers(answers)
@@ -664,24 +661,14 @@ async fn jwt_verifier(
         };
         return Ok(Arc::new(only));
     }
-    for (i, (name, _)) in verifiers.iter().enumerate() {
-        if verifiers.iter().skip(i + 1).any(|(other, _)| other == name) {
-            return Err(BuildError::config(format!(
-                "issuer {name:?} is configured twice"
-            )));
-        }
+    let mut issuers = Issuers::builder();
+    for (name, verifier) in verifiers {
+        issuers = issuers.issuer(name, verifier);
     }
-    let max_len = verifiers
-        .iter()
-        .map(|(_, v)| v.validator().max_token_len())
-        .max()
-        .unwrap_or(0);
-    Ok(Arc::new(ByIssuer::new(
-        verifiers
-            .into_iter()
-            .map(|(name, v)| (name, Arc::new(v) as Arc<dyn Verifier>)),
-        max_len,
-    )))
+    let issuers = issuers
+        .build()
+        .map_err(|e| BuildError::caused("invalid issuer list", e))?;
+    Ok(Arc::new(issuers))
 }
 
 /// The introspector of an issuer with `introspection` settings, checking what the endpoint

@@ -6,15 +6,18 @@
 //!
 //! | module | crate | what it holds |
 //! |---|---|---|
-//! | [`core`] | `portcullis-core` | compact-JWS parsing, keys, algorithms, claims validation, scopes, errors |
-//! | [`jwks`] | `portcullis-jwks` (feature `jwks`, default) | key sources: remote JWKS with discovery, caching and rotation; static keys; several issuers |
-//! | [`tower`] | `portcullis-tower` (feature `tower`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
-//! | [`introspect`] | `portcullis-introspect` (feature `tower`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts |
-//! | [`Portcullis`], [`Config`] | this crate (feature `tower`) | the builder and the serde configuration |
-//! | [`manual`] | this crate | the security manual: each threat, how portcullis defends, the tests that prove it |
+//! | [`jwt`] | `portcullis-core` | compact-JWS parsing, keys, algorithms, claims rules, scopes, errors, the [`Verifier`] interface |
+//! | [`keys`] | `portcullis-jwks` (feature `keys`, default) | key sources (remote JWKS with discovery, caching and rotation; static keys), the JWT verifier and its token cache, the router by issuer |
+//! | [`introspection`] | `portcullis-introspect` (feature `layer`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts; JWT-or-opaque routing |
+//! | [`layer`] | `portcullis-tower` (feature `layer`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
+//! | [`Portcullis`], [`Config`] | this crate (feature `layer`) | the front door: the builder and the serde configuration |
+//! | [`manual`] | this crate | the security manual: each threat, how portcullis defends, the tests that prove it; the defaults and their reasons; performance |
+//!
+//! The names a handler needs are also at the root: [`Claims`], [`Scopes`], the axum
+//! extractors [`Verified`], [`VerifiedClaims`] and [`GrantedScopes`].
 //!
 //! ```
-//! use portcullis::core::{Algorithm, KeySet, Validator, VerifyingKey};
+//! use portcullis::jwt::{Algorithm, KeySet, Validator, VerifyingKey};
 //!
 //! let keys = KeySet::new(vec![VerifyingKey::hmac(Algorithm::HS256, &[42u8; 32]).unwrap()]);
 //! let validator = Validator::builder()
@@ -27,18 +30,27 @@
 //! assert!(validator.validate("eyJhbGciOiJub25lIn0.e30.", &keys).is_err());
 //! ```
 
-pub use portcullis_core as core;
-#[cfg(feature = "tower")]
-pub use portcullis_introspect as introspect;
-#[cfg(feature = "jwks")]
-pub use portcullis_jwks as jwks;
-#[cfg(feature = "tower")]
-pub use portcullis_tower as tower;
+pub use portcullis_core as jwt;
+#[cfg(feature = "layer")]
+pub use portcullis_introspect as introspection;
+#[cfg(feature = "keys")]
+pub use portcullis_jwks as keys;
+#[cfg(feature = "layer")]
+pub use portcullis_tower as layer;
 
-#[cfg(feature = "tower")]
+pub use portcullis_core::{
+    Algorithm, Claims, ConfigError, ConfigErrorKind, Presentation, ScopeRequirement, Scopes,
+    TypPolicy, Validator, Verdict, Verifier,
+};
+#[cfg(feature = "layer")]
+pub use portcullis_tower::axum::{GrantedScopes, Verified, VerifiedClaims};
+#[cfg(feature = "layer")]
+pub use portcullis_tower::{Access, JsonAnswer, Policy, Rejection};
+
+#[cfg(feature = "layer")]
 mod facade;
 pub mod manual;
-#[cfg(feature = "tower")]
+#[cfg(feature = "layer")]
 pub use facade::{
     BuildError, Config, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
 };

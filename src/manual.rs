@@ -2,7 +2,7 @@
 //! portcullis defends against it, and the tests that prove it.
 //!
 //! ```
-//! use portcullis::core::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validator};
+//! use portcullis::jwt::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validator};
 //! use portcullis_testkit::{TestKey, TokenBuilder};
 //!
 //! let signer = TestKey::generate(Algorithm::ES256).with_kid("k1");
@@ -439,7 +439,7 @@
 //! the service has already checked the proof of possession, say so explicitly:
 //!
 //! ```
-//! use portcullis::core::Validator;
+//! use portcullis::jwt::Validator;
 //!
 //! let rules = Validator::builder()
 //!     .issuer("https://auth.example.com")
@@ -447,7 +447,7 @@
 //!     // Only behind something that verified the DPoP proof or the client certificate.
 //!     .danger_accept_sender_constrained_tokens_as_bearer()
 //!     .build()?;
-//! # Ok::<(), portcullis::core::ConfigError>(())
+//! # Ok::<(), portcullis::jwt::ConfigError>(())
 //! ```
 //!
 //! **Proof** of the limit and of the refusal:

@@ -26,12 +26,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine as _;
-use portcullis::core::{
+use portcullis::jwt::{
     Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, MalformedPart,
     ManualClock, TypPolicy, Validator, ValidatorBuilder, VerifyingKey,
 };
-use portcullis::jwks::{DEFAULT_UNKNOWN_KID_BUDGET, RemoteJwks, SourceError, SourceErrorKind};
-use portcullis::tower::{Answers, BearerAuthLayer, JwtVerifier};
+use portcullis::keys::{
+    DEFAULT_UNKNOWN_KID_BUDGET, JwtVerifier, RemoteJwks, SourceError, SourceErrorKind,
+};
+use portcullis::layer::{Answers, BearerAuthLayer};
 use portcullis::{BuildError, Portcullis};
 use portcullis_testkit::{JwksFault, TestIssuer, TestKey, TokenBuilder, b64url, tamper};
 use serde_json::{Value, json};

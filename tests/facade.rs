@@ -10,7 +10,7 @@
 
 use axum::Router;
 use axum::routing::get;
-use portcullis::core::Algorithm;
+use portcullis::jwt::Algorithm;
 use portcullis::{Config, Portcullis};
 use portcullis_testkit::TestIssuer;
 
@@ -98,7 +98,7 @@ async fn unsafe_configurations_are_refused_at_build_time() {
     let idp = TestIssuer::start().await;
     let cases: Vec<(portcullis::PortcullisBuilder, &str)> = vec![
         (Portcullis::builder(), "no issuer"),
-        (Portcullis::builder().issuer(idp.issuer()), "no audience"),
+        (Portcullis::builder().issuer(idp.issuer()), "no `audience`"),
         (
             Portcullis::builder()
                 .issuer(idp.issuer())

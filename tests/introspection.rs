@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use portcullis::core::{ManualClock, Validator};
-use portcullis::introspect::Introspector;
-use portcullis::tower::BearerAuthLayer;
+use portcullis::introspection::Introspector;
+use portcullis::jwt::{ManualClock, Validator};
+use portcullis::layer::BearerAuthLayer;
 use portcullis::{Config, IntrospectionConfig, Portcullis, TokenMode};
 use portcullis_testkit::{JwksFault, TestIssuer, tamper};
 
@@ -69,8 +69,8 @@ async fn introspecting_layer(
     idp: &TestIssuer,
     clock: &ManualClock,
     tune: impl FnOnce(
-        portcullis::introspect::IntrospectorBuilder,
-    ) -> portcullis::introspect::IntrospectorBuilder,
+        portcullis::introspection::IntrospectorBuilder,
+    ) -> portcullis::introspection::IntrospectorBuilder,
 ) -> (BearerAuthLayer, Introspector) {
     let rules = Validator::builder()
         .issuer(idp.issuer())

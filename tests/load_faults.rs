@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use portcullis::core::{Algorithm, Validator};
-use portcullis::jwks::{FetchStats, KeySource, ManualTimer, RemoteJwks};
-use portcullis::tower::{BearerAuthLayer, JwtVerifier, TokenCache};
+use portcullis::jwt::{Algorithm, Validator};
+use portcullis::keys::{FetchStats, JwtVerifier, KeySource, ManualTimer, RemoteJwks, TokenCache};
+use portcullis::layer::BearerAuthLayer;
 use portcullis_testkit::{JwksFault, TestIssuer, tamper};
 
 /// Requests in all, and at most this many in flight at once.

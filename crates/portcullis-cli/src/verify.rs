@@ -25,7 +25,7 @@ const SYMMETRIC: AlgorithmSet =
 
 /// Where the keys came from, for the report and for hints.
 struct Keys {
-    source: Box<dyn KeySource>,
+    source: std::sync::Arc<dyn KeySource>,
     /// Said in the report: `JWKS http://...`, `key file k.pem`, ...
     description: String,
     /// A key from --key or --secret-env without --kid: it matches only tokens without `kid`.
@@ -56,7 +56,14 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
     let keys = load_keys(args, allowed).await?;
     let now = args.at.unwrap_or_else(time::now_unix);
 
-    let mut result = portcullis_jwks::validate(&*keys.source, &validator, &token).await;
+    // The layer's verifier, without its cache: one token, checked once.
+    let verifier =
+        portcullis_jwks::JwtVerifier::new(keys.source.clone(), validator.clone()).with_cache(None);
+    let mut result = portcullis_core::Verifier::verify(
+        &verifier,
+        &portcullis_core::Presentation::bearer(&token),
+    )
+    .await;
     if let Ok(claims) = &result
         && !args.required_scopes.is_empty()
     {
@@ -133,7 +140,7 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
         (Some(jwks), _) if is_url(jwks) => {
             let source = remote(RemoteJwks::builder(jwks.as_str()), jwks.clone()).await?;
             Ok(Keys {
-                source: Box::new(source),
+                source: std::sync::Arc::new(source),
                 description: format!("JWKS {jwks}"),
                 single_without_kid: false,
                 secret: false,
@@ -152,7 +159,7 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
                 ),
             };
             Ok(Keys {
-                source: Box::new(StaticKeys::new(load.keys)),
+                source: std::sync::Arc::new(StaticKeys::new(load.keys)),
                 description: format!("JWKS file {}{skipped}", path.display()),
                 single_without_kid: false,
                 secret: false,
@@ -162,7 +169,7 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
             let source = remote(RemoteJwks::discover(issuer.as_str()), issuer.clone()).await?;
             let url = source.jwks_url().unwrap_or_default();
             Ok(Keys {
-                source: Box::new(source),
+                source: std::sync::Arc::new(source),
                 description: format!("JWKS {url} (discovered from the issuer)"),
                 single_without_kid: false,
                 secret: false,
@@ -224,7 +231,7 @@ fn secret_keys(var: &str, allowed: AlgorithmSet, kid: Option<&str>) -> Result<Ke
         .map(Algorithm::as_str)
         .collect();
     Ok(Keys {
-        source: Box::new(StaticKeys::new(KeySet::new(keys))),
+        source: std::sync::Arc::new(StaticKeys::new(KeySet::new(keys))),
         description: format!("HMAC secret from ${var} ({})", algs.join(", ")),
         single_without_kid: kid.is_none(),
         secret: true,
@@ -269,7 +276,7 @@ fn key_file(
     let single_without_kid = key.kid().is_none();
     let secret = key.thumbprint().is_none();
     Ok(Keys {
-        source: Box::new(StaticKeys::new(KeySet::new(vec![key]))),
+        source: std::sync::Arc::new(StaticKeys::new(KeySet::new(vec![key]))),
         description: format!("key file {shown}"),
         single_without_kid,
         secret,

@@ -306,24 +306,119 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// A configuration refused when it was built, because it is unsafe or incomplete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A configuration refused when it was built, because it is unsafe, incomplete or unusable.
+///
+/// The one configuration error of every portcullis builder: [`ConfigError::kind`] says what
+/// is wrong, [`std::error::Error::source`] holds the cause when there is one (the network
+/// error of a key source that could not be reached), and `Display` never repeats the cause.
+#[derive(Debug)]
 pub struct ConfigError {
-    message: Cow<'static, str>,
+    kind: ConfigErrorKind,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// What is wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// A setting that must be given is missing; the hint says how to give it.
+    Missing {
+        /// The setting (`issuer`, `audience`, ...).
+        setting: &'static str,
+        /// How to give it, or how to waive it when that is possible.
+        hint: &'static str,
+    },
+    /// A setting's value cannot work.
+    Invalid {
+        /// The setting.
+        setting: &'static str,
+        /// Why.
+        reason: Cow<'static, str>,
+    },
+    /// An entry that must be unique appears twice (an issuer configured twice).
+    Duplicate {
+        /// The setting.
+        setting: &'static str,
+        /// The repeated value.
+        value: String,
+    },
+    /// A setting could not be put to use: a key source, discovery document or endpoint that
+    /// could not be reached or read. The cause is the error's [`source`](std::error::Error::source).
+    Unusable {
+        /// The setting.
+        setting: &'static str,
+        /// Its value (a URL, a file name); never a secret.
+        value: String,
+    },
 }
 
 impl ConfigError {
-    pub(crate) fn new(message: impl Into<Cow<'static, str>>) -> Self {
+    /// An error of this kind, without a cause.
+    #[must_use]
+    pub fn new(kind: ConfigErrorKind) -> Self {
+        ConfigError { kind, source: None }
+    }
+
+    /// An error of this kind, caused by `source`.
+    #[must_use]
+    pub fn with_source(
+        kind: ConfigErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Self {
         ConfigError {
-            message: message.into(),
+            kind,
+            source: Some(source.into()),
         }
+    }
+
+    /// A setting's value that cannot work.
+    #[must_use]
+    pub fn invalid(setting: &'static str, reason: impl Into<Cow<'static, str>>) -> Self {
+        ConfigError::new(ConfigErrorKind::Invalid {
+            setting,
+            reason: reason.into(),
+        })
+    }
+
+    /// A missing setting, with how to give it.
+    #[must_use]
+    pub fn missing(setting: &'static str, hint: &'static str) -> Self {
+        ConfigError::new(ConfigErrorKind::Missing { setting, hint })
+    }
+
+    /// What is wrong.
+    #[must_use]
+    pub fn kind(&self) -> &ConfigErrorKind {
+        &self.kind
+    }
+}
+
+impl From<ConfigErrorKind> for ConfigError {
+    fn from(kind: ConfigErrorKind) -> Self {
+        ConfigError::new(kind)
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid portcullis configuration: {}", self.message)
+        f.write_str("invalid portcullis configuration: ")?;
+        match &self.kind {
+            ConfigErrorKind::Missing { setting, hint } => write!(f, "no `{setting}` ({hint})"),
+            ConfigErrorKind::Invalid { setting, reason } => write!(f, "`{setting}`: {reason}"),
+            ConfigErrorKind::Duplicate { setting, value } => {
+                write!(f, "`{setting}` names {value:?} more than once")
+            }
+            ConfigErrorKind::Unusable { setting, value } => {
+                write!(f, "`{setting}` {value:?} could not be used")
+            }
+        }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -6,6 +6,7 @@
 //! (aws-lc-rs, keys parsed once at load time), then the claims against an injected [`Clock`].
 
 pub mod alg;
+mod authorize;
 mod b64;
 pub mod claims;
 pub mod clock;
@@ -17,15 +18,19 @@ pub mod keyset;
 mod scan;
 pub mod scope;
 pub mod validation;
+pub mod verify;
 
 pub use alg::{Algorithm, AlgorithmSet, Family};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{AuthError, ConfigError, ErrorKind, KeyError, KeyErrorKind, MalformedPart};
+pub use error::{
+    AuthError, ConfigError, ConfigErrorKind, ErrorKind, KeyError, KeyErrorKind, MalformedPart,
+};
 pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
-pub use scope::{ScopeRequirement, Scopes};
+pub use scope::{ScopeRequirement, Scopes, is_scope_token};
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};
+pub use verify::{CertificateThumbprint, Presentation, Scheme, Verdict, Verifier};
 
 /// Entry points for fuzz targets and property tests: the parsing steps of
 /// [`Validator::validate`] on their own, before any signature. Not a stable API.

@@ -13,7 +13,16 @@
 
 use std::fmt;
 
-use crate::error::{AuthError, ErrorKind};
+/// Whether `scope` is a valid RFC 6749 `scope-token` (section 3.3):
+/// `1*( %x21 / %x23-5B / %x5D-7E )`, so never empty, and no space, `"`, `\\` or control
+/// character.
+#[must_use]
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
 
 /// The scopes a token grants, kept as one space-separated string.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
@@ -154,18 +163,6 @@ impl ScopeRequirement {
             .any(|set| set.iter().all(|needed| granted.contains(needed)))
     }
 
-    /// Checks the granted scopes.
-    ///
-    /// # Errors
-    /// [`ErrorKind::InsufficientScope`] naming this requirement when it is not satisfied.
-    pub fn check(&self, granted: &Scopes) -> Result<(), AuthError> {
-        if self.is_satisfied_by(granted) {
-            Ok(())
-        } else {
-            Err(ErrorKind::InsufficientScope(self.clone()).into())
-        }
-    }
-
     /// The alternatives, each a set of scopes that must all be granted.
     pub fn alternatives(&self) -> impl Iterator<Item = impl Iterator<Item = &str>> {
         self.alternatives.iter().map(|set| set.iter().map(|s| &**s))
@@ -215,6 +212,17 @@ impl fmt::Debug for ScopeRequirement {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scope_tokens_follow_rfc_6749() {
+        use super::is_scope_token;
+        for good in ["read", "orders.read", "https://api.example.com/x", "a!#[]~"] {
+            assert!(is_scope_token(good), "{good}");
+        }
+        for bad in ["", "a b", "a\"b", "a\\b", "\u{e9}", "a\tb", "\u{7f}"] {
+            assert!(!is_scope_token(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -459,23 +459,28 @@ impl ValidatorBuilder {
     pub fn build(self) -> Result<Validator, ConfigError> {
         let c = &self.config;
         if c.algorithms.is_empty() {
-            return Err(ConfigError::new("the algorithm allowlist is empty"));
+            return Err(ConfigError::invalid("algorithms", "the allowlist is empty"));
         }
         if c.issuers.is_empty() && !c.any_issuer {
-            return Err(ConfigError::new(
-                "no issuer configured (use danger_accept_any_issuer to skip the check)",
+            return Err(ConfigError::missing(
+                "issuer",
+                "name the issuer whose tokens are accepted; danger_accept_any_issuer skips the check",
             ));
         }
         if c.audiences.is_empty() && !c.any_audience {
-            return Err(ConfigError::new(
-                "no audience configured (use danger_accept_any_audience to skip the check)",
+            return Err(ConfigError::missing(
+                "audience",
+                "name this API's identifier, as the authorization server puts it in `aud`",
             ));
         }
         if !(0.0..=600.0).contains(&c.leeway) {
-            return Err(ConfigError::new("leeway must be between 0 and 600 seconds"));
+            return Err(ConfigError::invalid(
+                "leeway",
+                "must be between 0 and 600 seconds",
+            ));
         }
         if c.max_token_len == 0 {
-            return Err(ConfigError::new("max_token_len must be positive"));
+            return Err(ConfigError::invalid("max_token_len", "must be positive"));
         }
         Ok(Validator {
             config: Arc::new(self.config),

@@ -19,8 +19,9 @@
 
 use std::fmt;
 
+use portcullis_core::ConfigError;
 use portcullis_core::ScopeRequirement;
-use portcullis_tower::{Policy, PolicyError, grpc};
+use portcullis_tower::{Policy, grpc};
 use tonic::codegen::{BoxStream, tokio_stream};
 use tonic::metadata::{Ascii, MetadataValue, errors::InvalidMetadataValue};
 use tonic::service::Interceptor;
@@ -63,7 +64,7 @@ pub const LIST_ORDERS: &str = "/orders.v1.Orders/ListOrders";
 ///
 /// # Errors
 /// None with these patterns; the type is [`PolicyBuilder::build`](portcullis_tower::PolicyBuilder::build)'s.
-pub fn policy() -> Result<Policy, PolicyError> {
+pub fn policy() -> Result<Policy, ConfigError> {
     Policy::deny_by_default()
         .public_grpc_health()
         .public_grpc_reflection()

@@ -12,16 +12,16 @@
 use std::net::SocketAddr;
 
 use portcullis::Portcullis;
-use portcullis_core::{AuthError, Claims, ErrorKind, ScopeRequirement, Validator};
+use portcullis_core::{ErrorKind, Presentation, ScopeRequirement, Validator, Verdict, Verifier};
 use portcullis_grpc_example::pb::orders_client::OrdersClient;
 use portcullis_grpc_example::pb::orders_server::OrdersServer;
 use portcullis_grpc_example::pb::{CreateOrderRequest, GetOrderRequest, ListOrdersRequest, Order};
 use portcullis_grpc_example::{
     BearerToken, CREATE_ORDER, GET_ORDER, GIFT_CARD, LISTED, OrdersService, policy,
 };
-use portcullis_jwks::RemoteJwks;
+use portcullis_jwks::{JwtVerifier, RemoteJwks};
 use portcullis_testkit::{Algorithm, JwksFault, TestIssuer, tamper};
-use portcullis_tower::{Answers, BearerAuthLayer, JwtVerifier, Policy, Verifier, VerifyFuture};
+use portcullis_tower::{Answers, BearerAuthLayer, Policy};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::metadata::KeyAndValueRef;
@@ -595,16 +595,8 @@ struct Suspended;
 const REASON: &str = "tenant \u{ab}north\u{bb} is 100% suspended";
 
 impl Verifier for Suspended {
-    fn verify_now(&self, _token: &str) -> Result<Claims, AuthError> {
-        Err(ErrorKind::Rejected(REASON.into()).into())
-    }
-
-    fn may_refresh(&self, _error: &AuthError) -> bool {
-        false
-    }
-
-    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(async move { self.verify_now(token) })
+    fn verify(&self, _presentation: &Presentation<'_>) -> Verdict {
+        Verdict::Ready(Err(ErrorKind::Rejected(REASON.into()).into()))
     }
 }
 

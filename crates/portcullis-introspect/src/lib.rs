@@ -31,9 +31,11 @@
 //! # }
 //! ```
 //!
-//! In a tower layer, `portcullis-tower` (feature `introspection`) implements its `Verifier` for
-//! [`Introspector`]: a request whose token has a current verdict is answered without waiting
-//! ([`Introspector::cached`]); any other awaits [`Introspector::introspect`].
+//! [`Introspector`] is a [`Verifier`](portcullis_core::Verifier), for the tower layer or any
+//! adapter: a token with a current verdict is answered without waiting
+//! ([`Introspector::cached`]); any other gets a pending verdict that awaits
+//! [`Introspector::introspect`]. [`JwtOrIntrospection`] takes JWTs and opaque tokens side by
+//! side.
 //!
 //! # What is refused, and what is "unavailable"
 //!
@@ -79,6 +81,7 @@ mod client_auth;
 mod error;
 mod introspector;
 mod response;
+mod verifier;
 
 pub use client_auth::{AuthMethod, ClientSecret};
 pub use error::{IntrospectError, IntrospectErrorKind};
@@ -87,3 +90,4 @@ pub use introspector::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_TIMEOUT, Introspection,
     IntrospectionStats, Introspector, IntrospectorBuilder,
 };
+pub use verifier::JwtOrIntrospection;

@@ -6,33 +6,36 @@
 //! again after the signature.
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, KeySet, Validator};
-//! use portcullis_jwks::{Issuers, StaticKeys};
+//! use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, Presentation, Validator, Verdict, Verifier};
+//! use portcullis_jwks::{Issuers, JwtVerifier, StaticKeys};
 //! use portcullis_testkit::{TestKey, TokenBuilder};
 //!
 //! let key = TestKey::generate(Algorithm::ES256).with_kid("a1");
 //! let keys = StaticKeys::from_pem(&key.public_pem(), AlgorithmSet::only(Algorithm::ES256)).unwrap();
 //! let validator = Validator::builder().issuer("https://a.example").audience("api").build().unwrap();
-//! let issuers = Issuers::builder().issuer("https://a.example", keys, validator).build().unwrap();
+//! let issuers = Issuers::builder()
+//!     .issuer("https://a.example", JwtVerifier::new(keys, validator))
+//!     .build()
+//!     .unwrap();
 //!
 //! let token = TokenBuilder::new(&key).issuer("https://a.example").remove_header("kid").sign();
-//! assert!(issuers.validate(&token).await.is_ok());
+//! assert!(matches!(issuers.verify(&Presentation::bearer(&token)), Verdict::Ready(Ok(_))));
 //!
 //! let stranger = TokenBuilder::new(&key).issuer("https://b.example").sign();
-//! assert_eq!(issuers.validate(&stranger).await.unwrap_err().kind(), &ErrorKind::WrongIssuer);
-//! # }
+//! let Verdict::Ready(Err(refused)) = issuers.verify(&Presentation::bearer(&stranger)) else { panic!() };
+//! assert_eq!(refused.kind(), &ErrorKind::WrongIssuer);
 //! ```
 
 use std::fmt;
 use std::sync::Arc;
 
-use portcullis_core::{AuthError, Claims, ErrorKind, Validator};
+use portcullis_core::{ConfigError, ConfigErrorKind, ErrorKind, Presentation, Verdict, Verifier};
 
-use crate::source::{self, KeySource};
-
-/// The trusted issuers. Cheap to clone.
+/// The trusted issuers, each with its own [`Verifier`] (keys, rules and cache): the one
+/// router by issuer. Cheap to clone.
+///
+/// A token naming an issuer not in the list is refused with [`ErrorKind::WrongIssuer`]
+/// without any network request.
 #[derive(Clone)]
 pub struct Issuers {
     entries: Arc<[Entry]>,
@@ -41,8 +44,7 @@ pub struct Issuers {
 
 struct Entry {
     issuer: Box<str>,
-    source: Arc<dyn KeySource>,
-    validator: Validator,
+    verifier: Arc<dyn Verifier>,
 }
 
 /// Builds [`Issuers`].
@@ -52,33 +54,18 @@ pub struct IssuersBuilder {
     entries: Vec<Entry>,
 }
 
-/// Why an [`Issuers`] configuration was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuersError {
-    message: &'static str,
-}
-
-impl fmt::Display for IssuersError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid issuer list: {}", self.message)
-    }
-}
-
-impl std::error::Error for IssuersError {}
-
 impl IssuersBuilder {
-    /// Trusts `issuer` (compared exactly with the token's `iss`), with the keys of `source`
-    /// and the rules of `validator` (which should accept this issuer).
-    pub fn issuer(
-        mut self,
-        issuer: impl Into<String>,
-        source: impl KeySource,
-        validator: Validator,
-    ) -> Self {
+    /// Trusts `issuer` (compared exactly with the token's `iss`), whose tokens `verifier`
+    /// checks (usually a [`JwtVerifier`](crate::JwtVerifier) whose rules accept this issuer).
+    pub fn issuer(self, issuer: impl Into<String>, verifier: impl Verifier) -> Self {
+        self.issuer_arc(issuer, Arc::new(verifier))
+    }
+
+    /// As [`IssuersBuilder::issuer`], for a verifier already shared.
+    pub fn issuer_arc(mut self, issuer: impl Into<String>, verifier: Arc<dyn Verifier>) -> Self {
         self.entries.push(Entry {
             issuer: issuer.into().into_boxed_str(),
-            source: Arc::new(source),
-            validator,
+            verifier,
         });
         self
     }
@@ -86,12 +73,11 @@ impl IssuersBuilder {
     /// The issuer list.
     ///
     /// # Errors
-    /// When the list is empty or names an issuer twice.
-    pub fn build(self) -> Result<Issuers, IssuersError> {
+    /// A [`ConfigError`]: `Missing` when the list is empty, `Duplicate` when it names an
+    /// issuer twice.
+    pub fn build(self) -> Result<Issuers, ConfigError> {
         if self.entries.is_empty() {
-            return Err(IssuersError {
-                message: "no issuer configured",
-            });
+            return Err(ConfigError::missing("issuers", "trust at least one issuer"));
         }
         for (i, entry) in self.entries.iter().enumerate() {
             if self
@@ -100,15 +86,17 @@ impl IssuersBuilder {
                 .skip(i + 1)
                 .any(|other| other.issuer == entry.issuer)
             {
-                return Err(IssuersError {
-                    message: "an issuer is configured twice",
-                });
+                return Err(ConfigErrorKind::Duplicate {
+                    setting: "issuers",
+                    value: entry.issuer.to_string(),
+                }
+                .into());
             }
         }
         let max_token_len = self
             .entries
             .iter()
-            .map(|e| e.validator.max_token_len())
+            .map(|e| e.verifier.max_token_len())
             .max()
             .unwrap_or(0);
         Ok(Issuers {
@@ -129,33 +117,33 @@ impl Issuers {
         self.entries.iter().map(|e| &*e.issuer)
     }
 
-    /// Validates a token with the keys and rules of the issuer its `iss` names.
-    ///
-    /// # Errors
-    /// [`ErrorKind::WrongIssuer`] for an issuer not configured (nothing is fetched for it),
-    /// the shape errors of an unreadable token, else the errors of [`source::validate`].
-    pub async fn validate(&self, token: &str) -> Result<Claims, AuthError> {
-        let entry = self.entry_for(token)?;
-        source::validate(&*entry.source, &entry.validator, token).await
-    }
-
-    /// Validates a token against the current keys of the issuer its `iss` names, without
-    /// waiting for anything: an unknown `kid` is refused with [`ErrorKind::UnknownKey`]
-    /// (see [`source::needs_refresh`]), where [`Issuers::validate`] would ask for newer keys.
-    ///
-    /// # Errors
-    /// As [`Issuers::validate`], without the refetch.
-    pub fn validate_now(&self, token: &str) -> Result<Claims, AuthError> {
-        let entry = self.entry_for(token)?;
-        entry.validator.validate(token, &entry.source.snapshot())
-    }
-
-    fn entry_for(&self, token: &str) -> Result<&Entry, AuthError> {
+    /// The verifier of the issuer the token's `iss` names, read without verifying anything
+    /// (the chosen verifier checks `iss` again after the signature).
+    fn entry_for(&self, token: &str) -> Result<&Entry, portcullis_core::AuthError> {
         let iss = portcullis_core::jws::unverified_issuer(token, self.max_token_len)?;
         self.entries
             .iter()
             .find(|e| *e.issuer == *iss)
             .ok_or_else(|| ErrorKind::WrongIssuer.into())
+    }
+}
+
+impl Verifier for Issuers {
+    fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
+        match self.entry_for(presentation.token()) {
+            Ok(entry) => entry.verifier.verify(presentation),
+            Err(error) => Verdict::Ready(Err(error)),
+        }
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        self.entries
+            .iter()
+            .all(|e| e.verifier.accepts_only_b64tokens())
+    }
+
+    fn max_token_len(&self) -> usize {
+        self.max_token_len
     }
 }
 

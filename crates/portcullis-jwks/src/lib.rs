@@ -1,31 +1,37 @@
 //! Key sources for portcullis: where verification keys come from, and how they are kept fresh.
 //!
-//! - [`KeySource`]: the one trait. The request path reads [`KeySource::snapshot`] (lock-free,
-//!   never waits for the network); only a token whose `kid` is unknown calls
-//!   [`KeySource::refresh_for_unknown_kid`]. [`validate`] does both for one token.
+//! - [`JwtVerifier`]: the [`Verifier`](portcullis_core::Verifier) of signed tokens: one key
+//!   source, one [`Validator`](portcullis_core::Validator), a [`TokenCache`] of verified
+//!   tokens. It decides with the current keys at once, and only for a `kid` they lack answers
+//!   a pending verdict that asks the source for newer keys.
+//! - [`KeySource`]: where keys come from. The request path reads [`KeySource::snapshot`]
+//!   (lock-free, never waits for the network); only a token whose `kid` is unknown calls
+//!   [`KeySource::refresh_for_unknown_kid`].
 //! - [`StaticKeys`]: a key set, a JWKS document or file, a PEM/DER public key, or an HMAC secret
 //!   bound to one algorithm.
 //! - [`RemoteJwks`]: a JWKS over HTTPS (or found through discovery with
 //!   [`RemoteJwks::discover`]), cached, refreshed in the background, kept through outages.
-//! - [`Issuers`]: several trusted issuers, chosen by the token's `iss` before verification;
-//!   any other issuer is refused without a network request.
+//! - [`Issuers`]: the router by issuer: several trusted issuers, each with its own verifier,
+//!   chosen by the token's `iss` before verification; any other issuer is refused without a
+//!   network request.
 //! - [`Timer`]: the injected clock of the cache rules ([`ManualTimer`] in tests).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use portcullis_core::{ErrorKind, Validator};
-//! use portcullis_jwks::{validate, RemoteJwks};
+//! use portcullis_core::{ErrorKind, Presentation, Validator, Verifier};
+//! use portcullis_jwks::{JwtVerifier, RemoteJwks};
 //! use portcullis_testkit::TestIssuer;
 //!
 //! let idp = TestIssuer::start().await; // an authorization server on 127.0.0.1
 //! let keys = RemoteJwks::discover(idp.issuer()).build().await.unwrap();
 //! let validator = Validator::builder().issuer(idp.issuer()).audience("api").build().unwrap();
+//! let verifier = JwtVerifier::new(keys, validator);
 //!
 //! let token = idp.token().sign();
-//! assert!(validate(&keys, &validator, &token).await.is_ok());
+//! assert!(verifier.verify(&Presentation::bearer(&token)).await.is_ok());
 //! let expired = idp.token().expires_in(-3600).sign();
-//! let refused = validate(&keys, &validator, &expired).await.unwrap_err();
+//! let refused = verifier.verify(&Presentation::bearer(&expired)).await.unwrap_err();
 //! assert_eq!(refused.kind(), &ErrorKind::Expired);
 //! # }
 //! ```
@@ -64,14 +70,17 @@
 //! The cache rules run on the injected [`Timer`]; the HTTP timeouts are real time. A source is
 //! per process: a fleet of N processes makes up to N times the fetches.
 
+mod cache;
 mod error;
 mod issuers;
 pub mod remote;
 mod source;
 pub mod timer;
+mod verifier;
 
+pub use cache::{DEFAULT_CACHE_ENTRIES, TokenCache};
 pub use error::{SourceError, SourceErrorKind};
-pub use issuers::{Issuers, IssuersBuilder, IssuersError};
+pub use issuers::{Issuers, IssuersBuilder};
 pub use remote::{
     DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_KEYS, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
@@ -79,19 +88,6 @@ pub use remote::{
     DEFAULT_UNKNOWN_KID_BUDGET, DEFAULT_UNKNOWN_KID_COOLDOWN, FetchStats, JwksDocument, RemoteJwks,
     RemoteJwksBuilder, ServerMetadata, checked_discovered_url, checked_url, discover_metadata,
 };
-pub use source::{KeySource, RefreshFuture, StaticKeys, needs_refresh, validate};
-
-/// The `iss` of a token, read **without verifying anything**, only to choose which trusted
-/// issuer's keys and rules verify it (the chosen validator checks `iss` again after the
-/// signature). Never trust what this returns for anything else.
-///
-/// # Errors
-/// [`ErrorKind::TooLarge`](portcullis_core::ErrorKind::TooLarge) past `max_len`, a malformed
-/// token or payload, a missing or non-string `iss`.
-pub fn unverified_issuer(
-    token: &str,
-    max_len: usize,
-) -> Result<String, portcullis_core::AuthError> {
-    portcullis_core::jws::unverified_issuer(token, max_len)
-}
+pub use source::{KeySource, RefreshFuture, StaticKeys};
 pub use timer::{ManualTimer, Sleep, Timer, TokioTimer};
+pub use verifier::JwtVerifier;

@@ -1,23 +1,25 @@
-//! The key-source trait, static keys, and validation against a source.
+//! The key-source trait and static keys.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, Validator};
-//! use portcullis_jwks::{validate, StaticKeys};
+//! use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, Presentation, Validator, Verifier};
+//! use portcullis_jwks::{JwtVerifier, StaticKeys};
 //! use portcullis_testkit::{TestKey, TokenBuilder};
 //!
 //! let key = TestKey::generate(Algorithm::ES256).with_kid("k1");
 //! let keys = StaticKeys::from_pem(&key.public_pem(), AlgorithmSet::only(Algorithm::ES256)).unwrap();
 //! let validator = Validator::builder().issuer("https://issuer.test").audience("api").build().unwrap();
 //!
+//! let verifier = JwtVerifier::new(keys, validator);
+//!
 //! // A key without `kid` verifies tokens without `kid`.
 //! let token = TokenBuilder::new(&key).remove_header("kid").sign();
-//! assert!(validate(&keys, &validator, &token).await.is_ok());
+//! assert!(verifier.verify(&Presentation::bearer(&token)).await.is_ok());
 //!
 //! let other = TestKey::generate(Algorithm::ES256).with_kid("k1");
 //! let forged = TokenBuilder::new(&other).remove_header("kid").sign();
-//! let refused = validate(&keys, &validator, &forged).await.unwrap_err();
+//! let refused = verifier.verify(&Presentation::bearer(&forged)).await.unwrap_err();
 //! assert_eq!(refused.kind(), &ErrorKind::InvalidSignature);
 //! # }
 //! ```
@@ -27,10 +29,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use portcullis_core::{
-    Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyError, KeySet, Validator,
-    VerifyingKey,
-};
+use portcullis_core::{Algorithm, AlgorithmSet, KeyError, KeySet, VerifyingKey};
 
 use crate::error::{SourceError, SourceErrorKind};
 
@@ -66,57 +65,6 @@ impl<S: KeySource + ?Sized> KeySource for Arc<S> {
 
     fn refresh_for_unknown_kid<'a>(&'a self, seen: &'a KeySet) -> RefreshFuture<'a> {
         (**self).refresh_for_unknown_kid(seen)
-    }
-}
-
-/// Whether a refusal may go away with fresher keys: the token's `kid` is unknown, or the
-/// source had no keys at all. Only these call [`KeySource::refresh_for_unknown_kid`].
-#[must_use]
-pub fn needs_refresh(error: &AuthError) -> bool {
-    matches!(
-        error.kind(),
-        ErrorKind::UnknownKey | ErrorKind::KeysUnavailable
-    )
-}
-
-/// Validates `token` with `validator` against the keys of `source`.
-///
-/// The snapshot is tried first; only when it lacks the token's `kid` (or holds no keys) is the
-/// source asked once for newer keys, and the token checked once more against them. A token
-/// with a known `kid` completes without awaiting anything.
-///
-/// # Errors
-/// The [`AuthError`] of the validator; [`ErrorKind::KeysUnavailable`] when the source has no
-/// keys and could not get any; [`ErrorKind::UnknownKey`] when the `kid` is still unknown (or
-/// the refetch budget is spent).
-pub async fn validate<S: KeySource + ?Sized>(
-    source: &S,
-    validator: &Validator,
-    token: &str,
-) -> Result<Claims, AuthError> {
-    let seen = source.snapshot();
-    let first = match validator.validate(token, &seen) {
-        Ok(claims) => return Ok(claims),
-        Err(e) if needs_refresh(&e) => e,
-        Err(e) => return Err(e),
-    };
-    // The token's kid is never logged nor sent anywhere: at most its length.
-    tracing::debug!(
-        kid_len = portcullis_core::jws::unverified_kid_len(token, validator.max_token_len()),
-        reason = first.code(),
-        "key not in the current key set; asking the key source"
-    );
-    match source.refresh_for_unknown_kid(&seen).await {
-        Ok(keys) if keys.same_as(&seen) => Err(first),
-        Ok(keys) => validator.validate(token, &keys),
-        Err(e) => {
-            tracing::debug!(error = %e, "key source refresh refused or failed");
-            if seen.is_empty() {
-                Err(ErrorKind::KeysUnavailable.into())
-            } else {
-                Err(first)
-            }
-        }
     }
 }
 

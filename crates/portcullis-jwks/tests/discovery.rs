@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{token_with_kid, validator};
-use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, Validator};
-use portcullis_jwks::{Issuers, ManualTimer, RemoteJwks, SourceErrorKind, StaticKeys, validate};
+use common::{token_with_kid, validate, validator, verify};
+use portcullis_core::{Algorithm, AlgorithmSet, ConfigErrorKind, ErrorKind, Validator};
+use portcullis_jwks::{Issuers, JwtVerifier, ManualTimer, RemoteJwks, SourceErrorKind, StaticKeys};
 use portcullis_testkit::{TestIssuer, TestKey, TokenBuilder};
 
 #[tokio::test]
@@ -85,15 +85,15 @@ async fn a_token_from_an_untrusted_issuer_costs_no_fetch() {
         .await
         .unwrap();
     let issuers = Issuers::builder()
-        .issuer(a.issuer(), a_keys, validator(&a))
-        .issuer(b.issuer(), b_keys, validator(&b))
+        .issuer(a.issuer(), JwtVerifier::new(a_keys, validator(&a)))
+        .issuer(b.issuer(), JwtVerifier::new(b_keys, validator(&b)))
         .build()
         .unwrap();
     let before = |i: &TestIssuer| (i.discovery_fetches(), i.jwks_fetches());
     let (a0, b0) = (before(&a), before(&b));
 
-    issuers.validate(&a.token().sign()).await.unwrap();
-    issuers.validate(&b.token().sign()).await.unwrap();
+    verify(&issuers, &a.token().sign()).await.unwrap();
+    verify(&issuers, &b.token().sign()).await.unwrap();
 
     // Signed by a trusted key, but naming an untrusted issuer; and an unknown kid with it.
     for token in [
@@ -101,13 +101,13 @@ async fn a_token_from_an_untrusted_issuer_costs_no_fetch() {
         token_with_kid("https://untrusted.example", "new-kid"),
         token_with_kid(&format!("{}/", a.issuer()), "new-kid"),
     ] {
-        let refused = issuers.validate(&token).await.unwrap_err();
+        let refused = verify(&issuers, &token).await.unwrap_err();
         assert_eq!(refused.kind(), &ErrorKind::WrongIssuer);
     }
     // A token naming A, signed by a key A never published.
     let foreign = TestKey::generate(Algorithm::ES256);
     let crossed = TokenBuilder::new(&foreign).issuer(&a.issuer()).sign();
-    let refused = issuers.validate(&crossed).await.unwrap_err();
+    let refused = verify(&issuers, &crossed).await.unwrap_err();
     assert_eq!(refused.kind(), &ErrorKind::UnknownKey);
     assert_eq!(before(&b), b0, "no request to B for a token naming A");
     assert_eq!(a.discovery_fetches(), a0.0);
@@ -115,11 +115,11 @@ async fn a_token_from_an_untrusted_issuer_costs_no_fetch() {
 
     let no_iss = a.token().remove_claim("iss").sign();
     assert!(matches!(
-        issuers.validate(&no_iss).await.unwrap_err().kind(),
+        verify(&issuers, &no_iss).await.unwrap_err().kind(),
         ErrorKind::MissingClaim(_)
     ));
     assert!(matches!(
-        issuers.validate("garbage").await.unwrap_err().kind(),
+        verify(&issuers, "garbage").await.unwrap_err().kind(),
         ErrorKind::Malformed(_)
     ));
 }
@@ -142,13 +142,17 @@ async fn each_issuer_keeps_its_own_rules() {
     let issuers = Issuers::builder()
         .issuer(
             "https://hs.example",
-            StaticKeys::hmac(Algorithm::HS256, &[9u8; 32]).unwrap(),
-            hs_validator,
+            JwtVerifier::new(
+                StaticKeys::hmac(Algorithm::HS256, &[9u8; 32]).unwrap(),
+                hs_validator,
+            ),
         )
         .issuer(
             "https://ec.example",
-            StaticKeys::from_der(&ec.public_spki_der(), AlgorithmSet::ASYMMETRIC).unwrap(),
-            ec_validator,
+            JwtVerifier::new(
+                StaticKeys::from_der(&ec.public_spki_der(), AlgorithmSet::ASYMMETRIC).unwrap(),
+                ec_validator,
+            ),
         )
         .build()
         .unwrap();
@@ -157,22 +161,49 @@ async fn each_issuer_keeps_its_own_rules() {
         .audience("internal")
         .remove_header("kid")
         .sign();
-    issuers.validate(&hs_token).await.unwrap();
+    verify(&issuers, &hs_token).await.unwrap();
     let ec_token = TokenBuilder::new(&ec)
         .issuer("https://ec.example")
         .remove_header("kid")
         .sign();
-    issuers.validate(&ec_token).await.unwrap();
+    verify(&issuers, &ec_token).await.unwrap();
     // The EC issuer's rules refuse HS256, even with a valid HMAC signature.
     let wrong = TokenBuilder::new(&hs)
         .issuer("https://ec.example")
         .remove_header("kid")
         .sign();
     assert_eq!(
-        issuers.validate(&wrong).await.unwrap_err().kind(),
+        verify(&issuers, &wrong).await.unwrap_err().kind(),
         &ErrorKind::DisallowedAlgorithm(Algorithm::HS256)
     );
-    assert!(Issuers::builder().build().is_err());
+    assert!(matches!(
+        Issuers::builder().build().unwrap_err().kind(),
+        ConfigErrorKind::Missing { .. }
+    ));
+    let hs = || {
+        let rules = Validator::builder()
+            .issuer("https://hs.example")
+            .audience("internal")
+            .algorithms([Algorithm::HS256])
+            .build()
+            .unwrap();
+        JwtVerifier::new(
+            StaticKeys::hmac(Algorithm::HS256, &[9u8; 32]).unwrap(),
+            rules,
+        )
+    };
+    let twice = Issuers::builder()
+        .issuer("https://hs.example", hs())
+        .issuer("https://hs.example", hs())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        twice.kind(),
+        &ConfigErrorKind::Duplicate {
+            setting: "issuers",
+            value: "https://hs.example".into()
+        }
+    );
 }
 
 #[tokio::test]

@@ -11,9 +11,9 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{poll_once, remote, secs, settle, token_with_kid, validator, wait_stats};
+use common::{poll_once, remote, secs, settle, token_with_kid, validate, validator, wait_stats};
 use portcullis_core::{Algorithm, ErrorKind};
-use portcullis_jwks::{KeySource, ManualTimer, RemoteJwks, SourceErrorKind, validate};
+use portcullis_jwks::{KeySource, ManualTimer, RemoteJwks, SourceErrorKind};
 use portcullis_testkit::{JwksFault, TestIssuer, TestKey};
 use serde_json::json;
 

@@ -100,8 +100,11 @@ impl Rejection {
         }
     }
 
-    /// The RFC 6750 error code, if the answer has one.
-    fn error_code(&self) -> Option<&'static str> {
+    /// The RFC 6750 error code of the answer (`invalid_request`, `invalid_token`,
+    /// `insufficient_scope`), if it has one: a missing token, unavailable keys and a missing
+    /// layer have none.
+    #[must_use]
+    pub fn error_code(&self) -> Option<&'static str> {
         match self {
             Rejection::MissingCredentials | Rejection::LayerMissing => None,
             Rejection::InvalidRequest(_) => Some("invalid_request"),
@@ -206,6 +209,12 @@ impl Protocol {
     }
 }
 
+/// The `error_description` of an HTTP answer, unfiltered, in the answer's extensions for a
+/// hook that repeats it in a body ([`JsonAnswer`](crate::JsonAnswer)); present only when
+/// descriptions are on.
+#[derive(Debug, Clone)]
+pub(crate) struct Described(pub(crate) std::sync::Arc<str>);
+
 /// How answers are worded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answers {
@@ -269,6 +278,11 @@ pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> R
     match protocol {
         Protocol::Http => {
             *response.status_mut() = rejection.status();
+            if answers.describe && rejection.error_code().is_some() {
+                // For a hook that repeats it in a body (`JsonAnswer`), unfiltered.
+                let description = rejection.to_string().into();
+                response.extensions_mut().insert(Described(description));
+            }
             if rejection.status() == StatusCode::SERVICE_UNAVAILABLE {
                 response
                     .headers_mut()

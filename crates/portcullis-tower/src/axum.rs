@@ -1,32 +1,31 @@
 //! axum extractors for what [`BearerAuthLayer`](crate::BearerAuthLayer) verified (feature
 //! `axum`, on `axum-core`).
 //!
-//! - [`Claims<T>`]: the token's claims in your own type (any `serde::Deserialize`).
-//! - [`VerifiedClaims`]: portcullis's [`Claims`](portcullis_core::Claims), with every standard
-//!   field and the whole JSON object.
-//! - [`Scopes`]: the granted scopes.
+//! - [`Verified<T>`]: the token's claims in your own type (any `serde::Deserialize`).
+//! - [`VerifiedClaims`]: portcullis's [`Claims`](portcullis_core::Claims), with every
+//!   standard field and the whole JSON object.
+//! - [`GrantedScopes`]: the scopes the token grants.
 //!
 //! Each also works as `Option<_>`, which is `None` for a request the layer let through without
 //! a token (optional authentication, public routes). Without the `Option`, such a request is
 //! answered `401`. If no layer ran before the handler at all, the extractor answers `500` and
 //! logs an error naming the misconfiguration: a handler that reads claims must never run
-//! unprotected.
+//! unprotected. Refusals are worded as the layer words them, through its rejection hook.
 
-use std::sync::Arc;
-
+use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::answer::{Answers, Protocol, Rejection};
-use crate::service::{Passed, refuse};
+use crate::answer::{Protocol, Rejection};
+use crate::respond::{DefaultAnswer, Hook, answers_of, refuse, verified};
 
-/// The verified claims in the user's own type.
+/// The verified claims in the handler's own type.
 ///
 /// ```
 /// use serde::Deserialize;
-/// use portcullis_tower::axum::Claims;
+/// use portcullis_tower::axum::Verified;
 ///
 /// #[derive(Deserialize)]
 /// struct MyClaims {
@@ -34,7 +33,7 @@ use crate::service::{Passed, refuse};
 ///     tenant: String,
 /// }
 ///
-/// async fn handler(Claims(claims): Claims<MyClaims>) -> String {
+/// async fn handler(Verified(claims): Verified<MyClaims>) -> String {
 ///     format!("{} of {}", claims.sub, claims.tenant)
 /// }
 /// ```
@@ -43,7 +42,7 @@ use crate::service::{Passed, refuse};
 /// this token does not carry what this API needs. The log says which type, not what the
 /// claims held.
 #[derive(Debug, Clone)]
-pub struct Claims<T>(pub T);
+pub struct Verified<T>(pub T);
 
 /// portcullis's own verified [`Claims`](portcullis_core::Claims).
 #[derive(Debug, Clone)]
@@ -51,17 +50,25 @@ pub struct VerifiedClaims(pub portcullis_core::Claims);
 
 /// The scopes the verified token grants.
 #[derive(Debug, Clone)]
-pub struct Scopes(pub portcullis_core::Scopes);
+pub struct GrantedScopes(pub portcullis_core::Scopes);
 
-/// Why an extractor could not produce its value; answered as [`answer`](crate::answer())
-/// says.
-#[derive(Debug)]
+/// Why an extractor could not produce its value; answered as the layer answers (its
+/// [`answer`](crate::answer()) and its rejection hook).
 pub struct ClaimsRejection {
     rejection: Rejection,
     protocol: Protocol,
-    answers: Arc<Answers>,
+    answers: std::sync::Arc<crate::Answers>,
+    hook: Option<Hook<Body>>,
     method: http::Method,
     path: String,
+}
+
+impl std::fmt::Debug for ClaimsRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimsRejection")
+            .field("rejection", &self.rejection)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClaimsRejection {
@@ -74,38 +81,46 @@ impl ClaimsRejection {
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
-        refuse(
-            &self.rejection,
-            self.protocol,
-            &self.answers,
-            &crate::DefaultAnswer,
-            &self.method,
-            &self.path,
-        )
+        match &self.hook {
+            Some(Hook(hook)) => refuse(
+                &self.rejection,
+                self.protocol,
+                &self.answers,
+                &**hook,
+                &self.method,
+                &self.path,
+            ),
+            None => refuse(
+                &self.rejection,
+                self.protocol,
+                &self.answers,
+                &DefaultAnswer,
+                &self.method,
+                &self.path,
+            ),
+        }
     }
 }
 
 fn rejection(parts: &Parts, rejection: Rejection) -> ClaimsRejection {
-    let answers = parts
-        .extensions
-        .get::<Passed>()
-        .map_or_else(|| Arc::new(Answers::default()), |p| p.answers.clone());
     ClaimsRejection {
         rejection,
         protocol: Protocol::of(&parts.headers),
-        answers,
+        answers: answers_of(&parts.extensions),
+        hook: parts.extensions.get::<Hook<Body>>().cloned(),
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),
     }
 }
 
 /// The verified claims, `None` when the layer let the request through without a token.
-fn verified(parts: &Parts) -> Result<Option<&portcullis_core::Claims>, ClaimsRejection> {
-    match parts.extensions.get::<portcullis_core::Claims>() {
-        Some(claims) => Ok(Some(claims)),
-        None if parts.extensions.get::<Passed>().is_some() => Ok(None),
-        None => Err(rejection(parts, Rejection::LayerMissing)),
-    }
+fn claims(parts: &Parts) -> Result<Option<&portcullis_core::Claims>, ClaimsRejection> {
+    verified(&parts.extensions).map_err(|r| rejection(parts, r))
+}
+
+/// The verified claims of a request that must have them.
+fn required(parts: &Parts) -> Result<&portcullis_core::Claims, ClaimsRejection> {
+    crate::respond::required(&parts.extensions).map_err(|r| rejection(parts, r))
 }
 
 fn decode<T: DeserializeOwned>(
@@ -128,7 +143,7 @@ fn decode<T: DeserializeOwned>(
     })
 }
 
-impl<T, S> FromRequestParts<S> for Claims<T>
+impl<T, S> FromRequestParts<S> for Verified<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
@@ -136,14 +151,11 @@ where
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match verified(parts)? {
-            Some(claims) => decode(parts, claims).map(Claims),
-            None => Err(rejection(parts, Rejection::MissingCredentials)),
-        }
+        decode(parts, required(parts)?).map(Verified)
     }
 }
 
-impl<T, S> OptionalFromRequestParts<S> for Claims<T>
+impl<T, S> OptionalFromRequestParts<S> for Verified<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
@@ -154,8 +166,8 @@ where
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        match verified(parts)? {
-            Some(claims) => decode(parts, claims).map(|c| Some(Claims(c))),
+        match claims(parts)? {
+            Some(claims) => decode(parts, claims).map(|c| Some(Verified(c))),
             None => Ok(None),
         }
     }
@@ -165,10 +177,7 @@ impl<S: Send + Sync> FromRequestParts<S> for VerifiedClaims {
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match verified(parts)? {
-            Some(claims) => Ok(VerifiedClaims(claims.clone())),
-            None => Err(rejection(parts, Rejection::MissingCredentials)),
-        }
+        required(parts).map(|c| VerifiedClaims(c.clone()))
     }
 }
 
@@ -179,28 +188,25 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for VerifiedClaims {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(verified(parts)?.map(|c| VerifiedClaims(c.clone())))
+        Ok(claims(parts)?.map(|c| VerifiedClaims(c.clone())))
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Scopes {
+impl<S: Send + Sync> FromRequestParts<S> for GrantedScopes {
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match verified(parts)? {
-            Some(claims) => Ok(Scopes(claims.scopes().clone())),
-            None => Err(rejection(parts, Rejection::MissingCredentials)),
-        }
+        required(parts).map(|c| GrantedScopes(c.scopes().clone()))
     }
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Scopes {
+impl<S: Send + Sync> OptionalFromRequestParts<S> for GrantedScopes {
     type Rejection = ClaimsRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(verified(parts)?.map(|c| Scopes(c.scopes().clone())))
+        Ok(claims(parts)?.map(|c| GrantedScopes(c.scopes().clone())))
     }
 }

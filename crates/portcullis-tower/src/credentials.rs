@@ -41,10 +41,11 @@ impl TokenSources {
         self
     }
 
-    /// Also the `access_token` query parameter (RFC 6750 section 2.3). Tokens in URLs end up
-    /// in access logs, browser history and `Referer` headers; prefer the header.
+    /// Also the `access_token` query parameter (RFC 6750 section 2.3, which says it SHOULD
+    /// NOT be used). Tokens in URLs end up in access logs, browser history and `Referer`
+    /// headers, where anyone who reads them can replay them: prefer the header.
     #[must_use]
-    pub fn with_query_parameter(mut self) -> Self {
+    pub fn danger_allow_query_parameter(mut self) -> Self {
         self.query = true;
         self
     }
@@ -58,6 +59,10 @@ pub enum InvalidRequest {
     MultipleCredentials,
     /// A `Bearer` credential (or a configured source) whose value is not a `b64token`.
     MalformedCredential,
+    /// More than one `DPoP` proof header (RFC 9449 section 4.3 allows exactly one).
+    MultipleProofs,
+    /// A `DPoP` header whose value is not text.
+    MalformedProof,
 }
 
 impl InvalidRequest {
@@ -67,6 +72,8 @@ impl InvalidRequest {
         match self {
             InvalidRequest::MultipleCredentials => "multiple_credentials",
             InvalidRequest::MalformedCredential => "malformed_credential",
+            InvalidRequest::MultipleProofs => "multiple_proofs",
+            InvalidRequest::MalformedProof => "malformed_proof",
         }
     }
 }
@@ -76,6 +83,8 @@ impl fmt::Display for InvalidRequest {
         f.write_str(match self {
             InvalidRequest::MultipleCredentials => "the request carries more than one credential",
             InvalidRequest::MalformedCredential => "the bearer credential is malformed",
+            InvalidRequest::MultipleProofs => "the request carries more than one DPoP proof",
+            InvalidRequest::MalformedProof => "the DPoP proof header is not text",
         })
     }
 }
@@ -160,6 +169,27 @@ pub(crate) fn find_token<'r>(
 
     Ok(found)
 }
+
+/// The value of the request's `DPoP` header (RFC 9449), if it has exactly one.
+///
+/// # Errors
+/// [`InvalidRequest::MultipleProofs`] for two or more, [`InvalidRequest::MalformedProof`] for
+/// a value that is not UTF-8.
+pub(crate) fn dpop_proof(headers: &HeaderMap) -> Result<Option<&str>, InvalidRequest> {
+    let mut values = headers.get_all(DPOP).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(InvalidRequest::MultipleProofs);
+    }
+    std::str::from_utf8(value.as_bytes())
+        .map(Some)
+        .map_err(|_| InvalidRequest::MalformedProof)
+}
+
+/// The `DPoP` request header (RFC 9449 section 4.1).
+const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The token of an `Authorization` value whose scheme is `Bearer` (any case), `None` for
 /// another scheme.
@@ -308,6 +338,19 @@ mod tests {
     }
 
     #[test]
+    fn one_dpop_proof_is_read_and_two_are_a_malformed_request() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(dpop_proof(&headers), Ok(None));
+        headers.insert("dpop", HeaderValue::from_static("a.b.c"));
+        assert_eq!(dpop_proof(&headers), Ok(Some("a.b.c")));
+        headers.append("dpop", HeaderValue::from_static("d.e.f"));
+        assert_eq!(dpop_proof(&headers), Err(InvalidRequest::MultipleProofs));
+        let mut headers = HeaderMap::new();
+        headers.insert("dpop", HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(dpop_proof(&headers), Err(InvalidRequest::MalformedProof));
+    }
+
+    #[test]
     fn other_schemes_are_no_bearer_credential() {
         let s = TokenSources::default();
         for other in [
@@ -323,7 +366,7 @@ mod tests {
 
     #[test]
     fn two_credentials_are_a_malformed_request() {
-        let s = TokenSources::default().with_query_parameter();
+        let s = TokenSources::default().danger_allow_query_parameter();
         assert_eq!(
             find(
                 &s,
@@ -370,7 +413,7 @@ mod tests {
             Err(InvalidRequest::MalformedCredential)
         );
 
-        let query = TokenSources::default().with_query_parameter();
+        let query = TokenSources::default().danger_allow_query_parameter();
         assert_eq!(
             find(&query, &[], "/x?a=1&access_token=a%2Eb.c").unwrap(),
             Some("a.b.c".into())

@@ -1,5 +1,5 @@
 //! [`ResponseFuture`]: the inner service's future, an answer ready at once, or (the rare path)
-//! a boxed future that waits for fresher keys first.
+//! a boxed future that waits for a pending verdict first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use http::Response;
 use pin_project_lite::pin_project;
 
-/// The boxed future of the refetch path.
-pub(crate) type RefreshFuture<B, E> =
+/// The boxed future of the rare path: a pending verdict, then the inner service.
+pub(crate) type PendingFuture<B, E> =
     Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send + 'static>>;
 
 pin_project! {
@@ -27,9 +27,10 @@ pin_project! {
         Inner { #[pin] future: F },
         // The request was refused in `call`: the answer, taken on the first poll.
         Answer { response: Option<Response<B>> },
-        // The token's key was not in the snapshot: wait for the key source, then either call
-        // the inner service (moved into this future when it was ready) or answer.
-        Refresh { future: RefreshFuture<B, E> },
+        // The verifier had to fetch (a key, an introspection verdict): wait for its verdict,
+        // then either call the inner service (moved into this future when it was ready) or
+        // answer.
+        Pending { future: PendingFuture<B, E> },
     }
 }
 
@@ -48,9 +49,9 @@ impl<F, B, E> ResponseFuture<F, B, E> {
         }
     }
 
-    pub(crate) fn refresh(future: RefreshFuture<B, E>) -> Self {
+    pub(crate) fn pending(future: PendingFuture<B, E>) -> Self {
         ResponseFuture {
-            kind: Kind::Refresh { future },
+            kind: Kind::Pending { future },
         }
     }
 }
@@ -70,7 +71,7 @@ where
                 // rather than panic.
                 None => Poll::Pending,
             },
-            KindProj::Refresh { future } => future.as_mut().poll(cx),
+            KindProj::Pending { future } => future.as_mut().poll(cx),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! HTTP request), which these functions read.
 //!
 //! ```
-//! # use portcullis_tower::{BearerAuthLayer, JwtVerifier, grpc};
+//! # use portcullis_tower::{BearerAuthLayer, grpc};
+//! # use portcullis_jwks::JwtVerifier;
 //! # use tower::{Layer, ServiceExt, service_fn};
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! # let idp = portcullis_testkit::TestIssuer::start().await;
@@ -40,13 +41,12 @@
 //!
 //! [`Policy`]: crate::Policy
 
-use std::sync::Arc;
-
 use portcullis_core::{Claims, ScopeRequirement, Scopes};
+use tonic::body::Body;
 use tonic::{Code, Request, Status};
 
 use crate::answer::{Answers, Protocol, Rejection, answer};
-use crate::service::Passed;
+use crate::respond::{Hook, answers_of, log};
 
 /// The verified claims; `None` when the layer let the call through without a token (a public
 /// method, optional authentication) or when no layer ran at all.
@@ -68,13 +68,7 @@ pub fn scopes<T>(request: &Request<T>) -> Option<&Scopes> {
 /// optional authentication); `INTERNAL`, logged as a configuration error, when no layer ran
 /// before the handler: a handler that needs claims must never run unprotected.
 pub fn require_claims<T>(request: &Request<T>) -> Result<&Claims, Status> {
-    match claims(request) {
-        Some(claims) => Ok(claims),
-        None => match request.extensions().get::<Passed>() {
-            Some(passed) => Err(refuse(&Rejection::MissingCredentials, &passed.answers)),
-            None => Err(refuse(&Rejection::LayerMissing, &Answers::default())),
-        },
-    }
+    crate::respond::required(request.extensions()).map_err(|r| refuse(&r, request))
 }
 
 /// The verified claims if their scopes satisfy `requirement`: a check inside a handler, for
@@ -90,13 +84,7 @@ pub fn require<'a, T>(
     let claims = require_claims(request)?;
     match requirement.check(claims.scopes()) {
         Ok(()) => Ok(claims),
-        Err(error) => {
-            let answers = request
-                .extensions()
-                .get::<Passed>()
-                .map_or_else(|| Arc::new(Answers::default()), |p| p.answers.clone());
-            Err(refuse(&Rejection::Refused(error), &answers))
-        }
+        Err(error) => Err(refuse(&Rejection::Refused(error), request)),
     }
 }
 
@@ -105,7 +93,11 @@ pub fn require<'a, T>(
 /// reads the same as one from the layer.
 #[must_use]
 pub fn status(rejection: &Rejection, answers: &Answers) -> Status {
-    let response = answer(rejection, Protocol::Grpc, answers);
+    status_of(rejection, &answer(rejection, Protocol::Grpc, answers))
+}
+
+/// The status whose code and metadata are the headers of `response`.
+fn status_of<B>(rejection: &Rejection, response: &http::Response<B>) -> Status {
     // `answer` always sets `grpc-status` for gRPC; the fallback only keeps this total.
     let mut status = Status::from_header_map(response.headers()).unwrap_or_else(|| {
         Status::new(
@@ -122,22 +114,15 @@ pub fn status(rejection: &Rejection, answers: &Answers) -> Status {
 }
 
 /// Logs a refusal from a handler on the layer's target (never the token) and returns its
-/// status.
-fn refuse(rejection: &Rejection, answers: &Answers) -> Status {
-    if matches!(rejection, Rejection::LayerMissing) {
-        tracing::error!(
-            target: "portcullis::auth",
-            reason = rejection.code(),
-            "gRPC call refused: {rejection}"
-        );
-    } else {
-        tracing::debug!(
-            target: "portcullis::auth",
-            reason = rejection.code(),
-            "gRPC call refused: {rejection}"
-        );
+/// status, worded by the layer (its answers and its rejection hook).
+fn refuse<T>(rejection: &Rejection, request: &Request<T>) -> Status {
+    log(rejection, &http::Method::POST, "(gRPC handler)");
+    let extensions = request.extensions();
+    let answered = answer(rejection, Protocol::Grpc, &answers_of(extensions));
+    match extensions.get::<Hook<Body>>() {
+        Some(Hook(hook)) => status_of(rejection, &hook.on_rejection(rejection, answered)),
+        None => status_of(rejection, &answered),
     }
-    status(rejection, answers)
 }
 
 #[cfg(test)]
@@ -145,9 +130,9 @@ mod tests {
     use super::*;
     use portcullis_core::ErrorKind;
 
-    fn passed(answers: Answers) -> Passed {
-        Passed {
-            answers: Arc::new(answers),
+    fn passed(answers: Answers) -> crate::respond::Passed {
+        crate::respond::Passed {
+            answers: std::sync::Arc::new(answers),
         }
     }
 

@@ -4,65 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::Response;
-use portcullis_core::ScopeRequirement;
+use portcullis_core::{ScopeRequirement, Verifier};
 use tower_layer::Layer;
 
 use crate::answer::{Answers, Rejection};
 use crate::credentials::TokenSources;
 use crate::policy::Policy;
+use crate::respond::{DefaultAnswer, JsonAnswer};
 use crate::scopes::RequireScopesLayer;
-use crate::service::BearerAuth;
-use crate::verifier::Verifier;
-
-/// Turns a refusal into the response sent. Implemented by [`DefaultAnswer`] (the RFC 6750 /
-/// gRPC answer with an empty body) and by closures
-/// `Fn(&Rejection, Response<()>) -> Response<B>`, which receive the typed reason and the
-/// default answer, e.g. to add a JSON body.
-///
-/// ```
-/// use http::Response;
-/// use portcullis_tower::Rejection;
-///
-/// let hook = |rejection: &Rejection, answer: Response<()>| {
-///     let body = format!(r#"{{"error":"{}"}}"#, rejection.code());
-///     answer.map(|()| body)
-/// };
-/// fn takes<H: portcullis_tower::OnRejection<String>>(_: H) {}
-/// takes(hook);
-/// ```
-pub trait OnRejection<B>: Clone + Send + Sync + 'static {
-    /// The response for `rejection`; `answer` is what portcullis would send.
-    fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B>;
-}
-
-/// The default answer: status and headers from [`answer`](crate::answer()), an empty body.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultAnswer;
-
-impl<B: Default> OnRejection<B> for DefaultAnswer {
-    fn on_rejection(&self, _rejection: &Rejection, answer: Response<()>) -> Response<B> {
-        answer.map(|()| B::default())
-    }
-}
-
-impl<B, F> OnRejection<B> for F
-where
-    F: Fn(&Rejection, Response<()>) -> Response<B> + Clone + Send + Sync + 'static,
-{
-    fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B> {
-        self(rejection, answer)
-    }
-}
-
-/// What every [`BearerAuth`] built by one layer shares.
-#[derive(Clone)]
-pub(crate) struct Settings {
-    pub(crate) verifier: Arc<dyn Verifier>,
-    pub(crate) sources: TokenSources,
-    pub(crate) optional: bool,
-    pub(crate) policy: Option<Arc<Policy>>,
-    pub(crate) answers: Arc<Answers>,
-}
+use crate::service::{BearerAuth, Settings};
 
 /// Verifies the bearer token of every request before the wrapped service sees it.
 ///
@@ -75,8 +25,8 @@ pub(crate) struct Settings {
 /// unknown paths still answer 404 rather than 401.
 #[must_use]
 pub struct BearerAuthLayer<H = DefaultAnswer> {
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) on_rejection: H,
+    settings: Arc<Settings>,
+    hook: Arc<H>,
 }
 
 impl BearerAuthLayer {
@@ -94,8 +44,9 @@ impl BearerAuthLayer {
                 optional: false,
                 policy: None,
                 answers: Arc::new(Answers::default()),
+                origin: None,
             }),
-            on_rejection: DefaultAnswer,
+            hook: Arc::new(DefaultAnswer),
         }
     }
 }
@@ -109,9 +60,10 @@ impl<H> BearerAuthLayer<H> {
 
     /// Optional authentication: a request without any token passes, unauthenticated (no
     /// claims in its extensions); a request with an invalid token is still refused. Handlers
-    /// read `Option<Claims<T>>`. With a [`Policy`], this applies to the routes whose access is
-    /// [`Access::Authenticated`](crate::Access::Authenticated); routes that need scopes still
-    /// need a token.
+    /// read `Option<Verified<T>>`. With a [`Policy`], this applies to the routes whose access
+    /// is [`Access::Authenticated`](crate::Access::Authenticated); routes that need scopes
+    /// still need a token. (A policy can also make single routes optional with
+    /// [`Access::Optional`](crate::Access::Optional).)
     pub fn optional(mut self) -> Self {
         Arc::make_mut(&mut self.settings).optional = true;
         self
@@ -130,12 +82,44 @@ impl<H> BearerAuthLayer<H> {
         self
     }
 
+    /// The public origin clients address (`https://api.example.com`), from which the
+    /// verifier learns each request's public target URI (for DPoP's `htu`). Never guessed
+    /// from the `Host` header.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        let origin = origin.into();
+        let origin = origin.trim_end_matches('/');
+        Arc::make_mut(&mut self.settings).origin = Some(origin.into());
+        self
+    }
+
     /// Builds each refusal's response with `hook`, which receives the typed reason and the
-    /// default answer.
-    pub fn on_rejection<H2>(self, hook: H2) -> BearerAuthLayer<H2> {
+    /// default answer: the layer's refusals, those of the scope layers it makes afterwards,
+    /// and those of the axum extractors and gRPC helpers behind it.
+    ///
+    /// ```
+    /// # use portcullis_tower::BearerAuthLayer;
+    /// # fn with(auth: BearerAuthLayer) {
+    /// let auth = auth.on_rejection(|rejection, answer| {
+    ///     let code = rejection.error_code().unwrap_or("unauthorized");
+    ///     answer.map(|()| axum::body::Body::from(format!(r#"{{"error":"{code}"}}"#)))
+    /// });
+    /// # }
+    /// ```
+    pub fn on_rejection<F, B>(self, hook: F) -> BearerAuthLayer<F>
+    where
+        F: Fn(&Rejection, Response<()>) -> Response<B> + Send + Sync + 'static,
+    {
         BearerAuthLayer {
             settings: self.settings,
-            on_rejection: hook,
+            hook: Arc::new(hook),
+        }
+    }
+
+    /// Answers every refusal with a JSON body ([`JsonAnswer`]): `{"error":"invalid_token"}`.
+    pub fn json_rejections(self) -> BearerAuthLayer<JsonAnswer> {
+        BearerAuthLayer {
+            settings: self.settings,
+            hook: Arc::new(JsonAnswer),
         }
     }
 
@@ -150,7 +134,6 @@ impl<H> BearerAuthLayer<H> {
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
-        H: Clone,
     {
         self.require(ScopeRequirement::all_of(scopes))
     }
@@ -160,32 +143,29 @@ impl<H> BearerAuthLayer<H> {
     ///
     /// # Panics
     /// As [`BearerAuthLayer::require_scopes`].
-    pub fn require(&self, requirement: ScopeRequirement) -> RequireScopesLayer<H>
-    where
-        H: Clone,
-    {
+    pub fn require(&self, requirement: ScopeRequirement) -> RequireScopesLayer<H> {
         RequireScopesLayer::new(
             requirement,
             self.settings.answers.clone(),
-            self.on_rejection.clone(),
+            self.hook.clone(),
         )
     }
 }
 
-impl<H: Clone> Clone for BearerAuthLayer<H> {
+impl<H> Clone for BearerAuthLayer<H> {
     fn clone(&self) -> Self {
         BearerAuthLayer {
             settings: self.settings.clone(),
-            on_rejection: self.on_rejection.clone(),
+            hook: self.hook.clone(),
         }
     }
 }
 
-impl<S, H: Clone> Layer<S> for BearerAuthLayer<H> {
+impl<S, H> Layer<S> for BearerAuthLayer<H> {
     type Service = BearerAuth<S, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerAuth::new(inner, self.settings.clone(), self.on_rejection.clone())
+        BearerAuth::new(inner, self.settings.clone(), self.hook.clone())
     }
 }
 
@@ -196,6 +176,7 @@ impl<H> fmt::Debug for BearerAuthLayer<H> {
             .field("optional", &self.settings.optional)
             .field("policy", &self.settings.policy)
             .field("answers", &self.settings.answers)
+            .field("origin", &self.settings.origin)
             .finish_non_exhaustive()
     }
 }

@@ -3,7 +3,8 @@
 //! extensions or answers what RFC 6750 (HTTP) or gRPC prescribes.
 //!
 //! ```
-//! # use portcullis_tower::{BearerAuthLayer, JwtVerifier, axum::Scopes};
+//! # use portcullis_tower::{BearerAuthLayer, axum::GrantedScopes};
+//! # use portcullis_jwks::JwtVerifier;
 //! # use axum::{Router, routing::get, body::Body, http::Request};
 //! # use tower::ServiceExt;
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -12,7 +13,7 @@
 //! # let rules = portcullis_core::Validator::builder().issuer(idp.issuer()).audience("api").build().unwrap();
 //! let auth = BearerAuthLayer::new(JwtVerifier::new(keys, rules));
 //! let app = Router::new()
-//!     .route("/orders", get(|Scopes(s): Scopes| async move { s.as_str().to_owned() }))
+//!     .route("/orders", get(|GrantedScopes(s): GrantedScopes| async move { s.as_str().to_owned() }))
 //!     .route_layer(auth.require_scopes(["orders.read"]))
 //!     .route_layer(auth);
 //! # let call = |token: Option<String>| {
@@ -29,24 +30,31 @@
 //!
 //! # What is here
 //!
-//! - [`BearerAuthLayer`] / [`BearerAuth`] / [`ResponseFuture`]: the middleware. The common
-//!   path is synchronous and unboxed: the key snapshot is read and the token verified inside
-//!   `call`; a refusal is a ready answer in the future. Only a token whose `kid` is not in the
-//!   snapshot awaits (one boxed future, for the key source's refetch).
-//! - [`TokenSources`]: where tokens are read (RFC 6750: the `Authorization: Bearer` header; a
-//!   cookie, another header or the `access_token` query parameter only when configured).
-//! - Per-route requirements two ways: [`BearerAuthLayer::require_scopes`] for axum's
-//!   `route_layer`, and a central [`Policy`] table by method and path (gRPC method names too).
-//! - [`answer`]: the one function that decides the status and headers of every refusal.
-//! - [`Verifier`]: what checks tokens ([`JwtVerifier`] for one key source, or
-//!   [`Issuers`](portcullis_jwks::Issuers) for several trusted issuers).
-//! - [`axum`] (feature `axum`): `Claims<T>`, `VerifiedClaims` and `Scopes` extractors.
+//! The request path, top-down, one module a step:
+//!
+//! 1. extraction (`credentials`): the credential and its scheme, the `DPoP` proof, the
+//!    method and target, the client-certificate thumbprint, as a
+//!    [`Presentation`](portcullis_core::Presentation); [`TokenSources`] says where tokens
+//!    are read (RFC 6750: the `Authorization: Bearer` header; a cookie, another header or
+//!    the query parameter only when configured);
+//! 2. the [`Verifier`](portcullis_core::Verifier) (any: a `JwtVerifier` or `Issuers` from
+//!    `portcullis-jwks`, an `Introspector` or `JwtOrIntrospection` from
+//!    `portcullis-introspect`, your own), whose verdict is ready at once or pending on a
+//!    fetch;
+//! 3. the route's rule: a [`Policy`] table by method and path (gRPC method names too), or
+//!    [`BearerAuthLayer::require_scopes`] for axum's `route_layer`;
+//! 4. the answer: [`answer`] decides the status and headers of every refusal, one function
+//!    logs and answers each (through the [`OnRejection`] hook), and a request that passes
+//!    carries the verified claims in its extensions.
+//!
+//! [`BearerAuthLayer`] / [`BearerAuth`] / [`ResponseFuture`] are the middleware: the common
+//! path is synchronous and unboxed; only a pending verdict is awaited, in one boxed future.
+//! [`axum`] (feature `axum`) has the extractors, `grpc` (feature `tonic`) the tonic helpers.
 //!
 //! | feature | what it adds |
 //! |---|---|
-//! | `axum` | the [`axum`] extractors, on `axum-core` |
+//! | `axum` (default) | the [`axum`] extractors, on `axum-core` |
 //! | `tonic` | `grpc`: read the verified claims from a `tonic::Request` in a gRPC handler |
-//! | `introspection` | `introspection`: opaque tokens through RFC 7662 introspection (`portcullis-introspect`), alone or beside JWTs |
 //!
 //! # Deployment caveat
 //!
@@ -59,30 +67,24 @@
 mod answer;
 #[cfg(feature = "axum")]
 pub mod axum;
-mod cache;
 mod credentials;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
-#[cfg(feature = "introspection")]
-pub mod introspection;
 mod layer;
 mod policy;
+mod respond;
 mod scopes;
 mod service;
-mod verifier;
 
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
-pub use cache::{DEFAULT_CACHE_ENTRIES, TokenCache};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
-#[cfg(feature = "introspection")]
-pub use introspection::JwtOrIntrospection;
-pub use layer::{BearerAuthLayer, DefaultAnswer, OnRejection};
-pub use policy::{Access, Policy, PolicyBuilder, PolicyError};
+pub use layer::BearerAuthLayer;
+pub use policy::{Access, Policy, PolicyBuilder};
+pub use respond::{DefaultAnswer, JsonAnswer, OnRejection};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;
-pub use verifier::{ByIssuer, JwtVerifier, Verifier, VerifyFuture};
 
 /// Entry points for fuzz targets: credential extraction on raw header bytes. Not a stable API.
 #[doc(hidden)]
@@ -114,7 +116,7 @@ pub mod internal {
         let sources = TokenSources::default()
             .with_cookie("at")
             .with_header(HeaderName::from_static("x-token"))
-            .with_query_parameter();
+            .danger_allow_query_parameter();
         match find_token(&sources, &map, &uri)? {
             Some(token) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
             token => Ok(token.map(std::borrow::Cow::into_owned)),

@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use http::Method;
-//! use portcullis_core::ScopeRequirement;
+//! use portcullis_core::{ConfigError, ScopeRequirement};
 //! use portcullis_tower::{Access, Policy};
 //!
 //! let policy = Policy::deny_by_default()
@@ -37,7 +37,7 @@
 use std::fmt;
 
 use http::Method;
-use portcullis_core::ScopeRequirement;
+use portcullis_core::{ConfigError, ScopeRequirement};
 
 /// What a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub enum Access {
     Authenticated,
     /// A valid token whose scopes satisfy the requirement.
     Scopes(ScopeRequirement),
+    /// A token is optional: a request without one passes unauthenticated (no claims in its
+    /// extensions); a request with one passes only if it is valid.
+    Optional,
     /// Nothing gets through: a valid token is answered `403`, none `401`.
     Deny,
 }
@@ -82,24 +85,10 @@ pub struct PolicyBuilder {
     default: Access,
 }
 
-/// A pattern that could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicyError {
-    pattern: String,
-    reason: &'static str,
+/// The error of a rule in the table: `Invalid { setting: "policy" }`, naming the pattern.
+fn invalid(pattern: &str, reason: impl fmt::Display) -> ConfigError {
+    ConfigError::invalid("policy", format!("route pattern {pattern:?}: {reason}"))
 }
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid route pattern {:?}: {}",
-            self.pattern, self.reason
-        )
-    }
-}
-
-impl std::error::Error for PolicyError {}
 
 impl Policy {
     /// A table whose unmatched requests are refused.
@@ -177,40 +166,17 @@ impl PolicyBuilder {
     /// The table.
     ///
     /// # Errors
-    /// A [`PolicyError`] for a pattern that does not start with `/`, has an empty segment, or
+    /// A [`ConfigError`] (kind `Invalid`, setting `policy` or `scopes`) for a pattern that does not start with `/`, has an empty segment, or
     /// has `**` anywhere but at the end; for a scope that is not an RFC 6749 scope token; and
     /// for a rule that can never apply because an earlier rule matches every request it
     /// would (first match wins, so `/pkg.S/*` before `/pkg.S/Create` would silently give
     /// `Create` the service's requirement).
-    pub fn build(self) -> Result<Policy, PolicyError> {
+    pub fn build(self) -> Result<Policy, ConfigError> {
         let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
         for (method, text, access) in self.rules {
             let pattern = Pattern::parse(&text)?;
-            if let Access::Scopes(requirement) = &access
-                && (requirement.alternatives().next().is_none()
-                    || requirement
-                        .alternatives()
-                        .any(|mut set| set.next().is_none()))
-            {
-                return Err(PolicyError {
-                    pattern: text,
-                    reason: "a scope requirement names no scope (use Access::Authenticated or Access::Deny)",
-                });
-            }
-            if let Access::Scopes(requirement) = &access
-                && let Some(bad) = requirement
-                    .alternatives()
-                    .flatten()
-                    .find(|s| !crate::scopes::is_scope_token(s))
-            {
-                return Err(PolicyError {
-                    pattern: text,
-                    reason: if bad.is_empty() {
-                        "a required scope is empty"
-                    } else {
-                        "a required scope is not an RFC 6749 scope token"
-                    },
-                });
+            if let Access::Scopes(requirement) = &access {
+                requirement.clone().validated()?;
             }
             let hidden = rules.iter().any(|earlier| {
                 let methods = match (&earlier.method, &method) {
@@ -221,10 +187,10 @@ impl PolicyBuilder {
                 methods && earlier.pattern.covers(&pattern)
             });
             if hidden {
-                return Err(PolicyError {
-                    pattern: text,
-                    reason: "an earlier rule matches every request this one would (first match wins: put the more specific rule first)",
-                });
+                return Err(invalid(
+                    &text,
+                    "an earlier rule matches every request this one would (first match wins: put the more specific rule first)",
+                ));
             }
             rules.push(Rule {
                 method,
@@ -252,11 +218,8 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn parse(pattern: &str) -> Result<Self, PolicyError> {
-        let fail = |reason| PolicyError {
-            pattern: pattern.to_owned(),
-            reason,
-        };
+    fn parse(pattern: &str) -> Result<Self, ConfigError> {
+        let fail = |reason: &str| invalid(pattern, reason);
         let rest = pattern
             .strip_prefix('/')
             .ok_or_else(|| fail("must start with `/`"))?;

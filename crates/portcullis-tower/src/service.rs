@@ -1,40 +1,47 @@
-//! [`BearerAuth`]: the service that checks each request.
+//! [`BearerAuth`]: the service that checks each request, top-down: extract the presentation,
+//! ask the verifier (ready, or pending on a fetch), apply the route's rule, pass on or answer.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Method, Request, Response, StatusCode};
-use portcullis_core::{AuthError, Claims, ErrorKind, ScopeRequirement};
+use http::{Method, Request, Response};
+use portcullis_core::{
+    AuthError, CertificateThumbprint, Claims, ErrorKind, Presentation, ScopeRequirement, Verdict,
+    Verifier,
+};
 use tower_service::Service;
 
-use crate::answer::{Answers, Protocol, Rejection, answer};
-use crate::credentials::{InvalidRequest, find_token, is_b64token};
+use crate::answer::{Answers, Protocol, Rejection};
+use crate::credentials::{InvalidRequest, TokenSources, dpop_proof, find_token, is_b64token};
 use crate::future::ResponseFuture;
-use crate::layer::{OnRejection, Settings};
-use crate::policy::Access;
+use crate::policy::{Access, Policy};
+use crate::respond::{Hook, OnRejection, Passed, refuse};
 
-/// Put in the extensions of every request the layer lets through, with or without claims, so
-/// that scope checks and extractors behind it can tell "unauthenticated" from "no layer".
-#[derive(Debug, Clone)]
-pub(crate) struct Passed {
-    // Read by the axum extractors, to word their refusals as the layer would.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+/// What every [`BearerAuth`] built by one layer shares.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) verifier: Arc<dyn Verifier>,
+    pub(crate) sources: TokenSources,
+    pub(crate) optional: bool,
+    pub(crate) policy: Option<Arc<Policy>>,
     pub(crate) answers: Arc<Answers>,
+    /// The public origin clients address, for the presentation's target URI.
+    pub(crate) origin: Option<Box<str>>,
 }
 
 /// The service of [`BearerAuthLayer`](crate::BearerAuthLayer).
 pub struct BearerAuth<S, H> {
     inner: S,
     settings: Arc<Settings>,
-    on_rejection: H,
+    hook: Arc<H>,
 }
 
 impl<S, H> BearerAuth<S, H> {
-    pub(crate) fn new(inner: S, settings: Arc<Settings>, on_rejection: H) -> Self {
+    pub(crate) fn new(inner: S, settings: Arc<Settings>, hook: Arc<H>) -> Self {
         BearerAuth {
             inner,
             settings,
-            on_rejection,
+            hook,
         }
     }
 
@@ -54,12 +61,12 @@ impl<S, H> BearerAuth<S, H> {
     }
 }
 
-impl<S: Clone, H: Clone> Clone for BearerAuth<S, H> {
+impl<S: Clone, H> Clone for BearerAuth<S, H> {
     fn clone(&self) -> Self {
         BearerAuth {
             inner: self.inner.clone(),
             settings: self.settings.clone(),
-            on_rejection: self.on_rejection.clone(),
+            hook: self.hook.clone(),
         }
     }
 }
@@ -84,7 +91,7 @@ fn access_of<'a>(settings: &'a Settings, method: &Method, path: &str) -> &'a Acc
 /// Whether verified claims satisfy the route.
 fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
     match access {
-        Access::Public | Access::Authenticated => Ok(()),
+        Access::Public | Access::Authenticated | Access::Optional => Ok(()),
         Access::Scopes(requirement) => requirement.check(claims.scopes()),
         // An empty requirement: 403 `insufficient_scope` without a `scope` to ask for.
         Access::Deny => {
@@ -93,34 +100,35 @@ fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
     }
 }
 
-/// Logs a refusal on the fixed target (never the token) and builds its response.
-pub(crate) fn refuse<B, H: OnRejection<B>>(
-    rejection: &Rejection,
-    protocol: Protocol,
-    answers: &Answers,
-    on_rejection: &H,
-    method: &Method,
-    path: &str,
-) -> Response<B> {
-    let status = rejection.status();
-    match status {
-        StatusCode::SERVICE_UNAVAILABLE => tracing::warn!(
-            target: "portcullis::auth",
-            reason = rejection.code(), %method, path, status = status.as_u16(),
-            "request refused: {rejection}"
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => tracing::error!(
-            target: "portcullis::auth",
-            reason = rejection.code(), %method, path, status = status.as_u16(),
-            "request refused: {rejection}"
-        ),
-        _ => tracing::debug!(
-            target: "portcullis::auth",
-            reason = rejection.code(), %method, path, status = status.as_u16(),
-            "request refused: {rejection}"
-        ),
+/// Whether a request without any token passes, unauthenticated.
+fn passes_without_token(settings: &Settings, access: &Access) -> bool {
+    match access {
+        Access::Public | Access::Optional => true,
+        Access::Authenticated => settings.optional,
+        Access::Scopes(_) | Access::Deny => false,
     }
-    on_rejection.on_rejection(rejection, answer(rejection, protocol, answers))
+}
+
+/// Lets a request through: its claims (if any) and the layer's marks in its extensions.
+fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
+    req: &mut Request<ReqBody>,
+    claims: Option<Claims>,
+    settings: &Settings,
+    hook: &Arc<H>,
+) where
+    ResBody: 'static,
+{
+    let extensions = req.extensions_mut();
+    if let Some(claims) = claims {
+        extensions.insert(claims);
+    }
+    extensions.insert(Passed {
+        answers: settings.answers.clone(),
+    });
+    if !hook.is_default() {
+        let hook: Arc<dyn OnRejection<ResBody>> = hook.clone();
+        extensions.insert(Hook(hook));
+    }
 }
 
 impl<S, H, ReqBody, ResBody> Service<Request<ReqBody>> for BearerAuth<S, H>
@@ -144,116 +152,119 @@ where
         let settings = &*self.settings;
         let access = access_of(settings, req.method(), req.uri().path());
         let protocol = Protocol::of(req.headers());
-        let passed = || Passed {
-            answers: settings.answers.clone(),
-        };
         let refused = |rejection: Rejection, req: &Request<ReqBody>| {
             ResponseFuture::answer(refuse(
                 &rejection,
                 protocol,
                 &settings.answers,
-                &self.on_rejection,
+                &*self.hook,
                 req.method(),
                 req.uri().path(),
             ))
         };
 
-        if *access == Access::Public {
-            req.extensions_mut().insert(passed());
-            return ResponseFuture::inner(self.inner.call(req));
-        }
-
-        let verdict = match find_token(&settings.sources, req.headers(), req.uri()) {
-            Err(invalid) => Err(Rejection::InvalidRequest(invalid)),
-            Ok(None) if settings.optional && *access == Access::Authenticated => {
-                req.extensions_mut().insert(passed());
+        // 1. Extraction: the credential, or none.
+        let token = if *access == Access::Public {
+            None
+        } else {
+            match find_token(&settings.sources, req.headers(), req.uri()) {
+                Err(invalid) => return refused(invalid.into(), &req),
+                Ok(token) => token,
+            }
+        };
+        let Some(token) = token else {
+            if passes_without_token(settings, access) {
+                pass(&mut req, None, settings, &self.hook);
                 return ResponseFuture::inner(self.inner.call(req));
             }
-            Ok(None) => Err(Rejection::MissingCredentials),
-            Ok(Some(token))
-                if !settings.verifier.accepts_only_b64tokens() && !is_b64token(&token) =>
-            {
-                Err(Rejection::InvalidRequest(
-                    InvalidRequest::MalformedCredential,
-                ))
-            }
-            Ok(Some(token)) => match settings.verifier.verify_now(&token) {
-                Ok(claims) => authorize(access, &claims)
-                    .map(|()| claims)
-                    .map_err(Rejection::Refused),
-                // The syntax of a refused token decides between 400 and 401. (An accepted
-                // one is a compact JWS, so a b64token: see `accepts_only_b64tokens`.)
-                Err(_) if !is_b64token(&token) => Err(Rejection::InvalidRequest(
-                    InvalidRequest::MalformedCredential,
-                )),
-                Err(error) if settings.verifier.may_refresh(&error) => {
-                    // The rare path: the key is not in the snapshot. The service that was
-                    // polled ready goes into the future; its clone stays here for the next
-                    // `poll_ready`.
-                    let token = token.into_owned();
-                    let clone = self.inner.clone();
-                    let inner = std::mem::replace(&mut self.inner, clone);
-                    let settings = self.settings.clone();
-                    let on_rejection = self.on_rejection.clone();
-                    return ResponseFuture::refresh(Box::pin(refresh(
-                        inner,
-                        req,
-                        token,
-                        protocol,
-                        settings,
-                        on_rejection,
-                    )));
-                }
-                Err(error) => Err(Rejection::Refused(error)),
-            },
+            return refused(Rejection::MissingCredentials, &req);
+        };
+        if !settings.verifier.accepts_only_b64tokens() && !is_b64token(&token) {
+            return refused(InvalidRequest::MalformedCredential.into(), &req);
+        }
+        let proof = match dpop_proof(req.headers()) {
+            Err(invalid) => return refused(invalid.into(), &req),
+            Ok(proof) => proof,
         };
 
-        match verdict {
+        // 2. The verifier: ready now, or pending on a fetch.
+        let uri = req.uri();
+        let mut presentation = Presentation::bearer(&token).with_request(
+            req.method().as_str(),
+            uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
+        );
+        if let Some(origin) = &settings.origin {
+            presentation = presentation.with_origin(origin);
+        }
+        if let Some(proof) = proof {
+            presentation = presentation.with_dpop_proof(proof);
+        }
+        if let Some(thumbprint) = req.extensions().get::<CertificateThumbprint>() {
+            presentation = presentation.with_certificate(thumbprint);
+        }
+        let verdict = match settings.verifier.verify(&presentation) {
+            Verdict::Ready(verdict) => verdict,
+            Verdict::Pending(pending) => {
+                // The rare path. The service that was polled ready goes into the future; its
+                // clone stays here for the next `poll_ready`.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                return ResponseFuture::pending(Box::pin(finish(
+                    inner,
+                    req,
+                    pending,
+                    protocol,
+                    self.settings.clone(),
+                    self.hook.clone(),
+                )));
+            }
+        };
+
+        // 3. The route's rule, then 4. pass on or answer.
+        match verdict.and_then(|claims| authorize(access, &claims).map(|()| claims)) {
             Ok(claims) => {
-                let extensions = req.extensions_mut();
-                extensions.insert(claims);
-                extensions.insert(passed());
+                pass(&mut req, Some(claims), settings, &self.hook);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            Err(rejection) => refused(rejection, &req),
+            // The syntax of a refused token decides between 400 and 401. (An accepted one
+            // is a compact JWS, so a b64token: see `accepts_only_b64tokens`.)
+            Err(_) if !is_b64token(&token) => {
+                refused(InvalidRequest::MalformedCredential.into(), &req)
+            }
+            Err(error) => refused(error.into(), &req),
         }
     }
 }
 
-/// Verifies with fresher keys, then calls the service or answers.
-async fn refresh<S, H, ReqBody, ResBody>(
+/// The rest of the path once a pending verdict is in: the route's rule, then the inner
+/// service or the answer.
+async fn finish<S, H, ReqBody, ResBody>(
     mut inner: S,
     mut req: Request<ReqBody>,
-    token: String,
+    pending: portcullis_core::verify::PendingVerdict,
     protocol: Protocol,
     settings: Arc<Settings>,
-    on_rejection: H,
+    hook: Arc<H>,
 ) -> Result<Response<ResBody>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     H: OnRejection<ResBody>,
+    ResBody: 'static,
 {
-    let verdict = match settings.verifier.verify(&token).await {
+    let access = access_of(&settings, req.method(), req.uri().path());
+    match pending
+        .await
+        .and_then(|claims| authorize(access, &claims).map(|()| claims))
+    {
         Ok(claims) => {
-            let access = access_of(&settings, req.method(), req.uri().path());
-            authorize(access, &claims).map(|()| claims)
-        }
-        Err(error) => Err(error),
-    };
-    match verdict {
-        Ok(claims) => {
-            let extensions = req.extensions_mut();
-            extensions.insert(claims);
-            extensions.insert(Passed {
-                answers: settings.answers.clone(),
-            });
+            pass(&mut req, Some(claims), &settings, &hook);
             inner.call(req).await
         }
         Err(error) => Ok(refuse(
-            &Rejection::Refused(error),
+            &error.into(),
             protocol,
             &settings.answers,
-            &on_rejection,
+            &*hook,
             req.method(),
             req.uri().path(),
         )),

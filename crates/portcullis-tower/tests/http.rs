@@ -11,12 +11,10 @@ use axum::Router;
 use axum::routing::get;
 use http::{Method, Response};
 use portcullis_core::{Algorithm, ScopeRequirement, Validator};
-use portcullis_jwks::RemoteJwks;
+use portcullis_jwks::{JwtVerifier, RemoteJwks};
 use portcullis_testkit::{JwksFault, TestIssuer, tamper};
-use portcullis_tower::axum::{Claims, Scopes, VerifiedClaims};
-use portcullis_tower::{
-    Access, Answers, BearerAuthLayer, JwtVerifier, Policy, Rejection, TokenSources,
-};
+use portcullis_tower::axum::{GrantedScopes, Verified, VerifiedClaims};
+use portcullis_tower::{Access, Answers, BearerAuthLayer, Policy, Rejection, TokenSources};
 use serde::Deserialize;
 
 const REALM: &str = "orders";
@@ -26,7 +24,7 @@ struct MyClaims {
     sub: String,
 }
 
-async fn me(Claims(c): Claims<MyClaims>) -> String {
+async fn me(Verified(c): Verified<MyClaims>) -> String {
     c.sub
 }
 
@@ -37,7 +35,7 @@ async fn who(claims: Option<VerifiedClaims>) -> String {
     }
 }
 
-async fn scopes(Scopes(s): Scopes) -> String {
+async fn scopes(GrantedScopes(s): GrantedScopes) -> String {
     s.as_str().to_owned()
 }
 
@@ -192,7 +190,7 @@ async fn two_credentials_or_bad_syntax_are_400_invalid_request() {
     let idp = TestIssuer::start().await;
     let auth = layer_for(&idp)
         .await
-        .token_sources(TokenSources::default().with_query_parameter());
+        .token_sources(TokenSources::default().danger_allow_query_parameter());
     let base = serve(api(&auth)).await;
     let token = idp.token().sign();
     let bearer = format!("Bearer {token}");
@@ -428,7 +426,7 @@ async fn claims_that_do_not_fit_the_handlers_type_are_401() {
     let app = Router::new()
         .route(
             "/tenant",
-            get(|Claims(_): Claims<NeedsTenant>| async { "ok" }),
+            get(|Verified(_): Verified<NeedsTenant>| async { "ok" }),
         )
         .route_layer(layer_for(&idp).await);
     let base = serve(app).await;

@@ -12,9 +12,9 @@
 use axum::Router;
 use axum::routing::get;
 use portcullis_core::Validator;
-use portcullis_jwks::RemoteJwks;
+use portcullis_jwks::{JwtVerifier, RemoteJwks};
 use portcullis_testkit::{TestIssuer, tamper};
-use portcullis_tower::{BearerAuthLayer, JwtVerifier};
+use portcullis_tower::BearerAuthLayer;
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -4,8 +4,8 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use portcullis_core::Validator;
-//! use portcullis_jwks::{validate, RemoteJwks};
+//! use portcullis_core::{Presentation, Validator, Verifier};
+//! use portcullis_jwks::{JwtVerifier, RemoteJwks};
 //!
 //! // By issuer, through discovery (the document's `issuer` must match exactly)...
 //! let keys = RemoteJwks::discover("https://idp.example/tenant-a").build().await?;
@@ -20,8 +20,9 @@
 //!     .issuer("https://idp.example/tenant-a")
 //!     .audience("api")
 //!     .build()?;
+//! let verifier = JwtVerifier::new(keys, validator);
 //! # let token = "";
-//! let claims = validate(&keys, &validator, token).await?;
+//! let claims = verifier.verify(&Presentation::bearer(token)).await?;
 //! # Ok(()) }
 //! ```
 //!

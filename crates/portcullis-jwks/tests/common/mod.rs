@@ -15,9 +15,35 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use base64::Engine as _;
-use portcullis_core::Validator;
-use portcullis_jwks::{FetchStats, ManualTimer, RemoteJwks, RemoteJwksBuilder};
+use portcullis_core::{AuthError, Claims, Presentation, Validator, Verdict, Verifier};
+use portcullis_jwks::{
+    FetchStats, JwtVerifier, KeySource, ManualTimer, RemoteJwks, RemoteJwksBuilder,
+};
 use portcullis_testkit::TestIssuer;
+
+/// The verdict of `verifier` on a bearer token, awaited.
+pub async fn verify(verifier: &impl Verifier, token: &str) -> Result<Claims, AuthError> {
+    verifier.verify(&Presentation::bearer(token)).await
+}
+
+/// The verdict of `verifier` on a bearer token, which must be ready at once.
+pub fn verify_now(verifier: &impl Verifier, token: &str) -> Result<Claims, AuthError> {
+    match verifier.verify(&Presentation::bearer(token)) {
+        Verdict::Ready(result) => result,
+        Verdict::Pending(_) => panic!("the verdict should have been ready"),
+    }
+}
+
+/// `token` checked by `validator` against the keys of `source`, as the layer's verifier does
+/// without its cache: the snapshot first, one refetch for an unknown `kid`.
+pub async fn validate<S: KeySource + Clone>(
+    source: &S,
+    validator: &Validator,
+    token: &str,
+) -> Result<Claims, AuthError> {
+    let verifier = JwtVerifier::new(source.clone(), validator.clone()).with_cache(None);
+    verify(&verifier, token).await
+}
 
 /// A validator for the test issuer's tokens.
 pub fn validator(issuer: &TestIssuer) -> Validator {

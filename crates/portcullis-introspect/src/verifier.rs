@@ -1,13 +1,15 @@
-//! Opaque tokens in the layer (feature `introspection`): [`Introspector`] as a [`Verifier`],
-//! and [`JwtOrIntrospection`], which sends each token to JWT validation or to introspection.
+//! Opaque tokens as a [`Verifier`]: the [`Introspector`] itself, and [`JwtOrIntrospection`],
+//! which sends each token to JWT verification or to introspection.
+//!
+//! A token whose verdict is cached is answered at once ([`Verdict::Ready`], from
+//! [`Introspector::cached`]); any other gets a [`Verdict::Pending`] that calls the endpoint
+//! ([`Introspector::introspect`]). The endpoint failing is "unavailable": `503` with
+//! `Retry-After` in the layer, never `401`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use axum::{Router, body::Body, http::Request, routing::get};
-//! use portcullis_core::Validator;
+//! use portcullis_core::{Presentation, Validator, Verdict, Verifier};
 //! use portcullis_introspect::Introspector;
-//! use portcullis_tower::BearerAuthLayer;
-//! use tower::ServiceExt;
 //!
 //! let idp = portcullis_testkit::TestIssuer::start().await;
 //! let rules = Validator::builder().issuer(idp.issuer()).audience("api").build().unwrap();
@@ -16,60 +18,43 @@
 //!     .build()
 //!     .await
 //!     .unwrap();
-//! let auth = BearerAuthLayer::new(introspector);
-//! let app = Router::new()
-//!     .route("/orders", get(|| async { "orders" }))
-//!     .route_layer(auth.require_scopes(["orders.read"]))
-//!     .route_layer(auth);
-//! let call = |token: String| {
-//!     let req = Request::get("/orders").header("authorization", format!("Bearer {token}"));
-//!     app.clone().oneshot(req.body(Body::empty()).unwrap())
-//! };
 //! let token = idp.opaque(&idp.token().scope("orders.read"));
-//! assert_eq!(call(token).await.unwrap().status(), 200);
-//! assert_eq!(call("never-issued".into()).await.unwrap().status(), 401);
-//! let other = idp.opaque(&idp.token().scope("orders.write"));
-//! assert_eq!(call(other).await.unwrap().status(), 403);
+//! // The first verdict needs a call; the next one is at hand.
+//! let first = introspector.verify(&Presentation::bearer(&token));
+//! assert!(!first.is_ready());
+//! assert!(first.await.is_ok());
+//! assert!(matches!(introspector.verify(&Presentation::bearer(&token)), Verdict::Ready(Ok(_))));
+//! assert!(introspector.verify(&Presentation::bearer("never-issued")).await.is_err());
+//! assert_eq!(idp.introspection_calls(), 2);
 //! # }
 //! ```
-//!
-//! A token whose verdict is cached is answered inside `call`, without waiting
-//! ([`Introspector::cached`]); any other takes the layer's one boxed path and awaits
-//! [`Introspector::introspect`]. The introspection endpoint failing is "keys unavailable":
-//! `503` with `Retry-After`, never `401`.
 
 use std::fmt;
 use std::sync::Arc;
 
-use portcullis_core::{AuthError, Claims, ErrorKind};
-pub use portcullis_introspect::Introspector;
+use portcullis_core::{Presentation, Verdict, Verifier};
 
-use crate::verifier::{Verifier, VerifyFuture};
-
-/// The verdict of [`Verifier::verify_now`] when no current verdict is cached: "not at hand",
-/// which sends the request down the awaiting path (the same signal as a key source without
-/// keys).
-fn not_at_hand() -> AuthError {
-    ErrorKind::KeysUnavailable.into()
-}
+use crate::introspector::Introspector;
 
 impl Verifier for Introspector {
-    fn verify_now(&self, token: &str) -> Result<Claims, AuthError> {
-        self.cached(token).unwrap_or_else(|| Err(not_at_hand()))
-    }
-
-    fn may_refresh(&self, error: &AuthError) -> bool {
-        matches!(error.kind(), ErrorKind::KeysUnavailable)
-    }
-
-    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        Box::pin(self.introspect(token))
+    fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
+        let token = presentation.token();
+        if let Some(verdict) = self.cached(token) {
+            return Verdict::Ready(verdict);
+        }
+        let introspector = self.clone();
+        let token: Box<str> = token.into();
+        Verdict::pending(async move { introspector.introspect(&token).await })
     }
 
     fn accepts_only_b64tokens(&self) -> bool {
         // Opaque tokens have any shape: the layer checks the b64token syntax of every token
         // before it is sent to the authorization server.
         false
+    }
+
+    fn max_token_len(&self) -> usize {
+        self.validator().max_token_len()
     }
 }
 
@@ -83,10 +68,9 @@ impl Verifier for Introspector {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use portcullis_core::Validator;
-/// use portcullis_introspect::Introspector;
-/// use portcullis_jwks::RemoteJwks;
-/// use portcullis_tower::{JwtOrIntrospection, JwtVerifier, Verifier};
+/// use portcullis_core::{Presentation, Validator, Verifier};
+/// use portcullis_introspect::{Introspector, JwtOrIntrospection};
+/// use portcullis_jwks::{JwtVerifier, RemoteJwks};
 ///
 /// let idp = portcullis_testkit::TestIssuer::start().await;
 /// let rules = Validator::builder().issuer(idp.issuer()).audience("api").build().unwrap();
@@ -97,8 +81,9 @@ impl Verifier for Introspector {
 ///     .await
 ///     .unwrap();
 /// let both = JwtOrIntrospection::new(JwtVerifier::new(keys, rules), [idp.issuer()], introspector);
-/// assert!(both.verify(&idp.token().sign()).await.is_ok()); // verified with the keys
-/// assert!(both.verify(&idp.opaque(&idp.token())).await.is_ok()); // introspected
+/// let (jwt, opaque) = (idp.token().sign(), idp.opaque(&idp.token()));
+/// assert!(both.verify(&Presentation::bearer(&jwt)).await.is_ok()); // verified with the keys
+/// assert!(both.verify(&Presentation::bearer(&opaque)).await.is_ok()); // introspected
 /// assert_eq!(idp.introspection_calls(), 1);
 /// # }
 /// ```
@@ -161,7 +146,7 @@ impl JwtOrIntrospection {
         if token.bytes().filter(|b| *b == b'.').count() != 2 {
             return Route::Introspection;
         }
-        match portcullis_jwks::unverified_issuer(token, self.max_token_len) {
+        match portcullis_core::jws::unverified_issuer(token, self.max_token_len) {
             Ok(iss) if self.issuers.iter().any(|trusted| **trusted == *iss) => Route::Jwt,
             _ => Route::Introspection,
         }
@@ -178,27 +163,19 @@ impl fmt::Debug for JwtOrIntrospection {
 }
 
 impl Verifier for JwtOrIntrospection {
-    fn verify_now(&self, token: &str) -> Result<Claims, AuthError> {
-        match self.route(token) {
-            Route::Jwt => self.jwt.verify_now(token),
-            Route::Introspection => self.introspector.verify_now(token),
-        }
-    }
-
-    fn may_refresh(&self, error: &AuthError) -> bool {
-        // Both sides wait only for what `KeysUnavailable` or an unknown `kid` signals.
-        portcullis_jwks::needs_refresh(error)
-    }
-
-    fn verify<'a>(&'a self, token: &'a str) -> VerifyFuture<'a> {
-        match self.route(token) {
-            Route::Jwt => self.jwt.verify(token),
-            Route::Introspection => self.introspector.verify(token),
+    fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
+        match self.route(presentation.token()) {
+            Route::Jwt => self.jwt.verify(presentation),
+            Route::Introspection => self.introspector.verify(presentation),
         }
     }
 
     fn accepts_only_b64tokens(&self) -> bool {
         false
+    }
+
+    fn max_token_len(&self) -> usize {
+        self.max_token_len.max(self.jwt.max_token_len())
     }
 }
 
@@ -206,7 +183,7 @@ impl Verifier for JwtOrIntrospection {
 mod tests {
     use super::*;
     use portcullis_core::{Algorithm, Validator};
-    use portcullis_jwks::StaticKeys;
+    use portcullis_jwks::{JwtVerifier, StaticKeys};
     use portcullis_testkit::{TestKey, TokenBuilder};
 
     fn rules() -> Validator {
@@ -228,7 +205,7 @@ mod tests {
         let key = TestKey::generate(Algorithm::ES256);
         let keys = StaticKeys::new(portcullis_core::KeySet::new(Vec::new()));
         let both = JwtOrIntrospection::new(
-            crate::JwtVerifier::new(keys, rules()),
+            JwtVerifier::new(keys, rules()),
             ["https://trusted.test"],
             introspector,
         );

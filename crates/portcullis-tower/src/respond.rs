@@ -1,0 +1,283 @@
+//! Refusing and passing on: the rejection hook ([`OnRejection`]), the one "log and answer"
+//! function every refusal goes through, and the one reading of what the layer left in a
+//! request's extensions (verified claims, or "passed without a token"), shared by the scope
+//! layer, the axum extractors and the gRPC helpers.
+
+use std::sync::Arc;
+
+use http::{Extensions, Method, Response, StatusCode};
+use portcullis_core::Claims;
+
+use crate::answer::{Answers, Described, Protocol, Rejection, answer};
+
+/// Turns a refusal into the response sent. Implemented by [`DefaultAnswer`] (the RFC 6750 /
+/// gRPC answer with an empty body), [`JsonAnswer`] (the same with a JSON body), and closures
+/// `Fn(&Rejection, Response<()>) -> Response<B>`, which receive the typed reason and the
+/// default answer.
+///
+/// A hook set on the layer reaches every refusal behind it: the layer's own, those of the
+/// scope layers it made ([`BearerAuthLayer::require_scopes`](crate::BearerAuthLayer::require_scopes)),
+/// and those of the axum extractors and gRPC helpers.
+///
+/// ```
+/// use http::Response;
+/// use portcullis_tower::Rejection;
+///
+/// // An axum app would build `axum::body::Body` here; any body type `B` works.
+/// let hook = |rejection: &Rejection, answer: Response<()>| {
+///     // The stable code only: the precise reason stays in the logs.
+///     let code = rejection.error_code().unwrap_or("unauthorized");
+///     answer.map(|()| format!(r#"{{"error":"{code}"}}"#))
+/// };
+/// fn takes<H: portcullis_tower::OnRejection<String>>(_: H) {}
+/// takes(hook);
+/// ```
+pub trait OnRejection<B>: Send + Sync + 'static {
+    /// The response for `rejection`; `answer` is what portcullis would send.
+    fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B>;
+
+    /// Whether this is [`DefaultAnswer`], whose answers need no hook in the request
+    /// extensions for the extractors to find.
+    fn is_default(&self) -> bool {
+        false
+    }
+}
+
+/// The default answer: status and headers from [`answer`](crate::answer()), an empty body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultAnswer;
+
+impl<B: Default> OnRejection<B> for DefaultAnswer {
+    fn on_rejection(&self, _rejection: &Rejection, answer: Response<()>) -> Response<B> {
+        answer.map(|()| B::default())
+    }
+
+    fn is_default(&self) -> bool {
+        true
+    }
+}
+
+/// The default answer with a JSON body: `{"error":"invalid_token"}`, the RFC 6750 code (or
+/// `unauthorized`, `unavailable`, `internal_error` for answers without one), and
+/// `error_description` only when the layer's [`Answers::describe_errors`] is on, with the
+/// same wording as the header. Content type `application/json`. gRPC answers keep their
+/// empty body (their status is in the headers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonAnswer;
+
+impl<B: Default + From<String>> OnRejection<B> for JsonAnswer {
+    fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B> {
+        if answer.headers().contains_key("grpc-status") {
+            return answer.map(|()| B::default());
+        }
+        let code = rejection.error_code().unwrap_or(match answer.status() {
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
+            _ => "unauthorized",
+        });
+        let description = answer.extensions().get::<Described>().map(|d| d.0.clone());
+        let mut body = format!(r#"{{"error":"{code}""#);
+        if let Some(description) = description {
+            body.push_str(r#","error_description":"#);
+            json_string(&mut body, &description);
+        }
+        body.push('}');
+        let mut response = answer.map(|()| B::from(body));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl<B, F> OnRejection<B> for F
+where
+    F: Fn(&Rejection, Response<()>) -> Response<B> + Send + Sync + 'static,
+{
+    fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B> {
+        self(rejection, answer)
+    }
+}
+
+/// The layer's hook for responses of body `B`, left in the extensions of the requests it
+/// passes when it has a hook of its own, for the extractors and gRPC helpers to word their
+/// refusals with.
+pub(crate) struct Hook<B>(pub(crate) Arc<dyn OnRejection<B>>);
+
+impl<B> Clone for Hook<B> {
+    fn clone(&self) -> Self {
+        Hook(self.0.clone())
+    }
+}
+
+/// Put in the extensions of every request the layer lets through, with or without claims, so
+/// that scope checks and extractors behind it can tell "unauthenticated" from "no layer", and
+/// word their refusals as the layer would.
+#[derive(Debug, Clone)]
+pub(crate) struct Passed {
+    pub(crate) answers: Arc<Answers>,
+}
+
+/// What the layer left in a request's extensions: the verified claims, `None` when it let
+/// the request through without a token (optional authentication, a public route).
+///
+/// # Errors
+/// [`Rejection::LayerMissing`] when no layer ran before: a handler or check that reads
+/// claims must never run unprotected.
+pub(crate) fn verified(extensions: &Extensions) -> Result<Option<&Claims>, Rejection> {
+    match extensions.get::<Claims>() {
+        Some(claims) => Ok(Some(claims)),
+        None if extensions.get::<Passed>().is_some() => Ok(None),
+        None => Err(Rejection::LayerMissing),
+    }
+}
+
+/// The verified claims of a request that must have them.
+///
+/// # Errors
+/// As [`verified`], and [`Rejection::MissingCredentials`] for a request the layer let
+/// through without a token.
+pub(crate) fn required(extensions: &Extensions) -> Result<&Claims, Rejection> {
+    verified(extensions)?.ok_or(Rejection::MissingCredentials)
+}
+
+/// How the layer words its refusals, for a check behind it (the default wording when no
+/// layer ran).
+pub(crate) fn answers_of(extensions: &Extensions) -> Arc<Answers> {
+    extensions
+        .get::<Passed>()
+        .map_or_else(|| Arc::new(Answers::default()), |p| p.answers.clone())
+}
+
+/// Logs a refusal on the fixed target (never the token) and builds its response, with the
+/// [`Rejection`] in the response's extensions for outer layers.
+pub(crate) fn refuse<B, H: OnRejection<B> + ?Sized>(
+    rejection: &Rejection,
+    protocol: Protocol,
+    answers: &Answers,
+    hook: &H,
+    method: &Method,
+    path: &str,
+) -> Response<B> {
+    log(rejection, method, path);
+    let mut response = hook.on_rejection(rejection, answer(rejection, protocol, answers));
+    response.extensions_mut().insert(rejection.clone());
+    response
+}
+
+/// The log line of a refusal: `warn` for unavailable, `error` for a misconfiguration,
+/// `debug` for the rest (a bad token is the client's problem, not the operator's).
+pub(crate) fn log(rejection: &Rejection, method: &Method, path: &str) {
+    let status = rejection.status();
+    match status {
+        StatusCode::SERVICE_UNAVAILABLE => tracing::warn!(
+            target: "portcullis::auth",
+            reason = rejection.code(), %method, path, status = status.as_u16(),
+            "request refused: {rejection}"
+        ),
+        StatusCode::INTERNAL_SERVER_ERROR => tracing::error!(
+            target: "portcullis::auth",
+            reason = rejection.code(), %method, path, status = status.as_u16(),
+            "request refused: {rejection}"
+        ),
+        _ => tracing::debug!(
+            target: "portcullis::auth",
+            reason = rejection.code(), %method, path, status = status.as_u16(),
+            "request refused: {rejection}"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::ErrorKind;
+
+    #[test]
+    fn the_extensions_say_claims_unauthenticated_or_layer_missing() {
+        let mut ext = Extensions::new();
+        assert!(matches!(verified(&ext), Err(Rejection::LayerMissing)));
+        assert!(matches!(required(&ext), Err(Rejection::LayerMissing)));
+        ext.insert(Passed {
+            answers: Arc::new(Answers::default().realm("r")),
+        });
+        assert!(matches!(verified(&ext), Ok(None)));
+        assert!(matches!(required(&ext), Err(Rejection::MissingCredentials)));
+        let claims = Claims::from_trusted_json(r#"{"sub":"alice"}"#).unwrap();
+        ext.insert(claims);
+        assert_eq!(required(&ext).unwrap().subject(), Some("alice"));
+        assert_eq!(*answers_of(&Extensions::new()), Answers::default());
+        assert_eq!(*answers_of(&ext), Answers::default().realm("r"));
+    }
+
+    #[test]
+    fn a_refusal_carries_its_rejection_for_outer_layers() {
+        let rejection = Rejection::from(ErrorKind::Expired);
+        let response: Response<String> = refuse(
+            &rejection,
+            Protocol::Http,
+            &Answers::default(),
+            &DefaultAnswer,
+            &Method::GET,
+            "/",
+        );
+        assert_eq!(response.status(), 401);
+        let carried = response.extensions().get::<Rejection>().unwrap();
+        assert_eq!(carried.code(), "expired");
+    }
+
+    #[test]
+    fn json_bodies_name_the_code_and_describe_only_when_asked() {
+        let expired = Rejection::from(ErrorKind::Expired);
+        let plain: Response<String> = JsonAnswer.on_rejection(
+            &expired,
+            answer(&expired, Protocol::Http, &Answers::default()),
+        );
+        assert_eq!(plain.body(), r#"{"error":"invalid_token"}"#);
+        assert_eq!(plain.headers()["content-type"], "application/json");
+        let described = Answers::default().describe_errors(true);
+        let rejected = Rejection::from(ErrorKind::Rejected("a \"quoted\" \\ reason\n".into()));
+        let body: Response<String> =
+            JsonAnswer.on_rejection(&rejected, answer(&rejected, Protocol::Http, &described));
+        let parsed: serde_json::Value = serde_json::from_str(body.body()).unwrap();
+        assert_eq!(parsed["error"], "invalid_token");
+        assert_eq!(
+            parsed["error_description"],
+            "rejected: a \"quoted\" \\ reason\n"
+        );
+        let missing = Rejection::MissingCredentials;
+        let body: Response<String> =
+            JsonAnswer.on_rejection(&missing, answer(&missing, Protocol::Http, &described));
+        assert_eq!(body.body(), r#"{"error":"unauthorized"}"#);
+        let down = Rejection::from(ErrorKind::KeysUnavailable);
+        let body: Response<String> =
+            JsonAnswer.on_rejection(&down, answer(&down, Protocol::Http, &described));
+        assert!(
+            body.body().starts_with(r#"{"error":"unavailable""#),
+            "{}",
+            body.body()
+        );
+        let grpc: Response<String> =
+            JsonAnswer.on_rejection(&expired, answer(&expired, Protocol::Grpc, &described));
+        assert_eq!(grpc.body(), "");
+        assert!(
+            OnRejection::<String>::is_default(&DefaultAnswer)
+                && !OnRejection::<String>::is_default(&JsonAnswer)
+        );
+    }
+}
