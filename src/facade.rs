@@ -35,6 +35,11 @@ pub struct Config {
     /// Add `error_description` to refusals (off: it tells callers which rule failed).
     #[serde(default)]
     pub describe_errors: bool,
+    /// The routes behind the layer are gRPC-Web routes (a tonic server with tonic-web):
+    /// gRPC-Web callers, and gRPC over HTTP/1.1, get trailers-only answers. Off: every HTTP/1.x
+    /// request gets its HTTP status (see [`Answers::grpc_web`]).
+    #[serde(default)]
+    pub grpc_web: bool,
     /// Let requests without a token through, unauthenticated (invalid tokens are still
     /// refused).
     #[serde(default)]
@@ -264,6 +269,7 @@ impl Default for Config {
             issuers: Vec::new(),
             realm: None,
             describe_errors: false,
+            grpc_web: false,
             optional: false,
             token_cookie: None,
             token_query_parameter: false,
@@ -526,6 +532,14 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Declares the routes behind the layer gRPC-Web routes (a tonic server with tonic-web),
+    /// so that gRPC-Web calls over HTTP/1.1 get trailers-only answers; only for a layer whose
+    /// every route is gRPC (see [`Answers::grpc_web`]).
+    pub fn grpc_web(mut self) -> Self {
+        self.config.grpc_web = true;
+        self
+    }
+
     /// Optional authentication.
     pub fn optional(mut self) -> Self {
         self.config.optional = true;
@@ -619,7 +633,9 @@ impl PortcullisBuilder {
             }
         };
 
-        let mut answers = Answers::default().describe_errors(config.describe_errors);
+        let mut answers = Answers::default()
+            .describe_errors(config.describe_errors)
+            .grpc_web(config.grpc_web);
         if let Some(realm) = &config.realm {
             answers = answers.realm(realm.clone());
         }

@@ -570,23 +570,58 @@ async fn plain_http_on_the_same_server_gets_rfc_6750_answers() {
 }
 
 #[tokio::test]
-async fn grpc_content_types_get_trailers_only_answers_on_the_wire() {
+async fn grpc_content_types_over_http1_get_http_statuses_unless_grpc_web_is_declared() {
     let idp = TestIssuer::start().await;
+    // Over HTTP/1.1 nothing is gRPC on a server not declared gRPC-Web: whatever the content
+    // type, a refusal is a 401 that a proxy in front reads as one.
     let server = example_server(&idp).await;
     for content_type in [
         "application/grpc",
         "application/grpc+proto",
         "application/grpc;charset=utf-8",
+        "application/grpc-web",
+        "application/grpc-web-text",
+    ] {
+        let res = server.http_post(GET_ORDER, content_type, None).await;
+        assert_eq!(res.version(), http::Version::HTTP_11);
+        assert_eq!(res.status(), 401, "{content_type}");
+        let header = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap());
+        assert_eq!(header("grpc-status"), None, "{content_type}");
+        assert_eq!(header("www-authenticate"), Some(MISSING));
+    }
+
+    // Declared in front of gRPC-Web routes, gRPC-Web callers get trailers-only answers.
+    let layer = Portcullis::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .realm(REALM)
+        .grpc_web()
+        .policy(policy().unwrap())
+        .build()
+        .await
+        .unwrap()
+        .layer();
+    let server = Running::start(layer).await;
+    for (content_type, answered) in [
+        ("application/grpc-web", "application/grpc-web+proto"),
+        ("application/grpc-web+proto", "application/grpc-web+proto"),
+        ("application/grpc-web-text", "application/grpc-web-text+proto"),
+        ("application/grpc", "application/grpc"),
     ] {
         let res = server.http_post(GET_ORDER, content_type, None).await;
         assert_eq!(res.status(), 200, "{content_type}");
         let header = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap());
-        assert_eq!(header("content-type"), Some("application/grpc"));
+        assert_eq!(header("content-type"), Some(answered));
         assert_eq!(header("grpc-status"), Some("16"));
         assert_eq!(header("grpc-message"), Some("missing bearer token"));
         assert_eq!(header("www-authenticate"), Some(MISSING));
         assert_eq!(res.bytes().await.unwrap().len(), 0);
     }
+    // The tonic client over HTTP/2 still gets its status.
+    assert_eq!(
+        server.get(None).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
 }
 
 /// Refuses every token with a reason that needs percent-encoding in `grpc-message`.
@@ -602,7 +637,9 @@ impl Verifier for Suspended {
 
 #[tokio::test]
 async fn described_messages_are_percent_encoded_on_the_wire_and_decoded_by_tonic() {
-    let auth = BearerAuthLayer::new(Suspended).answers(Answers::default().describe_errors(true));
+    // Declared gRPC-Web, so that the raw HTTP/1.1 request below gets the gRPC answer too.
+    let answers = Answers::default().describe_errors(true).grpc_web(true);
+    let auth = BearerAuthLayer::new(Suspended).answers(answers);
     let server = Running::start(auth).await;
 
     let status = server.get(Some("a.b.c")).await.unwrap_err();

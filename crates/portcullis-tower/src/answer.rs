@@ -1,7 +1,7 @@
 //! What a refused request is answered: one function, [`answer`], maps every [`Rejection`] to
 //! the status and headers RFC 6750 (HTTP) or the gRPC status codes prescribe.
 //!
-//! | rejection | HTTP | gRPC (trailers-only, HTTP 200) |
+//! | rejection | HTTP | gRPC (trailers-only, HTTP 200; see [`Protocol::of`] for who gets it) |
 //! |---|---|---|
 //! | no credentials | 401, `WWW-Authenticate: Bearer realm="…"` (no error code) | 16 UNAUTHENTICATED |
 //! | malformed request (two tokens, bad syntax) | 400, `error="invalid_request"` | 16 UNAUTHENTICATED |
@@ -32,7 +32,7 @@
 use std::fmt::{self, Write as _};
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 use portcullis_core::{AuthError, ErrorKind};
 
 use crate::credentials::InvalidRequest;
@@ -158,13 +158,13 @@ impl From<InvalidRequest> for Rejection {
     }
 }
 
-/// Which kind of answer a request gets.
+/// Which kind of answer a request gets: see [`Protocol::of`] for the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Protocol {
     /// RFC 6750 status codes.
     Http,
-    /// A gRPC trailers-only answer (the request's content type is `application/grpc*`).
+    /// A gRPC trailers-only answer (HTTP 200, `grpc-status` in the headers).
     Grpc,
     /// A gRPC-Web trailers-only answer (`application/grpc-web*`, before a gRPC-Web
     /// translation layer such as tonic-web has turned the call into plain gRPC): the same
@@ -176,11 +176,51 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// From the request's `content-type`: `application/grpc` alone or followed by `+`
-    /// (`application/grpc+proto`) or `;` is gRPC; `application/grpc-web` and
-    /// `application/grpc-web-text` (likewise) are gRPC-Web; anything else is HTTP.
+    /// The answer a request gets, from its HTTP version, its `content-type` and whether the
+    /// layer is configured as in front of gRPC-Web routes ([`Answers::grpc_web`]):
+    ///
+    /// - HTTP/2 with `application/grpc`, alone or followed by `+` (`application/grpc+proto`)
+    ///   or `;`: gRPC.
+    /// - With [`Answers::grpc_web`] only: `application/grpc-web` and
+    ///   `application/grpc-web-text` (likewise followed), over any version, are gRPC-Web; and
+    ///   `application/grpc*` over HTTP/1.x is gRPC (a gRPC-Web call as tonic-web hands it on,
+    ///   translated but still HTTP/1.1).
+    /// - Anything else is HTTP: without [`Answers::grpc_web`], every HTTP/1.x request gets the
+    ///   RFC 6750 status (401, 403, ...) whatever its content type, so that a proxy or rate
+    ///   limiter in front that decides on the status alone (nginx `auth_request`, Traefik
+    ///   ForwardAuth) never sees a refusal as `200 OK`.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, Version};
+    /// use portcullis_tower::{Answers, Protocol};
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+    /// let rest = Answers::default();
+    /// assert_eq!(Protocol::of(Version::HTTP_2, &headers, &rest), Protocol::Grpc);
+    /// assert_eq!(Protocol::of(Version::HTTP_11, &headers, &rest), Protocol::Http);
+    ///
+    /// headers.insert("content-type", HeaderValue::from_static("application/grpc-web"));
+    /// assert_eq!(Protocol::of(Version::HTTP_11, &headers, &rest), Protocol::Http);
+    /// let web = Answers::default().grpc_web(true);
+    /// assert_eq!(Protocol::of(Version::HTTP_11, &headers, &web), Protocol::GrpcWeb { text: false });
+    /// ```
     #[must_use]
-    pub fn of(headers: &HeaderMap) -> Self {
+    pub fn of(version: Version, headers: &HeaderMap, answers: &Answers) -> Self {
+        let by_type = Self::of_content_type(headers);
+        match by_type {
+            Protocol::Http => Protocol::Http,
+            Protocol::Grpc if version == Version::HTTP_2 => Protocol::Grpc,
+            // gRPC over HTTP/1.x exists only behind a gRPC-Web translation.
+            Protocol::Grpc | Protocol::GrpcWeb { .. } if answers.grpc_web => by_type,
+            Protocol::Grpc | Protocol::GrpcWeb { .. } => Protocol::Http,
+        }
+    }
+
+    /// From the `content-type` alone: `application/grpc` alone or followed by `+` or `;` is
+    /// gRPC; `application/grpc-web` and `application/grpc-web-text` (likewise) are gRPC-Web;
+    /// anything else is HTTP.
+    fn of_content_type(headers: &HeaderMap) -> Self {
         let Some(rest) = headers
             .get(CONTENT_TYPE)
             .map(HeaderValue::as_bytes)
@@ -221,6 +261,7 @@ pub struct Answers {
     realm: Option<Box<str>>,
     describe: bool,
     retry_after_secs: u32,
+    grpc_web: bool,
 }
 
 /// The default `Retry-After` of a 503: long enough for a JWKS retry (portcullis-jwks backs off
@@ -233,6 +274,7 @@ impl Default for Answers {
             realm: None,
             describe: false,
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+            grpc_web: false,
         }
     }
 }
@@ -259,6 +301,22 @@ impl Answers {
     #[must_use]
     pub fn retry_after_secs(mut self, secs: u32) -> Self {
         self.retry_after_secs = secs;
+        self
+    }
+
+    /// Declares that the routes behind this layer are gRPC-Web routes (served through a
+    /// gRPC-Web translation such as tonic-web), so that `application/grpc-web*` requests, and
+    /// `application/grpc*` requests over HTTP/1.x, get gRPC-Web or gRPC trailers-only answers
+    /// (HTTP 200 with `grpc-status`). Off by default: an HTTP/1.x request is then always
+    /// answered with its HTTP status (see [`Protocol::of`]).
+    ///
+    /// # Deployment caveat
+    /// Set it only on a layer whose every route is gRPC (a tonic server with tonic-web): on
+    /// a REST route, a client could choose a gRPC-Web content type and turn a refusal into a
+    /// `200` that a proxy deciding on the status alone would let through.
+    #[must_use]
+    pub fn grpc_web(mut self, on: bool) -> Self {
+        self.grpc_web = on;
         self
     }
 }
@@ -549,8 +607,38 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-            assert_eq!(Protocol::of(&h), expected, "{ct}");
+            assert_eq!(Protocol::of_content_type(&h), expected, "{ct}");
         }
-        assert_eq!(Protocol::of(&HeaderMap::new()), Protocol::Http);
+        assert_eq!(Protocol::of_content_type(&HeaderMap::new()), Protocol::Http);
+    }
+
+    #[test]
+    fn only_http2_or_a_declared_grpc_web_route_gets_grpc_answers() {
+        let rest = Answers::default();
+        let web = Answers::default().grpc_web(true);
+        let v1 = [Version::HTTP_09, Version::HTTP_10, Version::HTTP_11];
+        for (ct, h2, v1_web) in [
+            ("application/grpc", Protocol::Grpc, Protocol::Grpc),
+            ("application/grpc+proto", Protocol::Grpc, Protocol::Grpc),
+            (
+                "application/grpc-web",
+                Protocol::Http,
+                Protocol::GrpcWeb { text: false },
+            ),
+            (
+                "application/grpc-web-text+proto",
+                Protocol::Http,
+                Protocol::GrpcWeb { text: true },
+            ),
+            ("application/json", Protocol::Http, Protocol::Http),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            assert_eq!(Protocol::of(Version::HTTP_2, &h, &rest), h2, "{ct}");
+            for version in v1 {
+                assert_eq!(Protocol::of(version, &h, &rest), Protocol::Http, "{ct}");
+                assert_eq!(Protocol::of(version, &h, &web), v1_web, "{ct}");
+            }
+        }
     }
 }

@@ -103,10 +103,11 @@ impl IntoResponse for ClaimsRejection {
 }
 
 fn rejection(parts: &Parts, rejection: Rejection) -> ClaimsRejection {
+    let answers = answers_of(&parts.extensions);
     ClaimsRejection {
         rejection,
-        protocol: Protocol::of(&parts.headers),
-        answers: answers_of(&parts.extensions),
+        protocol: Protocol::of(parts.version, &parts.headers, &answers),
+        answers,
         hook: parts.extensions.get::<Hook<Body>>().cloned(),
         method: parts.method.clone(),
         path: parts.uri.path().to_owned(),

@@ -138,7 +138,7 @@ where
         };
         ResponseFuture::answer(refuse(
             &rejection,
-            Protocol::of(req.headers()),
+            Protocol::of(req.version(), req.headers(), &self.layer.answers),
             &self.layer.answers,
             &*self.layer.hook,
             req.method(),

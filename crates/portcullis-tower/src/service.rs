@@ -151,7 +151,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let settings = &*self.settings;
         let access = access_of(settings, req.method(), req.uri().path());
-        let protocol = Protocol::of(req.headers());
+        let protocol = Protocol::of(req.version(), req.headers(), &settings.answers);
         let refused = |rejection: Rejection, req: &Request<ReqBody>| {
             ResponseFuture::answer(refuse(
                 &rejection,

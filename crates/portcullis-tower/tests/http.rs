@@ -478,23 +478,80 @@ async fn a_rejection_hook_gets_the_typed_reason() {
     );
 }
 
+/// A POST over HTTP/1.1 with this content type (and token), as any HTTP client sends it.
+async fn post_as(url: &str, content_type: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", content_type);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_11);
+    res
+}
+
+const GRPC_CONTENT_TYPES: [&str; 5] = [
+    "application/grpc",
+    "application/grpc+proto",
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+];
+
 #[tokio::test]
-async fn grpc_callers_get_a_trailers_only_status() {
+async fn a_rest_route_answers_401_and_403_to_http1_requests_whatever_their_content_type() {
     let idp = TestIssuer::start().await;
     let base = serve(api(&layer_for(&idp).await)).await;
-    let res = reqwest::Client::new()
-        .post(format!("{base}/me"))
-        .header("content-type", "application/grpc")
-        .send()
+    let expired = idp.token().expires_in(-3600).sign();
+    let read = idp.token().scope("read").sign();
+    let cases = [
+        ("/me", None, 401, r#"Bearer realm="orders""#.to_owned()),
+        ("/me", Some(expired.as_str()), 401, invalid_token().unwrap()),
+        (
+            "/write",
+            Some(read.as_str()),
+            403,
+            r#"Bearer realm="orders", error="insufficient_scope", scope="write""#.to_owned(),
+        ),
+    ];
+    for content_type in GRPC_CONTENT_TYPES {
+        for (path, token, status, challenge) in &cases {
+            let res = post_as(&format!("{base}{path}"), content_type, *token).await;
+            assert_eq!(res.status(), *status, "{content_type} {path}");
+            assert_eq!(res.headers()["www-authenticate"], challenge.as_str());
+            assert_eq!(res.headers().get("grpc-status"), None, "{content_type}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_layer_declared_in_front_of_grpc_web_answers_grpc_web_over_http1() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp)
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["grpc-status"], "16");
-    assert_eq!(res.headers()["grpc-message"], "missing bearer token");
-    assert_eq!(
-        res.headers()["www-authenticate"],
-        r#"Bearer realm="orders""#
-    );
+        .answers(Answers::default().realm(REALM).grpc_web(true));
+    let base = serve(api(&auth)).await;
+    for (content_type, answered) in [
+        ("application/grpc-web", "application/grpc-web+proto"),
+        ("application/grpc-web+proto", "application/grpc-web+proto"),
+        ("application/grpc-web-text", "application/grpc-web-text+proto"),
+        // As tonic-web hands a translated gRPC-Web call on: gRPC, still over HTTP/1.1.
+        ("application/grpc", "application/grpc"),
+    ] {
+        let res = post_as(&format!("{base}/me"), content_type, None).await;
+        assert_eq!(res.status(), 200, "{content_type}");
+        assert_eq!(res.headers()["content-type"], answered);
+        assert_eq!(res.headers()["grpc-status"], "16");
+        assert_eq!(res.headers()["grpc-message"], "missing bearer token");
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            r#"Bearer realm="orders""#
+        );
+    }
+    // A plain REST request to the same layer still gets its status.
+    let res = post_as(&format!("{base}/me"), "application/json", None).await;
+    assert_eq!(res.status(), 401);
 }
 
 #[tokio::test]
