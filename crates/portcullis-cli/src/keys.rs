@@ -83,7 +83,7 @@ pub(crate) async fn run(args: &JwksArgs) -> Result<bool, CliError> {
         AlgorithmSet::ALL
     };
     let listing = list(&body, allowed)
-        .map_err(|e| CliError::new(format!("{location} is not a JWKS: {e}")))?;
+        .map_err(|e| CliError::new(format!("{location} {e}")))?;
     let printed = if args.json {
         print_json(&to_json(&location, &listing))
     } else {
@@ -111,17 +111,22 @@ fn fetch_error(what: &str, error: &portcullis_jwks::SourceError) -> CliError {
 /// Lists a JWKS document, judging each key as a key source with `allowed` would.
 ///
 /// # Errors
-/// The document is not a JSON object with a `keys` array.
+/// The document is not a JSON object with a `keys` array, or a key source refuses it as a
+/// whole (more keys than the cap); the message follows the document's location.
 pub(crate) fn list(body: &str, allowed: AlgorithmSet) -> Result<Listing, String> {
-    let doc: Value = serde_json::from_str(body).map_err(|e| format!("not JSON ({e})"))?;
+    let doc: Value =
+        serde_json::from_str(body).map_err(|e| format!("is not a JWKS: not JSON ({e})"))?;
     let Some(entries) = doc.get("keys").and_then(Value::as_array) else {
-        return Err("no `keys` array".to_owned());
+        return Err("is not a JWKS: no `keys` array".to_owned());
     };
     // The same lenient load a key source does: which keys it skips, and why.
     let skipped: Vec<SkippedKey> = match KeySet::from_jwks(body, allowed) {
         Ok(load) => load.skipped,
         Err(e) if e.kind() == &KeyErrorKind::NoUsableKey => Vec::new(),
-        Err(e) => return Err(e.to_string()),
+        Err(e) if matches!(e.kind(), KeyErrorKind::TooManyKeys { .. }) => {
+            return Err(format!("is refused by every key source: {e}"));
+        }
+        Err(e) => return Err(format!("is not a JWKS: {e}")),
     };
     let mut rows = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {

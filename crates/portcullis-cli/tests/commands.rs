@@ -238,6 +238,40 @@ async fn jwks_warns_about_bad_keys_and_exits_1_when_none_is_usable() {
 }
 
 #[tokio::test]
+async fn more_keys_than_the_cap_are_refused_alike_by_jwks_and_verify_from_a_file_or_a_url() {
+    let issuer = TestIssuer::start().await;
+    let token = issuer.token().sign();
+    let good = issuer.jwks_json()["keys"][0].clone();
+    let template = TestKey::generate(Algorithm::ES256).public_jwk();
+    let mut keys: Vec<Value> = vec![good];
+    keys.extend((1..101).map(|i| {
+        let mut jwk = template.clone();
+        jwk["kid"] = json!(format!("k{i}"));
+        jwk
+    }));
+    let doc = json!({ "keys": keys });
+    issuer.set_jwks_override(Some(doc.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let file = file.to_str().unwrap();
+    let url = issuer.jwks_url();
+    let iss = issuer.issuer();
+    let reason = "JWKS holds 101 keys, more than the cap of 100";
+    let verify = ["verify", "--issuer", iss.as_str(), "--audience", "api", "--jwks"];
+    for args in [
+        vec!["jwks", file],
+        vec!["jwks", &url],
+        [&verify[..], &[file, token.as_str()]].concat(),
+        [&verify[..], &[url.as_str(), token.as_str()]].concat(),
+    ] {
+        let out = run(&args).await;
+        out.assert_error(reason);
+        assert!(!out.stderr.contains("not an object"), "{out:?}");
+    }
+}
+
+#[tokio::test]
 async fn jwks_errors_are_one_line_and_exit_2() {
     let unreachable = format!("http://127.0.0.1:{}/jwks.json", closed_port());
     run(&["jwks", &unreachable])

@@ -253,6 +253,14 @@ pub enum KeyErrorKind {
     NoUsableAlgorithm,
     /// A JWKS document is not a JSON object with a `keys` array.
     MalformedJwks,
+    /// A JWKS document has more keys than the cap (refused as a whole, before any key is
+    /// parsed: see [`KeySet::DEFAULT_MAX_KEYS`](crate::KeySet::DEFAULT_MAX_KEYS)).
+    TooManyKeys {
+        /// The number of entries in the document's `keys` array.
+        found: usize,
+        /// The cap.
+        cap: usize,
+    },
     /// A JWKS document has no usable key at all.
     NoUsableKey,
 }
@@ -299,6 +307,9 @@ impl fmt::Display for KeyError {
                 f.write_str("the key may verify none of the allowed algorithms")
             }
             KeyErrorKind::MalformedJwks => f.write_str("JWKS is not an object with a `keys` array"),
+            KeyErrorKind::TooManyKeys { found, cap } => {
+                write!(f, "JWKS holds {found} keys, more than the cap of {cap}")
+            }
             KeyErrorKind::NoUsableKey => f.write_str("JWKS holds no usable key"),
         }
     }

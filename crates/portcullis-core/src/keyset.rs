@@ -61,6 +61,12 @@ struct KidOnly {
 }
 
 impl KeySet {
+    /// The cap on the number of keys in a JWKS document that [`KeySet::from_jwks`] loads,
+    /// and the default of every key source: an authorization server publishes a handful of
+    /// keys (a few per algorithm, plus those being rotated in and out), and the cap bounds
+    /// what one document can cost to parse.
+    pub const DEFAULT_MAX_KEYS: usize = 100;
+
     /// A key set holding these keys, in this order.
     #[must_use]
     pub fn new(keys: Vec<VerifyingKey>) -> Self {
@@ -70,16 +76,18 @@ impl KeySet {
     /// Parses a JWKS document (RFC 7517 section 5) leniently, key by key: a key that is
     /// malformed, unsupported, for encryption, weak, or a second key with the same `kid` and
     /// an overlapping algorithm is skipped and reported in [`JwksLoad::skipped`]. Symmetric
-    /// (`oct`) keys are loaded only when `allowed` contains an HS* algorithm.
+    /// (`oct`) keys are loaded only when `allowed` contains an HS* algorithm. A document with
+    /// more than [`KeySet::DEFAULT_MAX_KEYS`] entries is refused as a whole.
     ///
     /// # Errors
     /// [`KeyErrorKind::MalformedJwks`] when the document is not an object with a `keys`
-    /// array, [`KeyErrorKind::NoUsableKey`] when no key is usable.
+    /// array, [`KeyErrorKind::TooManyKeys`] when it has more entries than the cap,
+    /// [`KeyErrorKind::NoUsableKey`] when no key is usable.
     pub fn from_jwks(json: &str, allowed: AlgorithmSet) -> Result<JwksLoad, KeyError> {
-        Self::from_jwks_limited(json, allowed, usize::MAX)
+        Self::from_jwks_limited(json, allowed, Self::DEFAULT_MAX_KEYS)
     }
 
-    /// As [`KeySet::from_jwks`], refusing documents with more than `max_keys` entries
+    /// As [`KeySet::from_jwks`], with `max_keys` as the cap on the document's entries
     /// (so that a huge document cannot cost a parse of every key in it).
     ///
     /// # Errors
@@ -92,7 +100,11 @@ impl KeySet {
         let doc: JwksDocument<'_> =
             serde_json::from_str(json).map_err(|_| KeyErrorKind::MalformedJwks)?;
         if doc.keys.len() > max_keys {
-            return Err(KeyErrorKind::MalformedJwks.into());
+            return Err(KeyErrorKind::TooManyKeys {
+                found: doc.keys.len(),
+                cap: max_keys,
+            }
+            .into());
         }
         let mut keys: Vec<VerifyingKey> = Vec::with_capacity(doc.keys.len());
         let mut skipped = Vec::new();

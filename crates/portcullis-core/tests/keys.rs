@@ -299,7 +299,39 @@ fn one_bad_key_in_a_jwks_is_skipped_and_the_rest_load() {
         &KeyErrorKind::NoUsableKey
     );
     let many = json!({"keys": vec![good.public_jwk(); 5]});
-    assert!(KeySet::from_jwks_limited(&many.to_string(), AlgorithmSet::ALL, 4).is_err());
+    assert_eq!(
+        KeySet::from_jwks_limited(&many.to_string(), AlgorithmSet::ALL, 4)
+            .unwrap_err()
+            .kind(),
+        &KeyErrorKind::TooManyKeys { found: 5, cap: 4 }
+    );
+}
+
+#[test]
+fn more_keys_than_the_default_cap_are_refused_as_too_many_not_as_malformed() {
+    let template = TestKey::generate(Algorithm::ES256).public_jwk();
+    let doc = |n: usize| {
+        let keys: Vec<Value> = (0..n)
+            .map(|i| with(template.clone(), "kid", json!(format!("k{i}"))))
+            .collect();
+        json!({ "keys": keys }).to_string()
+    };
+    let cap = KeySet::DEFAULT_MAX_KEYS;
+    assert_eq!(cap, 100);
+    let at_cap = KeySet::from_jwks(&doc(cap), AlgorithmSet::ASYMMETRIC).unwrap();
+    assert_eq!(at_cap.keys.len(), cap);
+    let refused = KeySet::from_jwks(&doc(cap + 1), AlgorithmSet::ASYMMETRIC).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        &KeyErrorKind::TooManyKeys {
+            found: 101,
+            cap: 100
+        }
+    );
+    assert_eq!(
+        refused.to_string(),
+        "JWKS holds 101 keys, more than the cap of 100"
+    );
 }
 
 #[test]

@@ -269,6 +269,45 @@ async fn last_good_keys_survive_a_redirect_to_another_host() {
 }
 
 #[tokio::test]
+async fn a_jwks_with_more_keys_than_the_cap_is_refused_naming_the_cap() {
+    let issuer = TestIssuer::start().await;
+    let template = TestKey::generate(Algorithm::ES256).public_jwk();
+    let keys: Vec<serde_json::Value> = (0..101)
+        .map(|i| {
+            let mut jwk = template.clone();
+            jwk["kid"] = json!(format!("k{i}"));
+            jwk
+        })
+        .collect();
+    issuer.set_jwks_override(Some(json!({ "keys": keys })));
+    let err = remote(&issuer, &ManualTimer::new())
+        .build()
+        .await
+        .unwrap_err();
+    let SourceErrorKind::InvalidJwks(key) = err.kind() else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        key.kind(),
+        &portcullis_core::KeyErrorKind::TooManyKeys {
+            found: 101,
+            cap: 100
+        }
+    );
+    assert!(
+        err.to_string().contains("101 keys, more than the cap of 100"),
+        "{err}"
+    );
+    // A cap of the source's own applies the same way.
+    let err = remote(&issuer, &ManualTimer::new())
+        .max_keys(10)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("more than the cap of 10"), "{err}");
+}
+
+#[tokio::test]
 async fn each_fault_is_reported_with_its_kind() {
     let issuer = TestIssuer::start().await;
     let other = format!("http://localhost:{}/jwks.json", issuer.addr().port());

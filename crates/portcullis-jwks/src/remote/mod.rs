@@ -79,8 +79,9 @@ pub const DEFAULT_BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Cap on the response body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Cap on the number of keys in a JWKS document.
-pub const DEFAULT_MAX_KEYS: usize = 100;
+/// Cap on the number of keys in a JWKS document: the one rule of every loader
+/// ([`KeySet::DEFAULT_MAX_KEYS`]).
+pub const DEFAULT_MAX_KEYS: usize = KeySet::DEFAULT_MAX_KEYS;
 /// TCP/TLS connect timeout of the default client.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Total timeout of one request (connect, headers and body).
