@@ -741,7 +741,9 @@ impl Inner {
             )
         };
         let have_keys = self.current.load().usable_until.is_some();
-        let fetched = self.fetch(url, have_keys.then_some(&validators)).await;
+        // The URL this fetch asked, once known (discovered within the fetch when not yet).
+        let mut asked = url;
+        let fetched = self.fetch(&mut asked, have_keys.then_some(&validators)).await;
         let now = self.timer.now();
         self.attempts.fetch_add(1, Ordering::SeqCst);
         let result = match fetched {
@@ -750,20 +752,22 @@ impl Inner {
         };
         match &result {
             Ok(_) => {}
-            Err(e) => self.record_failure(e, now),
+            Err(e) => self.record_failure(e, now, asked.as_ref()),
         }
         // Reschedule the background task.
         self.wake.send_replace(());
         result
     }
 
+    /// One fetch of `url`, discovered first when `None` (and then written back, so that a
+    /// failure after discovery is reported with the URL it happened at).
     async fn fetch(
         &self,
-        url: Option<Url>,
+        asked: &mut Option<Url>,
         validators: Option<&Validators>,
     ) -> Result<(Url, Fetched), SourceError> {
-        let url = match url {
-            Some(url) => url,
+        let url = match asked {
+            Some(url) => url.clone(),
             None => {
                 // Only a discovering source starts without a URL.
                 let issuer = self
@@ -778,6 +782,7 @@ impl Inner {
                 )
                 .await?;
                 tracing::debug!(issuer, jwks_uri = %url, "JWKS URL discovered");
+                *asked = Some(url.clone());
                 url
             }
         };
@@ -860,9 +865,9 @@ impl Inner {
         Ok(keys)
     }
 
-    fn record_failure(&self, error: &SourceError, now: Duration) {
+    fn record_failure(&self, error: &SourceError, now: Duration, asked: Option<&Url>) {
         let c = &self.config;
-        let (failures, retry_in, url) = {
+        let (failures, retry_in) = {
             let mut state = self.state();
             state.consecutive_failures = state.consecutive_failures.saturating_add(1);
             let retry_in = fetch::backoff(
@@ -872,17 +877,22 @@ impl Inner {
                 fastrand::f64(),
             );
             state.next_due = now.saturating_add(retry_in);
-            (
-                state.consecutive_failures,
-                retry_in,
-                state.jwks_url.as_ref().map(Url::to_string),
-            )
+            (state.consecutive_failures, retry_in)
         };
+        // The URL asked: `None` only when discovery itself failed.
+        let url = asked.map(Url::to_string);
         let serving_for = self
             .current
             .load()
             .usable_until
             .map(|until| until.saturating_sub(now));
+        let what = match serving_for {
+            None => "JWKS fetch failed; no keys loaded yet",
+            Some(left) if left.is_zero() => {
+                "JWKS refresh failed; the last good keys are too stale to serve"
+            }
+            Some(_) => "JWKS refresh failed; keeping the last good keys",
+        };
         tracing::warn!(
             jwks_uri = url.as_deref().unwrap_or("(not discovered)"),
             issuer = self.issuer.as_deref(),
@@ -891,7 +901,7 @@ impl Inner {
             consecutive_failures = failures,
             retry_in_secs = retry_in.as_secs_f64(),
             last_good_keys_served_for_secs = serving_for.map(|d| d.as_secs_f64()),
-            "JWKS refresh failed; keeping the last good keys"
+            "{what}"
         );
         self.update_stats(|s| {
             s.attempts += 1;
