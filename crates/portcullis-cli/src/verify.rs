@@ -118,9 +118,18 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
         let context = format!("cannot get the keys of {from}");
         builder
             .allowed_algorithms(allowed)
+            // One attempt: a command says at once what failed, rather than waiting out
+            // the retries a server's start-up makes.
+            .startup_deadline(Duration::ZERO)
             .build()
             .await
             .map_err(|e| {
+                let e = match e.kind() {
+                    SourceErrorKind::StartupDeadline { .. } => std::error::Error::source(&e)
+                        .and_then(|last| last.downcast_ref::<SourceError>())
+                        .unwrap_or(&e),
+                    _ => &e,
+                };
                 let none_usable = match e.kind() {
                     SourceErrorKind::NoUsableKeys => true,
                     SourceErrorKind::InvalidJwks(key) => key.kind() == &KeyErrorKind::NoUsableKey,
@@ -132,7 +141,7 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
                         alg_list(allowed)
                     ))
                 } else {
-                    source_error(&context, &e)
+                    source_error(&context, e)
                 }
             })
     };

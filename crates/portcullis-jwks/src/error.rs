@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use portcullis_core::KeyError;
 
@@ -57,6 +58,15 @@ pub enum SourceErrorKind {
     Io,
     /// The source's configuration is refused (unsafe or inconsistent).
     Config(&'static str),
+    /// An eager start got no keys within its start-up deadline: every attempt failed for a
+    /// reason that may pass (a 5xx, a timeout, a refused connection); the source gives the
+    /// last attempt's error.
+    StartupDeadline {
+        /// The attempts made.
+        attempts: u32,
+        /// The deadline, from the start of the build.
+        deadline: Duration,
+    },
 }
 
 impl SourceError {
@@ -99,6 +109,22 @@ impl SourceError {
             SourceErrorKind::Transport => "transport",
             SourceErrorKind::Io => "io",
             SourceErrorKind::Config(_) => "config",
+            SourceErrorKind::StartupDeadline { .. } => "startup_deadline",
+        }
+    }
+
+    /// Whether a later attempt may succeed where this one failed: a `5xx`, `408` or `429`
+    /// answer, a timeout, a refused connection or another transport failure. A refused URL,
+    /// a document that is not a JWKS, an issuer mismatch or a redirect elsewhere will not
+    /// pass by itself.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self.kind {
+            SourceErrorKind::Http { status } => status >= 500 || status == 408 || status == 429,
+            SourceErrorKind::Timeout | SourceErrorKind::Connect | SourceErrorKind::Transport => {
+                true
+            }
+            _ => false,
         }
     }
 
@@ -151,6 +177,12 @@ impl fmt::Display for SourceErrorKind {
             SourceErrorKind::Transport => f.write_str("key source request failed"),
             SourceErrorKind::Io => f.write_str("could not read the key file"),
             SourceErrorKind::Config(what) => write!(f, "invalid key source configuration: {what}"),
+            SourceErrorKind::StartupDeadline { attempts, deadline } => write!(
+                f,
+                "no keys within the start-up deadline of {} s ({attempts} attempt{} failed)",
+                deadline.as_secs_f64(),
+                if *attempts == 1 { "" } else { "s" }
+            ),
         }
     }
 }

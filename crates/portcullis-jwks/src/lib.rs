@@ -84,9 +84,10 @@ pub use issuers::{Issuers, IssuersBuilder};
 pub use remote::{
     DEFAULT_BACKOFF_MAX, DEFAULT_BACKOFF_MIN, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_KEYS, DEFAULT_MAX_STALENESS, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL,
-    DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, DEFAULT_TIMEOUT, DEFAULT_TTL,
-    DEFAULT_UNKNOWN_KID_BUDGET, DEFAULT_UNKNOWN_KID_COOLDOWN, FetchStats, JwksDocument, RemoteJwks,
-    RemoteJwksBuilder, ServerMetadata, checked_discovered_url, checked_url, discover_metadata,
+    DEFAULT_REFRESH_AHEAD, DEFAULT_REFRESH_JITTER, DEFAULT_STARTUP_DEADLINE, DEFAULT_TIMEOUT,
+    DEFAULT_TTL, DEFAULT_UNKNOWN_KID_BUDGET, DEFAULT_UNKNOWN_KID_COOLDOWN, FetchStats,
+    JwksDocument, RemoteJwks, RemoteJwksBuilder, ServerMetadata, checked_discovered_url,
+    checked_url, discover_metadata,
 };
 pub use source::{KeySource, RefreshFuture, StaticKeys};
 pub use timer::{ManualTimer, Sleep, Timer, TokioTimer};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::{poll_once, remote, secs, settle, token_with_kid, validate, validator, wait_stats};
 use portcullis_core::{Algorithm, ErrorKind};
-use portcullis_jwks::{KeySource, ManualTimer, RemoteJwks, SourceErrorKind};
+use portcullis_jwks::{KeySource, ManualTimer, RemoteJwks, SourceErrorKind, Timer as _};
 use portcullis_testkit::{JwksFault, TestIssuer, TestKey};
 use serde_json::json;
 
@@ -268,6 +268,89 @@ async fn last_good_keys_survive_a_redirect_to_another_host() {
     assert_eq!(other.jwks_fetches(), 0, "the redirect was not followed");
 }
 
+/// Yields until the build has failed an attempt and waits on the timer for its retry (or has
+/// ended): what it does is observed, never slept for.
+async fn until_waiting<T>(timer: &ManualTimer, build: &tokio::task::JoinHandle<T>) {
+    while timer.sleepers() == 0 && !build.is_finished() {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn an_eager_start_retries_a_failed_first_fetch_on_the_timer() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault(Some(JwksFault::Status(500)));
+    let timer = ManualTimer::new();
+    let build = tokio::spawn(remote(&issuer, &timer).build());
+    until_waiting(&timer, &build).await;
+    assert!(!build.is_finished(), "the build gave up after one 500");
+    assert_eq!(issuer.jwks_fetches(), 1);
+    // The IdP is back; the retry is due after the first backoff (1 s, jitter in [0.8, 1.2]).
+    issuer.set_fault(None);
+    timer.advance(std::time::Duration::from_millis(1200));
+    let jwks = build.await.unwrap().unwrap();
+    assert_eq!(issuer.jwks_fetches(), 2);
+    let stats = jwks.stats();
+    assert_eq!((stats.failures, stats.updated), (1, 1));
+    validate(&jwks, &validator(&issuer), &issuer.token().sign())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_eager_start_gives_up_at_its_deadline_naming_it_and_the_last_error() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_fault(Some(JwksFault::Status(503)));
+    let timer = ManualTimer::new();
+    // A backoff without jitter (min = max): attempts at 0, 2, 4 and 6 s; the next would
+    // start at 8 s, past the deadline.
+    let build = tokio::spawn(
+        remote(&issuer, &timer)
+            .backoff_min(secs(2))
+            .backoff_max(secs(2))
+            .startup_deadline(secs(7))
+            .build(),
+    );
+    loop {
+        until_waiting(&timer, &build).await;
+        if build.is_finished() {
+            break;
+        }
+        assert!(timer.now() < secs(7), "still retrying past the deadline");
+        let fetched = issuer.jwks_fetches();
+        timer.advance(secs(2));
+        while issuer.jwks_fetches() == fetched && !build.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    }
+    let err = build.await.unwrap().unwrap_err();
+    let SourceErrorKind::StartupDeadline { attempts, deadline } = *err.kind() else {
+        panic!("{err:?}");
+    };
+    assert_eq!((attempts, deadline), (4, secs(7)));
+    assert_eq!(issuer.jwks_fetches(), 4);
+    let last = std::error::Error::source(&err)
+        .and_then(|e| e.downcast_ref::<portcullis_jwks::SourceError>())
+        .unwrap();
+    assert_eq!(last.kind(), &SourceErrorKind::Http { status: 503 });
+    assert!(
+        err.to_string()
+            .starts_with("no keys within the start-up deadline of 7 s (4 attempts failed)"),
+        "{err}"
+    );
+
+    // A failure that will not pass by itself is not retried.
+    issuer.set_fault(Some(JwksFault::Garbage));
+    let err = remote(&issuer, &ManualTimer::new())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), SourceErrorKind::InvalidJwks(_)),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_jwks_with_more_keys_than_the_cap_is_refused_naming_the_cap() {
     let issuer = TestIssuer::start().await;
@@ -295,7 +378,8 @@ async fn a_jwks_with_more_keys_than_the_cap_is_refused_naming_the_cap() {
         }
     );
     assert!(
-        err.to_string().contains("101 keys, more than the cap of 100"),
+        err.to_string()
+            .contains("101 keys, more than the cap of 100"),
         "{err}"
     );
     // A cap of the source's own applies the same way.
@@ -327,10 +411,22 @@ async fn each_fault_is_reported_with_its_kind() {
         issuer.set_fault(Some(fault.clone()));
         let err = remote(&issuer, &ManualTimer::new())
             .timeout(std::time::Duration::from_millis(300))
+            .startup_deadline(std::time::Duration::ZERO)
             .build()
             .await
             .unwrap_err();
-        assert_eq!(err.kind(), &kind, "{fault:?}");
+        // A failure that may pass ends a start without retries as a deadline reached.
+        let last = match err.kind() {
+            SourceErrorKind::StartupDeadline { attempts: 1, .. } => std::error::Error::source(&err)
+                .and_then(|e| e.downcast_ref::<portcullis_jwks::SourceError>())
+                .unwrap(),
+            _ => &err,
+        };
+        assert_eq!(last.kind(), &kind, "{fault:?}");
+        assert_eq!(
+            last.is_transient(),
+            fault == JwksFault::Status(500) || fault == JwksFault::Hang
+        );
     }
     issuer.set_fault(Some(JwksFault::Garbage));
     let err = remote(&issuer, &ManualTimer::new())

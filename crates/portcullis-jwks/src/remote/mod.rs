@@ -82,6 +82,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Cap on the number of keys in a JWKS document: the one rule of every loader
 /// ([`KeySet::DEFAULT_MAX_KEYS`]).
 pub const DEFAULT_MAX_KEYS: usize = KeySet::DEFAULT_MAX_KEYS;
+/// How long an eager [`build`](RemoteJwksBuilder::build) retries a first load that fails for
+/// a reason that may pass (an IdP restarting in a rolling deploy): with the 1 s -> 30 s
+/// backoff, about five attempts.
+pub const DEFAULT_STARTUP_DEADLINE: Duration = Duration::from_secs(30);
 /// TCP/TLS connect timeout of the default client.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Total timeout of one request (connect, headers and body).
@@ -136,6 +140,7 @@ struct Config {
     connect_timeout: Duration,
     timeout: Duration,
     lazy: bool,
+    startup_deadline: Duration,
 }
 
 /// Configures a [`RemoteJwks`]; see the crate docs for the defaults and their reasons.
@@ -273,6 +278,7 @@ impl RemoteJwksBuilder {
                 connect_timeout: DEFAULT_CONNECT_TIMEOUT,
                 timeout: DEFAULT_TIMEOUT,
                 lazy: false,
+                startup_deadline: DEFAULT_STARTUP_DEADLINE,
             },
         }
     }
@@ -401,6 +407,17 @@ impl RemoteJwksBuilder {
         self
     }
 
+    /// How long an eager [`build`](Self::build) keeps retrying (default 30 s, on the
+    /// [`timer`](Self::timer)): a first load that fails for a reason that may pass
+    /// ([`SourceError::is_transient`]) is retried with the backoff while the next attempt
+    /// would start within this time of the build's start; then the build fails with
+    /// [`SourceErrorKind::StartupDeadline`]. Zero: one attempt. Other failures end the build
+    /// at once.
+    pub fn startup_deadline(mut self, deadline: Duration) -> Self {
+        self.config.startup_deadline = deadline;
+        self
+    }
+
     /// The timer of the cache rules (default: tokio's clock).
     pub fn timer(mut self, timer: impl Timer) -> Self {
         self.timer = Arc::new(timer);
@@ -412,8 +429,9 @@ impl RemoteJwksBuilder {
     ///
     /// # Errors
     /// [`SourceErrorKind::InsecureUrl`], [`SourceErrorKind::InvalidUrl`] or
-    /// [`SourceErrorKind::Config`] for a refused configuration; otherwise the error of the
-    /// first load.
+    /// [`SourceErrorKind::Config`] for a refused configuration;
+    /// [`SourceErrorKind::StartupDeadline`] when transient failures lasted past the
+    /// [`startup_deadline`](Self::startup_deadline); otherwise the error of the first load.
     ///
     /// # Panics
     /// Outside a tokio runtime (the background task is spawned on it).
@@ -456,8 +474,7 @@ impl RemoteJwksBuilder {
             config: self.config,
         });
         if !inner.config.lazy {
-            let _one_fetch = inner.fetch_lock.lock().await;
-            inner.fetch_locked().await?;
+            inner.first_load().await?;
         }
         tokio::spawn(background(Arc::downgrade(&inner), inner.wake.subscribe()));
         Ok(RemoteJwks { inner })
@@ -712,6 +729,38 @@ impl Inner {
         self.fetch_locked().await
     }
 
+    /// The eager first load: a transient failure is retried at the backoff's instant, waited
+    /// for on the timer, while that instant is within the start-up deadline.
+    async fn first_load(&self) -> Result<(), SourceError> {
+        let deadline = self
+            .timer
+            .now()
+            .saturating_add(self.config.startup_deadline);
+        let mut attempts: u32 = 0;
+        loop {
+            let result = {
+                let _one_fetch = self.fetch_lock.lock().await;
+                self.fetch_locked().await
+            };
+            attempts = attempts.saturating_add(1);
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(error) if !error.is_transient() => return Err(error),
+                Err(error) => error,
+            };
+            // `record_failure` has set the instant of the next attempt.
+            let retry_at = self.state().next_due;
+            if retry_at > deadline {
+                let kind = SourceErrorKind::StartupDeadline {
+                    attempts,
+                    deadline: self.config.startup_deadline,
+                };
+                return Err(SourceError::with_cause(kind, error));
+            }
+            self.timer.sleep_until(retry_at).await;
+        }
+    }
+
     /// The background task's refresh, when due.
     async fn scheduled_refresh(&self) {
         let _one_fetch = self.fetch_lock.lock().await;
@@ -743,7 +792,9 @@ impl Inner {
         let have_keys = self.current.load().usable_until.is_some();
         // The URL this fetch asked, once known (discovered within the fetch when not yet).
         let mut asked = url;
-        let fetched = self.fetch(&mut asked, have_keys.then_some(&validators)).await;
+        let fetched = self
+            .fetch(&mut asked, have_keys.then_some(&validators))
+            .await;
         let now = self.timer.now();
         self.attempts.fetch_add(1, Ordering::SeqCst);
         let result = match fetched {
