@@ -82,8 +82,7 @@ pub(crate) async fn run(args: &JwksArgs) -> Result<bool, CliError> {
     } else {
         AlgorithmSet::ALL
     };
-    let listing = list(&body, allowed)
-        .map_err(|e| CliError::new(format!("{location} {e}")))?;
+    let listing = list(&body, allowed).map_err(|e| CliError::new(format!("{location} {e}")))?;
     let printed = if args.json {
         print_json(&to_json(&location, &listing))
     } else {
@@ -255,14 +254,14 @@ fn warnings(rows: &[Row], empty: bool) -> Vec<(&'static str, String)> {
                      verifying signatures: skipped"
                 ),
             ),
-            KeyErrorKind::MalformedJwk(what) if what.starts_with("private") => (
+            KeyErrorKind::PrivateKey => (
                 "private_key",
                 format!(
                     "key #{i} publishes private key material (`d`): replace that key now; \
                      skipped"
                 ),
             ),
-            KeyErrorKind::MalformedJwk("duplicate kid") => (
+            KeyErrorKind::DuplicateKid => (
                 "duplicate_kid",
                 format!("key #{i} repeats the kid and algorithm of an earlier key: skipped"),
             ),

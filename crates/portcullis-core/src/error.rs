@@ -251,6 +251,12 @@ pub enum KeyErrorKind {
     InvalidKey(&'static str),
     /// The key may verify none of the allowed algorithms.
     NoUsableAlgorithm,
+    /// The JWK holds private key material (`d`): whoever published it has leaked a signing
+    /// key, or is not the authorization server.
+    PrivateKey,
+    /// A second key of the JWKS with the `kid` of an earlier one and an overlapping
+    /// algorithm: which one signs is ambiguous.
+    DuplicateKid,
     /// A JWKS document is not a JSON object with a `keys` array.
     MalformedJwks,
     /// A JWKS document has more keys than the cap (refused as a whole, before any key is
@@ -305,6 +311,10 @@ impl fmt::Display for KeyError {
             KeyErrorKind::InvalidKey(what) => write!(f, "invalid key: {what}"),
             KeyErrorKind::NoUsableAlgorithm => {
                 f.write_str("the key may verify none of the allowed algorithms")
+            }
+            KeyErrorKind::PrivateKey => f.write_str("private key material published (`d`)"),
+            KeyErrorKind::DuplicateKid => {
+                f.write_str("duplicate kid (an earlier key has it, for an overlapping algorithm)")
             }
             KeyErrorKind::MalformedJwks => f.write_str("JWKS is not an object with a `keys` array"),
             KeyErrorKind::TooManyKeys { found, cap } => {

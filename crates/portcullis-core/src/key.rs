@@ -403,7 +403,7 @@ impl VerifyingKey {
         let mut key = match jwk.kty.as_str() {
             "RSA" => {
                 if jwk.d.is_some() {
-                    return Err(KeyErrorKind::MalformedJwk("private RSA key published").into());
+                    return Err(KeyErrorKind::PrivateKey.into());
                 }
                 let n = b64_member(jwk.n.as_deref(), "RSA key without valid `n`")?;
                 let e = b64_member(jwk.e.as_deref(), "RSA key without valid `e`")?;
@@ -414,7 +414,7 @@ impl VerifyingKey {
             }
             "EC" => {
                 if jwk.d.is_some() {
-                    return Err(KeyErrorKind::MalformedJwk("private EC key published").into());
+                    return Err(KeyErrorKind::PrivateKey.into());
                 }
                 let curve = match jwk.crv.as_deref() {
                     Some("P-256") => Curve::P256,
@@ -440,7 +440,7 @@ impl VerifyingKey {
             }
             "OKP" => {
                 if jwk.d.is_some() {
-                    return Err(KeyErrorKind::MalformedJwk("private OKP key published").into());
+                    return Err(KeyErrorKind::PrivateKey.into());
                 }
                 match jwk.crv.as_deref() {
                     Some("Ed25519") => {}

@@ -125,7 +125,7 @@ impl KeySet {
                         skipped.push(SkippedKey {
                             index,
                             kid,
-                            error: KeyErrorKind::MalformedJwk("duplicate kid").into(),
+                            error: KeyErrorKind::DuplicateKid.into(),
                         });
                     } else {
                         keys.push(key);

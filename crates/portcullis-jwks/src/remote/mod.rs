@@ -870,14 +870,29 @@ impl Inner {
                         KeyErrorKind::NoUsableKey => SourceErrorKind::NoUsableKeys.into(),
                         _ => SourceError::from(SourceErrorKind::InvalidJwks(e)),
                     })?;
+                // Once per fetch that brings a document (a 304 is not parsed again).
                 for skipped in &load.skipped {
-                    tracing::debug!(
-                        jwks_uri = %url,
-                        kid = ?skipped.kid,
-                        index = skipped.index,
-                        reason = %skipped.error,
-                        "JWK skipped"
-                    );
+                    if matches!(
+                        skipped.error.kind(),
+                        KeyErrorKind::PrivateKey | KeyErrorKind::DuplicateKid
+                    ) {
+                        // Not an unsupported key: the IdP is misconfigured or compromised.
+                        tracing::warn!(
+                            jwks_uri = %url,
+                            kid = skipped.kid.as_deref(),
+                            index = skipped.index,
+                            reason = %skipped.error,
+                            "JWK skipped: the authorization server is misconfigured or compromised"
+                        );
+                    } else {
+                        tracing::debug!(
+                            jwks_uri = %url,
+                            kid = ?skipped.kid,
+                            index = skipped.index,
+                            reason = %skipped.error,
+                            "JWK skipped"
+                        );
+                    }
                 }
                 (load.keys, cache, Some(validators))
             }
