@@ -258,7 +258,14 @@ async fn more_keys_than_the_cap_are_refused_alike_by_jwks_and_verify_from_a_file
     let url = issuer.jwks_url();
     let iss = issuer.issuer();
     let reason = "JWKS holds 101 keys, more than the cap of 100";
-    let verify = ["verify", "--issuer", iss.as_str(), "--audience", "api", "--jwks"];
+    let verify = [
+        "verify",
+        "--issuer",
+        iss.as_str(),
+        "--audience",
+        "api",
+        "--jwks",
+    ];
     for args in [
         vec!["jwks", file],
         vec!["jwks", &url],

@@ -605,7 +605,10 @@ async fn grpc_content_types_over_http1_get_http_statuses_unless_grpc_web_is_decl
     for (content_type, answered) in [
         ("application/grpc-web", "application/grpc-web+proto"),
         ("application/grpc-web+proto", "application/grpc-web+proto"),
-        ("application/grpc-web-text", "application/grpc-web-text+proto"),
+        (
+            "application/grpc-web-text",
+            "application/grpc-web-text+proto",
+        ),
         ("application/grpc", "application/grpc"),
     ] {
         let res = server.http_post(GET_ORDER, content_type, None).await;

@@ -535,7 +535,10 @@ async fn a_layer_declared_in_front_of_grpc_web_answers_grpc_web_over_http1() {
     for (content_type, answered) in [
         ("application/grpc-web", "application/grpc-web+proto"),
         ("application/grpc-web+proto", "application/grpc-web+proto"),
-        ("application/grpc-web-text", "application/grpc-web-text+proto"),
+        (
+            "application/grpc-web-text",
+            "application/grpc-web-text+proto",
+        ),
         // As tonic-web hands a translated gRPC-Web call on: gRPC, still over HTTP/1.1.
         ("application/grpc", "application/grpc"),
     ] {
