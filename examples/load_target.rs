@@ -24,15 +24,16 @@ use axum::Router;
 use axum::routing::get;
 use portcullis::Portcullis;
 use portcullis::jwt::Algorithm;
+use portcullis::layer::BearerAuthLayer;
 use portcullis_testkit::{TestIssuer, TestKey};
 
-fn api(auth: Option<&Portcullis>) -> Router {
+fn api(auth: Option<&BearerAuthLayer>) -> Router {
     let handler = get(|| async { "orders\n" });
     match auth {
         Some(auth) => Router::new()
             .route("/read", handler)
             .route_layer(auth.require_scopes(["read"]))
-            .route_layer(auth.layer()),
+            .route_layer(auth.clone()),
         None => Router::new().route("/read", handler),
     }
 }

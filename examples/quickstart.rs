@@ -5,7 +5,7 @@
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
-//!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway 60]
+//!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60]
 //! ```
 //!
 //! The API: `GET /health` (public), `GET /me` (any valid token; returns its claims),
@@ -29,12 +29,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use portcullis::jwt::{Algorithm, TypPolicy};
+use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
 use portcullis::{IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
 /// The protected API.
-fn api(auth: &Portcullis) -> Router {
+fn api(auth: &BearerAuthLayer) -> Router {
     let scoped = |path: &str, scopes: &[&str]| {
         Router::new()
             .route(path, get(granted))
@@ -45,7 +46,7 @@ fn api(auth: &Portcullis) -> Router {
         .merge(scoped("/read", &["read"]))
         .merge(scoped("/write", &["write"]))
         .merge(scoped("/admin", &["admin", "write"]))
-        .route_layer(auth.layer());
+        .route_layer(auth.clone());
     Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .merge(protected)
@@ -93,7 +94,7 @@ async fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|ignore] [--leeway SECS]";
+       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]";
 
 enum Mode {
     Tour { opaque: bool },
@@ -146,12 +147,11 @@ impl Mode {
                     );
                 }
                 "--typ" => {
-                    typ = Some(match value()?.as_str() {
-                        "at+jwt" => TypPolicy::RequireAccessToken,
-                        "at+jwt-or-jwt" => TypPolicy::AccessTokenOrJwt,
-                        "ignore" => TypPolicy::Ignore,
-                        other => return Err(format!("unknown --typ {other:?}")),
-                    });
+                    let v = value()?;
+                    typ = Some(
+                        v.parse::<TypPolicy>()
+                            .map_err(|e| format!("--typ {v:?}: {e}"))?,
+                    );
                 }
                 "--leeway" => {
                     let v = value()?;

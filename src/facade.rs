@@ -1,15 +1,14 @@
 //! [`Portcullis`]: one issuer (or several) in a few lines, from code or from a configuration file.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::{
-    Algorithm, AlgorithmSet, ConfigError, ScopeRequirement, TypPolicy, Validator, Verifier,
+    Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, TypPolicy, Validator, Verifier,
 };
 use portcullis_introspect::{AuthMethod, ClientSecret, Introspector, JwtOrIntrospection};
-use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, SourceError, TokenCache};
-use portcullis_tower::{Answers, BearerAuthLayer, Policy, RequireScopesLayer, TokenSources};
+use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, TokenCache};
+use portcullis_tower::{Answers, BearerAuthLayer, Policy, TokenSources};
 use serde::Deserialize;
 
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
@@ -47,13 +46,24 @@ pub struct Config {
     /// Also read the token from this cookie.
     #[serde(default)]
     pub token_cookie: Option<String>,
-    /// Also read the token from the `access_token` query parameter.
+    /// Also read the token from the `access_token` query parameter (RFC 6750 2.3 says it
+    /// SHOULD NOT be used: URLs end up in logs): a weakening.
     #[serde(default)]
-    pub token_query_parameter: bool,
+    pub danger_token_query_parameter: bool,
+    /// Start without the keys (each issuer's keys are fetched on first use, and refreshed
+    /// from then on), so that the API starts while its authorization server is briefly down;
+    /// requests before the keys arrive are answered 503. Off: the build waits for the keys
+    /// (retrying within a start-up deadline) and fails without them.
+    #[serde(default)]
+    pub lazy_start: bool,
+    /// The public origin clients address (`https://api.example.com`), from which each
+    /// request's public target URI is known (DPoP's `htu`); never taken from `Host`.
+    #[serde(default)]
+    pub public_origin: Option<String>,
     /// How many verified tokens to remember per issuer (0: none; default
     /// [`DEFAULT_CACHE_ENTRIES`](portcullis_jwks::DEFAULT_CACHE_ENTRIES)). A cached token is
     /// still refused once expired or once its key leaves the key set; see
-    /// [`TokenCache`](portcullis_tower::TokenCache).
+    /// [`TokenCache`](portcullis_jwks::TokenCache).
     #[serde(default = "default_cache_entries")]
     pub token_cache_entries: u64,
     /// Which tokens are accepted: `jwt` (the default), `introspection` (opaque tokens, RFC
@@ -229,15 +239,17 @@ pub struct IssuerConfig {
     /// The JWKS URL, skipping discovery.
     #[serde(default)]
     pub jwks_uri: Option<String>,
-    /// The accepted algorithms (JOSE names); default: RS*, PS*, ES*, EdDSA.
+    /// The accepted algorithms (JOSE names: `RS256`, `ES256`, `EdDSA`, `Ed25519`, ...);
+    /// default: every asymmetric one.
     #[serde(default)]
-    pub algorithms: Option<Vec<String>>,
+    pub algorithms: Option<Vec<Algorithm>>,
     /// Clock leeway for `exp`, `nbf` and `iat`, in seconds (default 60).
     #[serde(default = "default_leeway")]
     pub leeway_secs: u64,
-    /// The `typ` rule: `at+jwt` (RFC 9068 only), `at+jwt-or-jwt` (default) or `ignore`.
+    /// The `typ` rule: `at+jwt` (RFC 9068 only), `at+jwt-or-jwt` (the default) or
+    /// `danger-ignore`.
     #[serde(default)]
-    pub typ: Option<String>,
+    pub typ: TypPolicy,
     /// Claims every token must carry.
     #[serde(default)]
     pub required_claims: Vec<String>,
@@ -272,7 +284,9 @@ impl Default for Config {
             grpc_web: false,
             optional: false,
             token_cookie: None,
-            token_query_parameter: false,
+            danger_token_query_parameter: false,
+            lazy_start: false,
+            public_origin: None,
             token_cache_entries: default_cache_entries(),
             tokens: TokenMode::default(),
         }
@@ -293,7 +307,7 @@ impl IssuerConfig {
             jwks_uri: None,
             algorithms: None,
             leeway_secs: default_leeway(),
-            typ: None,
+            typ: TypPolicy::default(),
             required_claims: Vec::new(),
             max_age_secs: None,
             danger_accept_any_audience: false,
@@ -305,51 +319,10 @@ impl IssuerConfig {
     }
 }
 
-/// Why a [`Portcullis`] could not be built.
-#[derive(Debug)]
-pub struct BuildError {
-    message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl BuildError {
-    fn config(message: impl Into<String>) -> Self {
-        BuildError {
-            message: message.into(),
-            source: None,
-        }
-    }
-
-    fn caused(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        BuildError {
-            message: message.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Some(source) => write!(f, "{}: {source}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
-    }
-}
-
-/// A protected API's authentication: build it once, then take [`Portcullis::layer`] for the
-/// router and [`Portcullis::require_scopes`] for the routes that need scopes.
+/// The front door: [`Portcullis::builder`] (or [`Portcullis::from_config`]) checks the
+/// configuration, loads the keys, and returns the [`BearerAuthLayer`] that protects the
+/// router. Everything else (scope checks, the rejection hook, optional routes) is on the
+/// layer.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -361,70 +334,31 @@ impl std::error::Error for BuildError {
 /// let app: Router = Router::new()
 ///     .route("/orders", get(|| async { "orders" }))
 ///     .route_layer(auth.require_scopes(["orders.read"]))
-///     .route_layer(auth.layer());
+///     .route_layer(auth);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct Portcullis {
-    layer: BearerAuthLayer,
-}
+#[derive(Debug, Clone, Copy)]
+pub struct Portcullis;
 
 impl Portcullis {
-    /// A builder.
+    /// A builder, empty.
     pub fn builder() -> PortcullisBuilder {
         PortcullisBuilder::default()
     }
 
-    /// Builds from a configuration: fetches each issuer's discovery document (unless
-    /// `jwks_uri` is set) and keys.
-    ///
-    /// # Errors
-    /// A [`BuildError`] for an unsafe or invalid configuration, or when an issuer's keys
-    /// cannot be loaded.
-    pub async fn from_config(config: Config) -> Result<Self, BuildError> {
+    /// A builder from a configuration (a file read with serde), to which a policy and an
+    /// HTTP client can still be added before [`PortcullisBuilder::build`].
+    pub fn from_config(config: Config) -> PortcullisBuilder {
         PortcullisBuilder {
             config,
             client: None,
             policy: None,
         }
-        .build()
-        .await
-    }
-
-    /// The layer: put it on the router (`route_layer`, so that unknown paths stay 404).
-    pub fn layer(&self) -> BearerAuthLayer {
-        self.layer.clone()
-    }
-
-    /// A scope check for `route_layer`, behind [`Portcullis::layer`]: every scope is required.
-    ///
-    /// # Panics
-    /// For a scope that is not a valid RFC 6749 scope token (empty, a space, `"`, `\`).
-    pub fn require_scopes<I, S>(
-        &self,
-        scopes: I,
-    ) -> RequireScopesLayer<portcullis_tower::DefaultAnswer>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.layer.require_scopes(scopes)
-    }
-
-    /// A scope check for any requirement (any-of, all-of, alternatives).
-    ///
-    /// # Panics
-    /// As [`Portcullis::require_scopes`].
-    pub fn require(
-        &self,
-        requirement: ScopeRequirement,
-    ) -> RequireScopesLayer<portcullis_tower::DefaultAnswer> {
-        self.layer.require(requirement)
     }
 }
 
-/// Builds a [`Portcullis`]. `issuer(..)` starts an issuer; the settings after it (audience,
-/// algorithms, leeway, ...) apply to that issuer.
+/// Builds the layer of a protected API. `issuer(..)` starts an issuer; the settings after it
+/// (audience, algorithms, leeway, ...) apply to that issuer.
 #[derive(Debug, Default)]
 #[must_use]
 pub struct PortcullisBuilder {
@@ -471,11 +405,8 @@ impl PortcullisBuilder {
 
     /// The accepted algorithms of the current issuer.
     pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        let names = algorithms
-            .into_iter()
-            .map(|a| a.as_str().to_owned())
-            .collect();
-        self.with_current(|i| i.algorithms = Some(names))
+        let algorithms = algorithms.into_iter().collect();
+        self.with_current(|i| i.algorithms = Some(algorithms))
     }
 
     /// The clock leeway of the current issuer (whole seconds).
@@ -485,12 +416,7 @@ impl PortcullisBuilder {
 
     /// The `typ` rule of the current issuer.
     pub fn typ(self, policy: TypPolicy) -> Self {
-        let name = match policy {
-            TypPolicy::RequireAccessToken => "at+jwt",
-            TypPolicy::Ignore => "ignore",
-            _ => "at+jwt-or-jwt",
-        };
-        self.with_current(|i| i.typ = Some(name.to_owned()))
+        self.with_current(|i| i.typ = policy)
     }
 
     /// A claim every token of the current issuer must carry.
@@ -546,6 +472,18 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Start without the keys, fetching them on first use (see [`Config::lazy_start`]).
+    pub fn lazy_start(mut self) -> Self {
+        self.config.lazy_start = true;
+        self
+    }
+
+    /// The public origin clients address (see [`Config::public_origin`]).
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.public_origin = Some(origin.into());
+        self
+    }
+
     /// How many verified tokens to remember per issuer (0 turns the cache off).
     pub fn token_cache_entries(mut self, entries: u64) -> Self {
         self.config.token_cache_entries = entries;
@@ -577,20 +515,27 @@ impl PortcullisBuilder {
         self
     }
 
-    /// Checks the configuration, loads every issuer's keys, and builds.
+    /// Checks the configuration, loads every issuer's keys (unless `lazy_start`), and
+    /// returns the layer.
     ///
     /// # Errors
-    /// A [`BuildError`] for: no issuer; a setting given before any issuer; no audience
-    /// without `danger_accept_any_audience`; an empty or unknown algorithm list; HS*
-    /// algorithms for a remote JWKS without `danger_allow_symmetric_keys`; an unknown `typ`;
-    /// keys that cannot be loaded.
-    pub async fn build(self) -> Result<Portcullis, BuildError> {
+    /// A [`ConfigError`]: `Missing` for no issuer or no audience (without
+    /// `danger_accept_any_audience`); `Invalid` for a setting given before any issuer, an
+    /// empty algorithm list, HS* algorithms for a remote JWKS without
+    /// `danger_allow_symmetric_keys`, introspection settings that do not fit `tokens`;
+    /// `Duplicate` for an issuer given twice; `Unusable` (naming the URL, with the cause as
+    /// the error's source) for keys or an introspection endpoint that cannot be had.
+    pub async fn build(self) -> Result<BearerAuthLayer, ConfigError> {
         let config = self.config;
         if config.issuers.is_empty() {
-            return Err(BuildError::config("no issuer configured"));
+            return Err(ConfigError::missing(
+                "issuers",
+                "trust at least one issuer: issuer(..), or `issuers` in the configuration",
+            ));
         }
         if config.issuers.iter().any(|i| i.issuer.is_empty()) {
-            return Err(BuildError::config(
+            return Err(ConfigError::invalid(
+                "issuer",
                 "an issuer setting was given before any issuer(..)",
             ));
         }
@@ -598,7 +543,8 @@ impl PortcullisBuilder {
         let verifier: Arc<dyn Verifier> = match config.tokens {
             TokenMode::Jwt => {
                 if config.issuers.iter().any(|i| i.introspection.is_some()) {
-                    return Err(BuildError::config(
+                    return Err(ConfigError::invalid(
+                        "tokens",
                         "introspection settings are given but only JWTs are accepted: set \
                          tokens to introspection or jwt_or_introspection",
                     ));
@@ -607,7 +553,8 @@ impl PortcullisBuilder {
             }
             TokenMode::Introspection => {
                 let [only] = config.issuers.as_slice() else {
-                    return Err(BuildError::config(
+                    return Err(ConfigError::invalid(
+                        "tokens",
                         "tokens = introspection takes exactly one issuer (the one whose \
                          endpoint is asked); use jwt_or_introspection to trust JWTs of others",
                     ));
@@ -621,7 +568,8 @@ impl PortcullisBuilder {
                     .filter(|i| i.introspection.is_some())
                     .collect();
                 let [issuer] = introspecting.as_slice() else {
-                    return Err(BuildError::config(
+                    return Err(ConfigError::invalid(
+                        "tokens",
                         "tokens = jwt_or_introspection needs introspection settings on exactly \
                          one issuer (opaque tokens do not say whose they are)",
                     ));
@@ -643,7 +591,7 @@ impl PortcullisBuilder {
         if let Some(cookie) = &config.token_cookie {
             sources = sources.with_cookie(cookie.clone());
         }
-        if config.token_query_parameter {
+        if config.danger_token_query_parameter {
             sources = sources.danger_allow_query_parameter();
         }
         let mut layer = BearerAuthLayer::from_arc(verifier)
@@ -655,7 +603,10 @@ impl PortcullisBuilder {
         if let Some(policy) = self.policy {
             layer = layer.policy(policy);
         }
-        Ok(Portcullis { layer })
+        if let Some(origin) = &config.public_origin {
+            layer = layer.public_origin(origin.clone());
+        }
+        Ok(layer)
     }
 }
 
@@ -663,28 +614,26 @@ impl PortcullisBuilder {
 async fn jwt_verifier(
     config: &Config,
     client: Option<&reqwest::Client>,
-) -> Result<Arc<dyn Verifier>, BuildError> {
+) -> Result<Arc<dyn Verifier>, ConfigError> {
     let mut verifiers: Vec<(String, JwtVerifier<RemoteJwks>)> = Vec::new();
     for issuer in &config.issuers {
         let cache =
             (config.token_cache_entries > 0).then(|| TokenCache::new(config.token_cache_entries));
-        let verifier = build_issuer(issuer, client).await?.with_cache(cache);
+        let verifier = build_issuer(issuer, config.lazy_start, client)
+            .await?
+            .with_cache(cache);
         verifiers.push((issuer.issuer.clone(), verifier));
     }
-    if verifiers.len() == 1 {
-        let Some((_, only)) = verifiers.pop() else {
-            return Err(BuildError::config("no issuer configured"));
-        };
+    if verifiers.len() == 1
+        && let Some((_, only)) = verifiers.pop()
+    {
         return Ok(Arc::new(only));
     }
     let mut issuers = Issuers::builder();
     for (name, verifier) in verifiers {
         issuers = issuers.issuer(name, verifier);
     }
-    let issuers = issuers
-        .build()
-        .map_err(|e| BuildError::caused("invalid issuer list", e))?;
-    Ok(Arc::new(issuers))
+    Ok(Arc::new(issuers.build()?))
 }
 
 /// The introspector of an issuer with `introspection` settings, checking what the endpoint
@@ -692,29 +641,34 @@ async fn jwt_verifier(
 async fn build_introspector(
     c: &IssuerConfig,
     client: Option<&reqwest::Client>,
-) -> Result<Introspector, BuildError> {
-    let named = |what: &str| format!("issuer {:?}: introspection: {what}", c.issuer);
+) -> Result<Introspector, ConfigError> {
+    let invalid = |what: &str| {
+        ConfigError::invalid("introspection", format!("issuer {:?}: {what}", c.issuer))
+    };
     let Some(i) = &c.introspection else {
-        return Err(BuildError::config(named(
-            "no introspection settings (client id and secret)",
-        )));
+        return Err(invalid("no introspection settings (client id and secret)"));
     };
     let secret = match (&i.client_secret, &i.client_secret_env) {
         (Some(secret), None) => secret.clone(),
-        (None, Some(var)) => ClientSecret::from_env(var)
-            .map_err(|e| BuildError::caused(named("no client secret"), e))?,
+        (None, Some(var)) => ClientSecret::from_env(var).map_err(|e| {
+            ConfigError::with_source(
+                ConfigErrorKind::Unusable {
+                    setting: "client_secret_env",
+                    value: var.clone(),
+                },
+                e,
+            )
+        })?,
         (Some(_), Some(_)) => {
-            return Err(BuildError::config(named(
-                "give client_secret or client_secret_env, not both",
-            )));
+            return Err(invalid("give client_secret or client_secret_env, not both"));
         }
         (None, None) => {
-            return Err(BuildError::config(named(
+            return Err(invalid(
                 "no client secret (client_secret_env names the variable that holds it)",
-            )));
+            ));
         }
     };
-    let (_, rules) = rules_of(c)?;
+    let rules = rules_of(c)?.1;
     let mut builder = match &i.endpoint {
         Some(url) => Introspector::builder(url.clone(), rules),
         None => Introspector::discover(c.issuer.clone(), rules),
@@ -730,51 +684,38 @@ async fn build_introspector(
     if c.danger_allow_http {
         builder = builder.danger_allow_http();
     }
-    builder
-        .build()
-        .await
-        .map_err(|e| BuildError::caused(named("cannot be set up"), e))
+    builder.build().await.map_err(|e| {
+        let (setting, value) = match &i.endpoint {
+            Some(url) => ("introspection.endpoint", url.clone()),
+            None => ("issuer", c.issuer.clone()),
+        };
+        ConfigError::with_source(ConfigErrorKind::Unusable { setting, value }, e)
+    })
 }
 
 /// The accepted algorithms and the claim rules of an issuer.
-fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), BuildError> {
-    let named = |what: &str| format!("issuer {:?}: {what}", c.issuer);
+fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), ConfigError> {
+    let invalid = |setting, what: &str| {
+        ConfigError::invalid(setting, format!("issuer {:?}: {what}", c.issuer))
+    };
     let algorithms = match &c.algorithms {
         None => AlgorithmSet::ASYMMETRIC,
-        Some(names) => {
-            let mut set = AlgorithmSet::EMPTY;
-            for name in names {
-                let alg = Algorithm::from_jose(name).ok_or_else(|| {
-                    BuildError::config(named(&format!("unknown algorithm {name:?}")))
-                })?;
-                set.insert(alg);
-            }
-            set
-        }
+        Some(list) => list.iter().copied().collect(),
     };
     if algorithms.is_empty() {
-        return Err(BuildError::config(named("the algorithm list is empty")));
+        return Err(invalid("algorithms", "the algorithm list is empty"));
     }
     if algorithms.iter().any(|a| a.is_symmetric()) && !c.danger_allow_symmetric_keys {
-        return Err(BuildError::config(named(
+        return Err(invalid(
+            "algorithms",
             "HS* algorithms with keys from a remote JWKS need danger_allow_symmetric_keys",
-        )));
+        ));
     }
-    let typ = match c.typ.as_deref() {
-        None | Some("at+jwt-or-jwt") => TypPolicy::AccessTokenOrJwt,
-        Some("at+jwt") => TypPolicy::RequireAccessToken,
-        Some("ignore") => TypPolicy::Ignore,
-        Some(other) => {
-            return Err(BuildError::config(named(&format!(
-                "unknown typ rule {other:?} (at+jwt, at+jwt-or-jwt, ignore)"
-            ))));
-        }
-    };
     let mut rules = Validator::builder()
         .issuer(c.issuer.clone())
         .algorithms(algorithms.iter())
         .leeway(Duration::from_secs(c.leeway_secs))
-        .typ(typ);
+        .typ(c.typ);
     for audience in &c.audiences {
         rules = rules.audience(audience.clone());
     }
@@ -790,18 +731,20 @@ fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), BuildError> {
     if let Some(age) = c.max_age_secs {
         rules = rules.max_age(Duration::from_secs(age));
     }
-    let rules = rules
-        .build()
-        .map_err(|e: ConfigError| BuildError::caused(named("invalid rules"), e))?;
-    Ok((algorithms, rules))
+    Ok((algorithms, rules.build()?))
 }
 
+/// The JWT verifier of one issuer: its rules, and its keys (loaded now unless `lazy`).
 async fn build_issuer(
     c: &IssuerConfig,
+    lazy: bool,
     client: Option<&reqwest::Client>,
-) -> Result<JwtVerifier<RemoteJwks>, BuildError> {
-    let named = |what: &str| format!("issuer {:?}: {what}", c.issuer);
+) -> Result<JwtVerifier<RemoteJwks>, ConfigError> {
     let (algorithms, rules) = rules_of(c)?;
+    let (setting, value) = match &c.jwks_uri {
+        Some(url) => ("jwks_uri", url.clone()),
+        None => ("issuer", c.issuer.clone()),
+    };
     let mut keys = match &c.jwks_uri {
         Some(url) => RemoteJwks::builder(url.clone()),
         None => RemoteJwks::discover(c.issuer.clone()),
@@ -816,9 +759,12 @@ async fn build_issuer(
     if c.danger_allow_symmetric_keys {
         keys = keys.danger_allow_symmetric_keys();
     }
+    if lazy {
+        keys = keys.lazy();
+    }
     let keys = keys
         .build()
         .await
-        .map_err(|e: SourceError| BuildError::caused(named("keys could not be loaded"), e))?;
+        .map_err(|e| ConfigError::with_source(ConfigErrorKind::Unusable { setting, value }, e))?;
     Ok(JwtVerifier::new(keys, rules))
 }

@@ -52,5 +52,5 @@ mod facade;
 pub mod manual;
 #[cfg(feature = "layer")]
 pub use facade::{
-    BuildError, Config, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
+    Config, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
 };

@@ -34,7 +34,7 @@ use portcullis::keys::{
     DEFAULT_UNKNOWN_KID_BUDGET, JwtVerifier, RemoteJwks, SourceError, SourceErrorKind,
 };
 use portcullis::layer::{Answers, BearerAuthLayer};
-use portcullis::{BuildError, Portcullis};
+use portcullis::{ConfigError, ConfigErrorKind, Portcullis};
 use portcullis_testkit::{JwksFault, TestIssuer, TestKey, TokenBuilder, b64url, tamper};
 use serde_json::{Value, json};
 
@@ -188,10 +188,10 @@ impl Target {
 }
 
 /// `/me` behind the layer (on `route_layer`, so that unknown paths stay 404).
-fn protected(auth: &Portcullis) -> Router {
+fn protected(auth: &BearerAuthLayer) -> Router {
     Router::new()
         .route("/me", get(|| async { "ok" }))
-        .route_layer(auth.layer())
+        .route_layer(auth.clone())
 }
 
 async fn serve(app: Router) -> String {
@@ -269,8 +269,8 @@ fn signature_of(token: &str) -> Vec<u8> {
     b64url_decode(token.rsplit_once('.').unwrap().1)
 }
 
-/// The source of a `BuildError`, as the key source reported it.
-fn source_kind(error: &BuildError) -> SourceErrorKind {
+/// The source of a `ConfigError`, as the key source reported it.
+fn source_kind(error: &ConfigError) -> SourceErrorKind {
     std::error::Error::source(error)
         .and_then(|e| e.downcast_ref::<SourceError>())
         .unwrap_or_else(|| panic!("not a key-source error: {error}"))
@@ -489,13 +489,13 @@ async fn a_token_relabelled_with_another_algorithm_of_its_key_type_is_refused() 
         )
         .await;
     }
-    // Names portcullis does not implement (fully-specified or other-curve ones) are unsupported.
-    for (key, alg) in [
-        (&ed, "Ed25519"),
-        (&ed, "Ed448"),
-        (&ec, "ES256K"),
-        (&rsa, "RS1"),
-    ] {
+    // `EdDSA` and `Ed25519` (RFC 9864) name the very same signature on an Ed25519 key: the
+    // relabelled token is the same algorithm, not a confusion, and verifies.
+    let renamed = t.signed_by(&ed).header("alg", json!("Ed25519")).sign();
+    t.accepts("EdDSA relabelled with its RFC 9864 name", &renamed)
+        .await;
+    // Names portcullis does not implement (other curves) are unsupported.
+    for (key, alg) in [(&ed, "Ed448"), (&ec, "ES256K"), (&rsa, "RS1")] {
         let token = t.signed_by(key).header("alg", json!(alg)).sign();
         t.refuses(alg, &token, ErrorKind::UnsupportedAlgorithm)
             .await;
@@ -1631,6 +1631,17 @@ async fn huge_jwks_documents_are_refused_and_the_last_good_keys_kept() {
         source_kind(&err),
         SourceErrorKind::BodyTooLarge { limit: 1024 * 1024 }
     );
+    // The error names the URL it could not use, and leaves the cause to `source()`.
+    assert_eq!(
+        err.kind(),
+        &ConfigErrorKind::Unusable {
+            setting: "issuer",
+            value: idp.issuer()
+        }
+    );
+    let cause = std::error::Error::source(&err).unwrap().to_string();
+    assert!(err.to_string().contains(&idp.issuer()), "{err}");
+    assert!(!err.to_string().contains(&cause), "{err}");
 }
 
 /// A discovery endpoint under the test's control: it names itself as the issuer and serves
@@ -1671,7 +1682,7 @@ async fn discovery_server() -> (String, Discovery) {
     (base, d)
 }
 
-async fn build_for(issuer: &str) -> Result<Portcullis, BuildError> {
+async fn build_for(issuer: &str) -> Result<BearerAuthLayer, ConfigError> {
     Portcullis::builder()
         .issuer(issuer)
         .audience("api")

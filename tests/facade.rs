@@ -11,6 +11,7 @@
 use axum::Router;
 use axum::routing::get;
 use portcullis::jwt::Algorithm;
+use portcullis::layer::BearerAuthLayer;
 use portcullis::{Config, Portcullis};
 use portcullis_testkit::TestIssuer;
 
@@ -29,11 +30,11 @@ async fn status(url: String, token: Option<&str>) -> u16 {
     req.send().await.unwrap().status().as_u16()
 }
 
-fn app(auth: &Portcullis) -> Router {
+fn app(auth: &BearerAuthLayer) -> Router {
     Router::new()
         .route("/orders", get(|| async { "orders" }))
         .route_layer(auth.require_scopes(["orders.read"]))
-        .route_layer(auth.layer())
+        .route_layer(auth.clone())
 }
 
 #[tokio::test]
@@ -66,7 +67,7 @@ async fn the_same_configuration_reads_from_serde_with_several_issuers() {
         "realm": "shop"
     });
     let config: Config = serde_json::from_value(json).unwrap();
-    let auth = Portcullis::from_config(config).await.unwrap();
+    let auth = Portcullis::from_config(config).build().await.unwrap();
     let base = serve(app(&auth)).await;
     for idp in [&a, &b] {
         let token = idp.token().scope("orders.read").sign();
@@ -97,7 +98,7 @@ fn unknown_configuration_fields_are_errors() {
 async fn unsafe_configurations_are_refused_at_build_time() {
     let idp = TestIssuer::start().await;
     let cases: Vec<(portcullis::PortcullisBuilder, &str)> = vec![
-        (Portcullis::builder(), "no issuer"),
+        (Portcullis::builder(), "no `issuers`"),
         (Portcullis::builder().issuer(idp.issuer()), "no `audience`"),
         (
             Portcullis::builder()
@@ -137,8 +138,15 @@ async fn unsafe_configurations_are_refused_at_build_time() {
         .build()
         .await
         .unwrap_err();
-    assert!(
-        mismatch.to_string().contains("keys could not be loaded"),
-        "{mismatch}"
+    // The error names the issuer whose keys could not be had; why is its source.
+    let issuer = format!("{}/other", idp.issuer());
+    assert_eq!(
+        mismatch.kind(),
+        &portcullis::ConfigErrorKind::Unusable {
+            setting: "issuer",
+            value: issuer.clone()
+        }
     );
+    assert!(mismatch.to_string().contains(&issuer), "{mismatch}");
+    assert!(std::error::Error::source(&mismatch).is_some());
 }

@@ -97,8 +97,8 @@ async fn an_active_opaque_token_is_accepted_with_its_scopes_enforced() {
         "realm": "shop"
     }))
     .unwrap();
-    let auth = Portcullis::from_config(config).await.unwrap();
-    let base = serve(app(auth.layer())).await;
+    let auth = Portcullis::from_config(config).build().await.unwrap();
+    let base = serve(app(auth.clone())).await;
 
     let reader = idp.opaque(&idp.token().scope("orders.read"));
     let writer = idp.opaque(&idp.token().scope("orders.write"));
@@ -163,7 +163,7 @@ async fn with_the_cache_off_a_revoked_token_is_refused_at_once() {
         .build()
         .await
         .unwrap();
-    let base = serve(app(auth.layer())).await;
+    let base = serve(app(auth.clone())).await;
     let token = idp.opaque(&idp.token().scope("orders.read"));
     assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
     assert_eq!(status(&format!("{base}/orders"), &token).await, 200);
@@ -183,7 +183,7 @@ async fn wrong_client_credentials_at_the_endpoint_give_503_to_the_caller() {
         .build()
         .await
         .unwrap();
-    let base = serve(app(auth.layer())).await;
+    let base = serve(app(auth.clone())).await;
     let token = idp.opaque(&idp.token().scope("orders.read"));
     let (code, challenge, retry_after) = get_with(&format!("{base}/orders"), &token).await;
     assert_eq!(code, 503);
@@ -292,8 +292,8 @@ async fn mixed_jwt_and_opaque_traffic_is_routed_correctly() {
         "tokens": "jwt_or_introspection"
     }))
     .unwrap();
-    let auth = Portcullis::from_config(config).await.unwrap();
-    let base = serve(app(auth.layer())).await;
+    let auth = Portcullis::from_config(config).build().await.unwrap();
+    let base = serve(app(auth.clone())).await;
     let orders = format!("{base}/orders");
     let calls = || idp.introspection_calls() + partner.introspection_calls();
 
@@ -344,7 +344,7 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
     let idp = TestIssuer::start().await;
     let other = TestIssuer::start().await;
     let refused =
-        |result: Result<Portcullis, portcullis::BuildError>| result.unwrap_err().to_string();
+        |result: Result<BearerAuthLayer, portcullis::ConfigError>| result.unwrap_err().to_string();
 
     let jwt_with_introspection = Portcullis::builder()
         .issuer(idp.issuer())

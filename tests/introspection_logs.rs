@@ -30,7 +30,7 @@ async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_se
         .unwrap();
     let app = Router::new()
         .route("/me", get(|| async { "me" }))
-        .route_layer(auth.layer());
+        .route_layer(auth.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -37,7 +37,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             .issuer("joe")
             .danger_accept_any_audience()
             .algorithms(Algorithm::ALL)
-            .typ(TypPolicy::Ignore)
+            .typ(TypPolicy::DangerIgnore)
             .clock(ManualClock::at(1_300_819_000))
             .build()
             .expect("a valid configuration"),

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use portcullis_core::{Algorithm, TypPolicy};
 
 use crate::time;
@@ -42,36 +42,6 @@ pub(crate) enum Command {
     /// from its token endpoint (`client_credentials`, client `client-1`, secret `secret-1`).
     /// It signs whatever it is asked: for development only.
     DevIssuer(DevIssuerArgs),
-}
-
-/// How strictly the header's `typ` is checked (RFC 9068).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum TypMode {
-    /// Only `at+jwt`: refuses ID tokens and other JWTs outright.
-    #[value(name = "at+jwt")]
-    AtJwt,
-    /// `at+jwt`, `JWT`, or no `typ` (the layer's default).
-    Jwt,
-    /// Any `typ`.
-    Any,
-}
-
-impl TypMode {
-    pub(crate) fn policy(self) -> TypPolicy {
-        match self {
-            TypMode::AtJwt => TypPolicy::RequireAccessToken,
-            TypMode::Jwt => TypPolicy::AccessTokenOrJwt,
-            TypMode::Any => TypPolicy::Ignore,
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            TypMode::AtJwt => "at+jwt",
-            TypMode::Jwt => "jwt",
-            TypMode::Any => "any",
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -145,9 +115,10 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "require-scope", value_name = "S")]
     pub(crate) required_scopes: Vec<String>,
 
-    /// What the header's `typ` may say.
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = TypMode::Jwt)]
-    pub(crate) typ: TypMode,
+    /// What the header's `typ` may say: `at+jwt`, `at+jwt-or-jwt` or `danger-ignore` (the
+    /// names of the layer's configuration).
+    #[arg(long, value_name = "POLICY", value_parser = parse_typ, default_value = "at+jwt-or-jwt")]
+    pub(crate) typ: TypPolicy,
 
     /// Clock-skew allowance for `exp`, `nbf` and `iat`, in seconds (at most 600).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
@@ -224,6 +195,11 @@ pub(crate) struct DevIssuerArgs {
     /// Print the endpoints and the sample token as one JSON object (one line), then serve.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// A `typ` policy, by the name configuration files use too.
+fn parse_typ(name: &str) -> Result<TypPolicy, String> {
+    name.parse().map_err(|e| format!("{e}"))
 }
 
 fn parse_alg(name: &str) -> Result<Algorithm, String> {

@@ -57,7 +57,7 @@ pub(crate) fn file(path: &Path, what: &str) -> Result<Vec<u8>, CliError> {
 /// The text of a file, at most [`MAX_INPUT_BYTES`].
 ///
 /// # Errors
-/// As [`file`], or the file is not UTF-8.
+/// As [`file()`], or the file is not UTF-8.
 pub(crate) fn text_file(path: &Path, what: &str) -> Result<String, CliError> {
     String::from_utf8(file(path, what)?)
         .map_err(|_| CliError::new(format!("{what} {} is not UTF-8 text", path.display())))

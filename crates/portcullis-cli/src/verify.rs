@@ -5,14 +5,14 @@ use std::time::Duration;
 
 use portcullis_core::{
     Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ManualClock,
-    ScopeRequirement, Validator, ValidatorBuilder, VerifyingKey,
+    ScopeRequirement, TypPolicy, Validator, ValidatorBuilder, VerifyingKey,
 };
 use portcullis_jwks::{
     KeySource, RemoteJwks, RemoteJwksBuilder, SourceError, SourceErrorKind, StaticKeys,
 };
 use serde_json::{Value, json};
 
-use crate::cli::{TypMode, VerifyArgs};
+use crate::cli::VerifyArgs;
 use crate::decode::{self, Unverified};
 use crate::error::CliError;
 use crate::input;
@@ -295,7 +295,7 @@ fn key_file(
 fn validator(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Validator, CliError> {
     claim_rules(args)?
         .algorithms(allowed.iter())
-        .typ(args.typ.policy())
+        .typ(args.typ)
         .build()
         .map_err(|e| CliError::new(e.to_string()))
 }
@@ -649,9 +649,9 @@ impl Context<'_> {
             }
             ErrorKind::WrongType => {
                 let accepted = match self.args.typ {
-                    TypMode::AtJwt => "only `at+jwt`",
-                    TypMode::Jwt => "`at+jwt`, `JWT` or none",
-                    TypMode::Any => "any",
+                    TypPolicy::RequireAccessToken => "only `at+jwt`",
+                    TypPolicy::DangerIgnore => "any",
+                    _ => "`at+jwt`, `JWT` or none",
                 };
                 let looks_like_id_token =
                     self.claim("nonce").is_some() || self.claim("at_hash").is_some();
@@ -659,7 +659,7 @@ impl Context<'_> {
                     "typ",
                     format!(
                         "the header's `typ` is that of an access token (--typ {}: {accepted})",
-                        self.args.typ.name()
+                        self.args.typ.as_str()
                     ),
                     Some(format!(
                         "`typ` is {}",
@@ -673,7 +673,7 @@ impl Context<'_> {
                              access token instead"
                             .to_owned()
                     } else {
-                        "--typ jwt also accepts `JWT` and no `typ`; --typ any ignores it".to_owned()
+                        "--typ at+jwt-or-jwt also accepts `JWT` and no `typ`; --typ danger-ignore ignores it".to_owned()
                     }),
                 )
             }

@@ -274,7 +274,7 @@ async fn each_refusal_names_its_reason_and_the_rule_that_failed() {
     let e = refusal(&issuer, &jwt_typed, &["--typ", "at+jwt"]).await;
     assert_eq!(e["code"], "wrong_type");
     assert_eq!(e["rule"], "typ");
-    // The same token passes with the default `--typ jwt`.
+    // The same token passes with the default `--typ at+jwt-or-jwt`.
     let iss = issuer.issuer();
     let ok = run(&["verify", "--issuer", &iss, "--audience", "api", &jwt_typed]).await;
     assert_eq!(ok.code, 0, "{ok:?}");

@@ -34,8 +34,11 @@ pub enum Algorithm {
     ES384,
     /// ECDSA on P-521 with SHA-512.
     ES512,
-    /// EdDSA; portcullis supports the Ed25519 curve.
+    /// EdDSA, the polymorphic name RFC 9864 deprecates; portcullis binds it to Ed25519 keys.
     EdDSA,
+    /// EdDSA on Ed25519 (RFC 9864's fully specified name): the same signature as `EdDSA` with
+    /// an Ed25519 key.
+    Ed25519,
 }
 
 /// The kind of key an algorithm needs.
@@ -54,7 +57,7 @@ pub enum Family {
 
 impl Algorithm {
     /// Every algorithm, in registry order.
-    pub const ALL: [Algorithm; 13] = [
+    pub const ALL: [Algorithm; 14] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,
@@ -68,6 +71,7 @@ impl Algorithm {
         Algorithm::ES384,
         Algorithm::ES512,
         Algorithm::EdDSA,
+        Algorithm::Ed25519,
     ];
 
     /// The JOSE name, as it appears in a JWS header.
@@ -87,6 +91,7 @@ impl Algorithm {
             Algorithm::ES384 => "ES384",
             Algorithm::ES512 => "ES512",
             Algorithm::EdDSA => "EdDSA",
+            Algorithm::Ed25519 => "Ed25519",
         }
     }
 
@@ -107,6 +112,7 @@ impl Algorithm {
             "ES384" => Algorithm::ES384,
             "ES512" => Algorithm::ES512,
             "EdDSA" => Algorithm::EdDSA,
+            "Ed25519" => Algorithm::Ed25519,
             _ => return None,
         })
     }
@@ -123,7 +129,7 @@ impl Algorithm {
             | Algorithm::PS384
             | Algorithm::PS512 => Family::Rsa,
             Algorithm::ES256 | Algorithm::ES384 | Algorithm::ES512 => Family::Ec,
-            Algorithm::EdDSA => Family::Okp,
+            Algorithm::EdDSA | Algorithm::Ed25519 => Family::Okp,
         }
     }
 
@@ -164,12 +170,14 @@ impl FromStr for Algorithm {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for Algorithm {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
 }
 
+#[cfg(feature = "serde")]
 impl<'de> serde::Deserialize<'de> for Algorithm {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
@@ -187,7 +195,8 @@ impl AlgorithmSet {
     /// The empty set.
     pub const EMPTY: AlgorithmSet = AlgorithmSet(0);
 
-    /// The asymmetric algorithms: RS*, PS*, ES*, EdDSA. This is the default allowlist.
+    /// The asymmetric algorithms: RS*, PS*, ES*, EdDSA and Ed25519. This is the default
+    /// allowlist.
     pub const ASYMMETRIC: AlgorithmSet = AlgorithmSet::from_slice(&[
         Algorithm::RS256,
         Algorithm::RS384,
@@ -199,7 +208,12 @@ impl AlgorithmSet {
         Algorithm::ES384,
         Algorithm::ES512,
         Algorithm::EdDSA,
+        Algorithm::Ed25519,
     ]);
+
+    /// The two names of EdDSA on Ed25519: `EdDSA` and RFC 9864's `Ed25519`.
+    pub const ED25519: AlgorithmSet =
+        AlgorithmSet::from_slice(&[Algorithm::EdDSA, Algorithm::Ed25519]);
 
     /// Every algorithm portcullis knows.
     pub const ALL: AlgorithmSet = AlgorithmSet::from_slice(&Algorithm::ALL);
@@ -313,6 +327,10 @@ mod tests {
         assert_eq!(set.len(), 2);
         assert!(!AlgorithmSet::ASYMMETRIC.has_symmetric());
         assert!(AlgorithmSet::ALL.has_symmetric());
-        assert_eq!(AlgorithmSet::ALL.iter().count(), 13);
+        assert_eq!(AlgorithmSet::ALL.iter().count(), 14);
+        assert_eq!(AlgorithmSet::ED25519.len(), 2);
+        assert!(AlgorithmSet::ASYMMETRIC.contains(Algorithm::Ed25519));
+        assert_eq!(Algorithm::from_jose("Ed25519"), Some(Algorithm::Ed25519));
+        assert_eq!(Algorithm::Ed25519.family(), Family::Okp);
     }
 }

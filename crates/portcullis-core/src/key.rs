@@ -202,7 +202,7 @@ fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlg
         Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
         Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
         Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
+        Algorithm::EdDSA | Algorithm::Ed25519 => &signature::ED25519,
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => return None,
     })
 }
@@ -222,7 +222,7 @@ const fn fixed_signature_len(alg: Algorithm) -> Option<usize> {
         Algorithm::ES256 => Some(64),
         Algorithm::ES384 => Some(96),
         Algorithm::ES512 => Some(132),
-        Algorithm::EdDSA => Some(64),
+        Algorithm::EdDSA | Algorithm::Ed25519 => Some(64),
         Algorithm::HS256 => Some(32),
         Algorithm::HS384 => Some(48),
         Algorithm::HS512 => Some(64),
@@ -327,11 +327,10 @@ impl VerifyingKey {
             der::OID_ED25519 => {
                 let thumbprint = (spki.key.len() == 32)
                     .then(|| public_thumbprint(PublicMembers::Ed25519 { x: spki.key }));
-                Ok(Self::public(
-                    AlgorithmSet::only(Algorithm::EdDSA).intersection(allowed),
-                    der,
-                )?
-                .with_thumbprint(thumbprint))
+                Ok(
+                    Self::public(AlgorithmSet::ED25519.intersection(allowed), der)?
+                        .with_thumbprint(thumbprint),
+                )
             }
             _ => Err(KeyErrorKind::Unsupported("SubjectPublicKeyInfo algorithm").into()),
         }
@@ -452,7 +451,15 @@ impl VerifyingKey {
                 if x.len() != 32 {
                     return Err(KeyErrorKind::InvalidKey("Ed25519 key of the wrong length").into());
                 }
-                Self::public(restrict(AlgorithmSet::only(Algorithm::EdDSA))?, &x)?
+                // `EdDSA` and `Ed25519` name one signature on this key (RFC 9864): a JWK that
+                // names either verifies tokens that name either.
+                let algorithms = match jwk_alg {
+                    None | Some(Algorithm::EdDSA | Algorithm::Ed25519) => {
+                        AlgorithmSet::ED25519.intersection(allowed)
+                    }
+                    Some(_) => return Err(KeyErrorKind::AlgorithmMismatch.into()),
+                };
+                Self::public(algorithms, &x)?
                     .with_thumbprint(Some(public_thumbprint(PublicMembers::Ed25519 { x: &x })))
             }
             "oct" => {

@@ -31,19 +31,98 @@ use crate::keyset::KeySet;
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 
 /// What the header's `typ` must say (RFC 9068 section 2.1, RFC 8725 section 3.11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+///
+/// One vocabulary from code to configuration file to command line: [`TypPolicy::as_str`] and
+/// its [`FromStr`](std::str::FromStr) (and serde, with the feature `serde`) use the names
+/// `at+jwt`, `at+jwt-or-jwt` and `danger-ignore`.
+///
+/// ```
+/// use portcullis_core::TypPolicy;
+///
+/// assert_eq!("at+jwt".parse::<TypPolicy>(), Ok(TypPolicy::RequireAccessToken));
+/// assert_eq!(TypPolicy::default().as_str(), "at+jwt-or-jwt");
+/// assert!("ignore".parse::<TypPolicy>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum TypPolicy {
-    /// Only `at+jwt` (or `application/at+jwt`): refuses ID tokens and other JWTs outright.
+    /// `at+jwt`: only `at+jwt` (or `application/at+jwt`); refuses ID tokens and other JWTs
+    /// outright.
     RequireAccessToken,
-    /// `at+jwt`, `JWT`, or no `typ` at all. The default, because many authorization servers
-    /// still issue access tokens typed `JWT`; any other type (`dpop+jwt`, `logout+jwt`, ...)
-    /// is refused.
+    /// `at+jwt-or-jwt`: `at+jwt`, `JWT`, or no `typ` at all. The default, because many
+    /// authorization servers still issue access tokens typed `JWT`; any other type
+    /// (`dpop+jwt`, `logout+jwt`, ...) is refused.
     #[default]
     AccessTokenOrJwt,
-    /// Any `typ`.
-    Ignore,
+    /// `danger-ignore`: any `typ`, a DPoP proof or a logout token included: a weakening.
+    DangerIgnore,
+}
+
+impl TypPolicy {
+    /// Every policy, strictest first.
+    pub const ALL: [TypPolicy; 3] = [
+        TypPolicy::RequireAccessToken,
+        TypPolicy::AccessTokenOrJwt,
+        TypPolicy::DangerIgnore,
+    ];
+
+    /// The policy's name in configuration files and on the command line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TypPolicy::RequireAccessToken => "at+jwt",
+            TypPolicy::AccessTokenOrJwt => "at+jwt-or-jwt",
+            TypPolicy::DangerIgnore => "danger-ignore",
+        }
+    }
+}
+
+impl fmt::Display for TypPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a `typ` policy name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownTypPolicy(());
+
+impl fmt::Display for UnknownTypPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown typ policy (at+jwt, at+jwt-or-jwt, danger-ignore)")
+    }
+}
+
+impl std::error::Error for UnknownTypPolicy {}
+
+impl std::str::FromStr for TypPolicy {
+    type Err = UnknownTypPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TypPolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or(UnknownTypPolicy(()))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for TypPolicy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for TypPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        name.parse().map_err(|_| {
+            serde::de::Error::custom(format_args!(
+                "unknown typ policy `{name}` (at+jwt, at+jwt-or-jwt, danger-ignore)"
+            ))
+        })
+    }
 }
 
 /// A custom check of verified claims; `Err` holds the reason that is logged.
@@ -337,7 +416,7 @@ fn check_typ(policy: TypPolicy, typ: Option<&str>) -> Result<(), ErrorKind> {
         }
     };
     let ok = match (policy, typ) {
-        (TypPolicy::Ignore, _) => true,
+        (TypPolicy::DangerIgnore, _) => true,
         (TypPolicy::RequireAccessToken, None) => false,
         (TypPolicy::RequireAccessToken, Some(t)) => strip(t) == "at+jwt",
         (TypPolicy::AccessTokenOrJwt, None) => true,
@@ -421,9 +500,10 @@ impl ValidatorBuilder {
         self
     }
 
-    /// A `crit` header member name the application handles itself (none by default: any
-    /// `crit` member refuses the token).
-    pub fn understood_critical_header(mut self, name: impl Into<String>) -> Self {
+    /// A `crit` header member name the application declares it understands and checks itself
+    /// (none by default: any `crit` member refuses the token, RFC 7515 section 4.1.11). A
+    /// weakening: portcullis does not check what the member says, so the application must.
+    pub fn danger_understood_critical_header(mut self, name: impl Into<String>) -> Self {
         self.config
             .understood_crit
             .push(name.into().into_boxed_str());
@@ -470,7 +550,7 @@ impl ValidatorBuilder {
         if c.audiences.is_empty() && !c.any_audience {
             return Err(ConfigError::missing(
                 "audience",
-                "name this API's identifier, as the authorization server puts it in `aud`",
+                "set the audience this API accepts (audience(..), or `audiences` in a configuration file)",
             ));
         }
         if !(0.0..=600.0).contains(&c.leeway) {
@@ -524,7 +604,7 @@ mod tests {
             (AccessTokenOrJwt, None, true),
             (AccessTokenOrJwt, Some("dpop+jwt"), false),
             (AccessTokenOrJwt, Some("id+jwt"), false),
-            (Ignore, Some("anything"), true),
+            (DangerIgnore, Some("anything"), true),
         ] {
             assert_eq!(check_typ(policy, typ).is_ok(), ok, "{policy:?} {typ:?}");
         }

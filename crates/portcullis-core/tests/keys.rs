@@ -78,7 +78,6 @@ fn each_key_is_bound_to_the_algorithms_its_type_implies() {
         (Algorithm::ES256, Algorithm::ES256),
         (Algorithm::ES384, Algorithm::ES384),
         (Algorithm::ES512, Algorithm::ES512),
-        (Algorithm::EdDSA, Algorithm::EdDSA),
     ] {
         let key = TestKey::generate(alg);
         assert_eq!(
@@ -88,6 +87,23 @@ fn each_key_is_bound_to_the_algorithms_its_type_implies() {
             AlgorithmSet::only(only)
         );
     }
+    // An Ed25519 key verifies under both of its names (RFC 9864), whether its JWK names one,
+    // the other, or none; never under another algorithm's name.
+    let ed = TestKey::generate(Algorithm::EdDSA);
+    for alg in [None, Some("EdDSA"), Some("Ed25519")] {
+        let mut jwk = without(ed.public_jwk(), "alg");
+        if let Some(alg) = alg {
+            jwk["alg"] = alg.into();
+        }
+        assert_eq!(
+            load(&jwk).unwrap().algorithms(),
+            AlgorithmSet::ED25519,
+            "{alg:?}"
+        );
+    }
+    let mut mislabelled = ed.public_jwk();
+    mislabelled["alg"] = "ES256".into();
+    assert!(load(&mislabelled).is_err());
     // The configured allowlist narrows further.
     let narrowed = VerifyingKey::from_jwk_json(
         &without(rsa.public_jwk(), "alg").to_string(),

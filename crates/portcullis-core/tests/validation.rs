@@ -341,7 +341,7 @@ fn critical_headers_and_unencoded_payloads_are_refused() {
     );
     // A member the application says it understands passes.
     let understands = builder(&ManualClock::at(NOW))
-        .understood_critical_header("exp")
+        .danger_understood_critical_header("exp")
         .build()
         .unwrap();
     let t = token(&key)

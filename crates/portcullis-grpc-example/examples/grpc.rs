@@ -60,7 +60,7 @@ async fn run() -> Result<usize, BoxError> {
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(
         Server::builder()
-            .layer(auth.layer())
+            .layer(auth.clone())
             .add_service(OrdersServer::new(OrdersService))
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                 // Either a send or the sender's drop ends the wait.

@@ -132,7 +132,6 @@ async fn layer(idp: &TestIssuer, policy: Policy) -> BearerAuthLayer {
         .build()
         .await
         .unwrap()
-        .layer()
 }
 
 async fn example_server(idp: &TestIssuer) -> Running {
@@ -599,8 +598,7 @@ async fn grpc_content_types_over_http1_get_http_statuses_unless_grpc_web_is_decl
         .policy(policy().unwrap())
         .build()
         .await
-        .unwrap()
-        .layer();
+        .unwrap();
     let server = Running::start(layer).await;
     for (content_type, answered) in [
         ("application/grpc-web", "application/grpc-web+proto"),

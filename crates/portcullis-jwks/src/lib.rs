@@ -59,7 +59,7 @@
 //! | scheme | `https://`; `http://` only for loopback unless `danger_allow_http` | anyone on a plain-HTTP path could substitute keys |
 //! | redirects (default client) | same scheme, host and port only, at most 3 | jose follows none; same-origin moves are harmless, another host is not the configured server |
 //! | symmetric keys | never from a remote JWKS unless `danger_allow_symmetric_keys` | jose and auth0: a published secret is no secret |
-//! | one bad key | skipped (debug log), the set fails only if no key is usable | Envoy; keyfunc's all-or-nothing lets one odd key take the whole issuer down |
+//! | one bad key | skipped (debug log; a published private key or a repeated `kid` is a `warn` naming the kid, once per fetch), the set fails only if no key is usable | Envoy; keyfunc's all-or-nothing lets one odd key take the whole issuer down |
 //!
 //! A failed fetch never replaces good keys; a `304 Not Modified` keeps them and renews their
 //! lifetime. The background task holds only a weak reference to the source and ends when the

@@ -140,7 +140,7 @@ impl TestKey {
         let fits = match &*self.material {
             Material::Rsa(_) => alg.family() == Family::Rsa,
             Material::Hmac(_) => alg.family() == Family::Hmac,
-            Material::Ed25519(_) => alg == Algorithm::EdDSA,
+            Material::Ed25519(_) => matches!(alg, Algorithm::EdDSA | Algorithm::Ed25519),
             // The curve is fixed by the algorithm (ES256 = P-256, ...).
             Material::Ec(_) => alg == self.alg,
         };
@@ -404,7 +404,7 @@ mod tests {
             Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
             Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
             Algorithm::ES512 => &signature::ECDSA_P521_SHA512_FIXED,
-            Algorithm::EdDSA => &signature::ED25519,
+            Algorithm::EdDSA | Algorithm::Ed25519 => &signature::ED25519,
             other => panic!("no public-key verification for {other}"),
         }
     }
