@@ -29,6 +29,7 @@
 // attacker can cause, so unwrap/expect/panic are allowed in non-test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod faults;
 mod issuer;
 mod key;
 mod logs;
@@ -57,6 +58,22 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 /// Decodes base64url without padding; `None` when the text is not exactly that.
+/// Serves `app` on `127.0.0.1:<a free port>` in the current tokio runtime (until the runtime
+/// ends) and returns its base URL, `http://127.0.0.1:<port>`: the one loopback server of the
+/// tests.
+///
+/// # Panics
+/// When no loopback port can be bound (the test cannot run).
+#[allow(clippy::expect_used)] // A test helper: a failure is the test's report.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free loopback port");
+    let addr = listener.local_addr().expect("the bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
 pub(crate) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
-use crate::issuer::JwksFault;
+use crate::faults::{JwksFault, RecordedRequest};
 use crate::{TestKey, TokenBuilder, b64url, unix_now};
 
 /// Everything the handlers and the [`crate::TestIssuer`] handles share.
@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     pub(crate) token_requests: AtomicUsize,
     pub(crate) introspection_calls: AtomicUsize,
     /// Every JWKS request received: its URI and headers.
-    pub(crate) jwks_requests: Mutex<Vec<crate::issuer::RecordedRequest>>,
+    pub(crate) jwks_requests: Mutex<Vec<RecordedRequest>>,
     /// Resolves (with an error) once the issuer is dropped: the sender lives in the handles.
     pub(crate) stopped: watch::Receiver<()>,
 }
@@ -252,7 +252,7 @@ async fn jwks(
     headers: HeaderMap,
 ) -> Response {
     shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
-    let recorded = crate::issuer::RecordedRequest {
+    let recorded = RecordedRequest {
         uri: uri.to_string(),
         headers: headers
             .iter()
