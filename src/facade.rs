@@ -50,10 +50,10 @@ pub struct Config {
     /// SHOULD NOT be used: URLs end up in logs): a weakening.
     #[serde(default)]
     pub danger_token_query_parameter: bool,
-    /// Start without the keys (each issuer's keys are fetched on first use, and refreshed
-    /// from then on), so that the API starts while its authorization server is briefly down;
-    /// requests before the keys arrive are answered 503. Off: the build waits for the keys
-    /// (retrying within a start-up deadline) and fails without them.
+    /// Start without the keys (each issuer's keys are fetched in the background and by the
+    /// first requests that need them), so that the API starts while its authorization server
+    /// is briefly down; requests before the keys arrive are answered 503. Off: the build
+    /// waits for the keys (retrying within a start-up deadline) and fails without them.
     #[serde(default)]
     pub lazy_start: bool,
     /// The public origin clients address (`https://api.example.com`), from which each

@@ -201,6 +201,26 @@ mod tests {
     }
 
     #[test]
+    fn a_layers_hook_words_the_handlers_refusals_too() {
+        let mut req = Request::new(());
+        req.extensions_mut().insert(passed(Answers::default()));
+        let hook = |_: &Rejection, answer: http::Response<()>| {
+            let mut response = answer.map(|()| Body::default());
+            response
+                .headers_mut()
+                .insert("x-hook", http::HeaderValue::from_static("yes"));
+            response
+        };
+        req.extensions_mut()
+            .insert(Hook::<Body>(std::sync::Arc::new(hook)));
+        let status = require_claims(&req).unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert_eq!(status.metadata().get("x-hook").unwrap(), "yes");
+        let status = require(&req, &ScopeRequirement::any_of(["a"])).unwrap_err();
+        assert_eq!(status.metadata().get("x-hook").unwrap(), "yes");
+    }
+
+    #[test]
     fn described_messages_arrive_decoded() {
         let answers = Answers::default().describe_errors(true);
         let rejection: Rejection = ErrorKind::Rejected("100% \u{e9}t\u{e9}\n".into()).into();

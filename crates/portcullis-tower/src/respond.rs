@@ -130,6 +130,8 @@ impl<B> Clone for Hook<B> {
 /// word their refusals as the layer would.
 #[derive(Debug, Clone)]
 pub(crate) struct Passed {
+    // Read by the axum extractors and the gRPC helpers, to word their refusals.
+    #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
     pub(crate) answers: Arc<Answers>,
 }
 
@@ -158,6 +160,7 @@ pub(crate) fn required(extensions: &Extensions) -> Result<&Claims, Rejection> {
 
 /// How the layer words its refusals, for a check behind it (the default wording when no
 /// layer ran).
+#[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
 pub(crate) fn answers_of(extensions: &Extensions) -> Arc<Answers> {
     extensions
         .get::<Passed>()
