@@ -1,0 +1,12 @@
+//! Helpers shared by the integration tests of `portcullis`; each test binary uses some of them.
+// Test code: a failed unwrap, expect, panic or index is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code,
+    unreachable_pub
+)]
+
+pub mod attack;
