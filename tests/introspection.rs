@@ -9,23 +9,19 @@
 //! endpoint, the layer in front of an axum router, and the `Portcullis` configuration that
 //! chooses JWT, introspection or both.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use common::status;
 use portcullis::introspection::Introspector;
 use portcullis::jwt::{ManualClock, Validator};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::{Config, IntrospectionConfig, Portcullis, TokenMode};
-use portcullis_testkit::{JwksFault, TestIssuer, tamper};
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
+use portcullis_testkit::{JwksFault, TestIssuer, serve, tamper};
 
 /// `/orders` needs `orders.read`; `/me` any valid token.
 fn app(layer: BearerAuthLayer) -> Router {
@@ -58,10 +54,6 @@ async fn get_with(url: &str, token: &str) -> (u16, Option<String>, Option<String
         header("www-authenticate"),
         header("retry-after"),
     )
-}
-
-async fn status(url: &str, token: &str) -> u16 {
-    get_with(url, token).await.0
 }
 
 /// A layer over an introspector of `idp` on `clock`, as `tune` configures it.

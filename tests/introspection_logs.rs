@@ -9,10 +9,13 @@
 //! call site whether anyone listens, and a thread-scoped subscriber next to concurrently
 //! running tests can miss events.
 
+mod common;
+
 use axum::Router;
 use axum::routing::get;
+use common::status;
 use portcullis::{IntrospectionConfig, Portcullis, TokenMode};
-use portcullis_testkit::{JwksFault, TestIssuer};
+use portcullis_testkit::{JwksFault, TestIssuer, serve};
 
 #[tokio::test]
 async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_secrets() {
@@ -31,28 +34,14 @@ async fn wrong_client_credentials_are_logged_as_a_configuration_error_without_se
     let app = Router::new()
         .route("/me", get(|| async { "me" }))
         .route_layer(auth.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = serve(app).await;
 
     let token = idp.opaque(&idp.token());
-    let response = reqwest::Client::new()
-        .get(format!("{base}/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(status(&format!("{base}/me"), &token).await, 503);
     // And an endpoint that fails for another reason: a warning, not a configuration error.
     idp.set_introspection_fault(Some(JwksFault::Status(500)));
     let other = idp.opaque(&idp.token());
-    let response = reqwest::Client::new()
-        .get(format!("{base}/me"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(status(&format!("{base}/me"), &other).await, 503);
 
     let text = logs.text();
     let introspection: Vec<&str> = text

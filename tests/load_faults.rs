@@ -22,7 +22,7 @@ use axum::routing::get;
 use portcullis::jwt::{Algorithm, Validator};
 use portcullis::keys::{FetchStats, JwtVerifier, KeySource, ManualTimer, RemoteJwks, TokenCache};
 use portcullis::layer::BearerAuthLayer;
-use portcullis_testkit::{JwksFault, TestIssuer, tamper};
+use portcullis_testkit::{JwksFault, TestIssuer, serve, tamper};
 
 /// Requests in all, and at most this many in flight at once.
 const REQUESTS: usize = 3000;
@@ -204,9 +204,7 @@ async fn thousands_of_concurrent_requests_ride_through_rotations_and_a_jwks_outa
     let app = Router::new()
         .route("/me", get(|| async { "ok" }))
         .route_layer(BearerAuthLayer::new(verifier));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/me", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("{}/me", serve(app).await);
 
     let first = mint(&idp, TOKENS_PER_KEY);
     let genuine = first.tokens[0].clone();

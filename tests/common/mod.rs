@@ -10,3 +10,15 @@
 )]
 
 pub mod attack;
+
+/// The status of a GET of `url` with `token` as its bearer token.
+pub async fn status(url: &str, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

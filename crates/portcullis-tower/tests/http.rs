@@ -12,7 +12,7 @@ use axum::routing::get;
 use http::{Method, Response};
 use portcullis_core::{Algorithm, ScopeRequirement, Validator};
 use portcullis_jwks::{JwtVerifier, RemoteJwks};
-use portcullis_testkit::{JwksFault, TestIssuer, tamper};
+use portcullis_testkit::{JwksFault, TestIssuer, serve, tamper};
 use portcullis_tower::axum::{GrantedScopes, Verified, VerifiedClaims};
 use portcullis_tower::{Access, Answers, BearerAuthLayer, Policy, Rejection, TokenSources};
 use serde::Deserialize;
@@ -72,13 +72,6 @@ fn api(auth: &BearerAuthLayer) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(protected)
-}
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
 }
 
 struct Answer {

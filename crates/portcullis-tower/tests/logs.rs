@@ -13,15 +13,8 @@ use axum::Router;
 use axum::routing::get;
 use portcullis_core::Validator;
 use portcullis_jwks::{JwtVerifier, RemoteJwks};
-use portcullis_testkit::{TestIssuer, tamper};
+use portcullis_testkit::{TestIssuer, serve, tamper};
 use portcullis_tower::BearerAuthLayer;
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
 
 async fn status(url: String, token: &str) -> u16 {
     reqwest::Client::new()
