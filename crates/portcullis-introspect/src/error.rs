@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
+use portcullis_jwks::http::Failure;
+
 /// Why the introspection endpoint could not be used: at build time (configuration,
 /// discovery), or for one call (the endpoint failed, refused the client, answered something
 /// that is not an RFC 7662 response). A failed call is never a verdict on the token: the
@@ -110,14 +112,11 @@ impl IntrospectError {
 
     /// Classifies an HTTP client error.
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
-        let kind = if err.is_timeout() {
-            IntrospectErrorKind::Timeout
-        } else if err.is_redirect() {
-            IntrospectErrorKind::Redirect
-        } else if err.is_connect() {
-            IntrospectErrorKind::Connect
-        } else {
-            IntrospectErrorKind::Transport
+        let kind = match Failure::of(&err) {
+            Failure::Timeout => IntrospectErrorKind::Timeout,
+            Failure::Redirect => IntrospectErrorKind::Redirect,
+            Failure::Connect => IntrospectErrorKind::Connect,
+            _ => IntrospectErrorKind::Transport,
         };
         // reqwest's errors name the URL, never the body (which holds the token).
         IntrospectError::with_cause(kind, err)

@@ -14,6 +14,7 @@ use crate::cache::{Digester, Flights, Key, Leave, Verdict, VerdictCache};
 use crate::client_auth::{AuthMethod, ClientSecret, Credentials};
 use crate::error::{IntrospectError, IntrospectErrorKind};
 use crate::response;
+use portcullis_jwks::http::{BodyError, read_capped};
 
 /// How long an active token's verdict is reused at most (it is also never reused past the
 /// token's `exp`).
@@ -374,26 +375,15 @@ impl Inner {
             401 | 403 => return Err(IntrospectErrorKind::ClientRejected { status }.into()),
             _ => return Err(IntrospectErrorKind::Http { status }.into()),
         }
-        let too_large = IntrospectErrorKind::BodyTooLarge {
-            limit: self.max_body_bytes,
-        };
-        if response
-            .content_length()
-            .is_some_and(|len| len > u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX))
-        {
-            return Err(too_large.into());
-        }
-        let mut bytes: Vec<u8> = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let bytes = read_capped(&mut response, self.max_body_bytes)
             .await
-            .map_err(IntrospectError::from_reqwest)?
-        {
-            if bytes.len().saturating_add(chunk.len()) > self.max_body_bytes {
-                return Err(too_large.into());
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+            .map_err(|e| match e {
+                BodyError::TooLarge => IntrospectErrorKind::BodyTooLarge {
+                    limit: self.max_body_bytes,
+                }
+                .into(),
+                BodyError::Read(e) => IntrospectError::from_reqwest(e),
+            })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             IntrospectError::with_cause(IntrospectErrorKind::InvalidResponse("not UTF-8"), e)
         })?;

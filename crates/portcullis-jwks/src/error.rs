@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use portcullis_core::KeyError;
 
+use crate::http::Failure;
+
 /// Why a key source failed to load or refresh its keys.
 ///
 /// Opaque so that it can grow; [`SourceError::kind`] names the reason, and
@@ -130,14 +132,11 @@ impl SourceError {
 
     /// Classifies an HTTP client error.
     pub(crate) fn from_reqwest(err: reqwest::Error) -> Self {
-        let kind = if err.is_timeout() {
-            SourceErrorKind::Timeout
-        } else if err.is_redirect() {
-            SourceErrorKind::Redirect
-        } else if err.is_connect() {
-            SourceErrorKind::Connect
-        } else {
-            SourceErrorKind::Transport
+        let kind = match Failure::of(&err) {
+            Failure::Timeout => SourceErrorKind::Timeout,
+            Failure::Redirect => SourceErrorKind::Redirect,
+            Failure::Connect => SourceErrorKind::Connect,
+            _ => SourceErrorKind::Transport,
         };
         SourceError::with_cause(kind, err)
     }

@@ -72,6 +72,7 @@
 
 mod cache;
 mod error;
+pub mod http;
 mod issuers;
 pub mod remote;
 mod source;

@@ -6,6 +6,7 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 
 use crate::error::{SourceError, SourceErrorKind};
+use crate::http::{BodyError, read_capped};
 
 /// Checks the scheme rule: `https://`, or `http://` to a loopback host (127.0.0.0/8, `::1`,
 /// `localhost`), or any `http://` with `allow_http`.
@@ -176,24 +177,16 @@ pub(crate) async fn get(
         }
         .into());
     }
-    let too_large = SourceErrorKind::BodyTooLarge {
-        limit: limits.max_body_bytes,
-    };
-    // An early refusal only: the length actually read is what is enforced below.
-    if response
-        .content_length()
-        .is_some_and(|len| len > u64::try_from(limits.max_body_bytes).unwrap_or(u64::MAX))
-    {
-        return Err(too_large.into());
-    }
     let validators = Validators::from_headers(response.headers());
-    let mut body: Vec<u8> = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(SourceError::from_reqwest)? {
-        if body.len().saturating_add(chunk.len()) > limits.max_body_bytes {
-            return Err(too_large.into());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_capped(&mut response, limits.max_body_bytes)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => SourceErrorKind::BodyTooLarge {
+                limit: limits.max_body_bytes,
+            }
+            .into(),
+            BodyError::Read(e) => SourceError::from_reqwest(e),
+        })?;
     let body = String::from_utf8(body).map_err(|e| {
         SourceError::with_cause(
             SourceErrorKind::InvalidJwks(portcullis_core::KeyErrorKind::MalformedJwks.into()),
