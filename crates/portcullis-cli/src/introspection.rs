@@ -19,7 +19,8 @@ use crate::time::{self, describe, format_rfc3339, whole_seconds};
 /// # Errors
 /// A usage or I/O error: no client secret, an unusable endpoint, or an endpoint that gives no
 /// verdict (down, refusing the client credentials, answering something else than RFC 7662).
-pub(crate) async fn run(args: &VerifyArgs, endpoint: &str, token: &str) -> Result<bool, CliError> {
+pub(crate) async fn run(args: &VerifyArgs, endpoint: &str) -> Result<bool, CliError> {
+    let token = &crate::input::token(args.token.as_deref())?;
     // clap requires both with --introspect.
     let (Some(client_id), Some(var)) = (&args.client_id, &args.client_secret_env) else {
         return Err(CliError::new(
@@ -73,7 +74,7 @@ pub(crate) async fn run(args: &VerifyArgs, endpoint: &str, token: &str) -> Resul
 
 /// The claim rules: `--issuer`, `--audience`, `--leeway`, `--at`, as for a JWT.
 fn rules(args: &VerifyArgs) -> Result<Validator, CliError> {
-    crate::verify::claim_rules(args)?
+    crate::rules::claim_rules(args)?
         .build()
         .map_err(|e| CliError::new(e.to_string()))
 }

@@ -15,6 +15,7 @@ mod inspect;
 mod introspection;
 mod keys;
 mod output;
+mod rules;
 mod time;
 mod verify;
 
@@ -55,7 +56,10 @@ fn main() -> ExitCode {
 /// Runs a command: `Ok(true)` for done or valid, `Ok(false)` for refused.
 async fn run(cli: &Cli) -> Result<bool, CliError> {
     match &cli.command {
-        Command::Verify(args) => verify::run(args).await,
+        Command::Verify(args) => match &args.introspect {
+            Some(endpoint) => introspection::run(args, endpoint).await,
+            None => verify::run(args).await,
+        },
         Command::Inspect(args) => inspect::run(args).map(|()| true),
         Command::Jwks(args) => keys::run(args).await,
         Command::DevIssuer(args) => dev_issuer::run(args).await.map(|()| true),

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use portcullis_core::{
-    Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ManualClock,
-    ScopeRequirement, TypPolicy, Validator, ValidatorBuilder, VerifyingKey,
+    Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ScopeRequirement,
+    TypPolicy, Validator, VerifyingKey,
 };
 use portcullis_jwks::{
     KeySource, RemoteJwks, RemoteJwksBuilder, SourceError, SourceErrorKind, StaticKeys,
@@ -41,9 +41,6 @@ struct Keys {
 /// invalid configuration.
 pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
     let token = input::token(args.token.as_deref())?;
-    if let Some(endpoint) = &args.introspect {
-        return crate::introspection::run(args, endpoint, &token).await;
-    }
     let unverified = decode::decode(&token)?;
     let allowed: AlgorithmSet = if !args.algorithms.is_empty() {
         args.algorithms.iter().copied().collect()
@@ -293,35 +290,11 @@ fn key_file(
 }
 
 fn validator(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Validator, CliError> {
-    claim_rules(args)?
+    crate::rules::claim_rules(args)?
         .algorithms(allowed.iter())
         .typ(args.typ)
         .build()
         .map_err(|e| CliError::new(e.to_string()))
-}
-
-/// The claim rules of the command line, shared by JWT verification and introspection:
-/// `--leeway`, `--issuer`, `--audience`, `--at`. Without `--issuer` or `--audience` that check
-/// is skipped, and the report says so.
-pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliError> {
-    if args.leeway > 600 {
-        return Err(CliError::new("--leeway must be at most 600 seconds"));
-    }
-    let mut builder = Validator::builder().leeway(Duration::from_secs(args.leeway));
-    builder = match &args.issuer {
-        Some(issuer) => builder.issuer(issuer.as_str()),
-        None => builder.danger_accept_any_issuer(),
-    };
-    if args.audiences.is_empty() {
-        builder = builder.danger_accept_any_audience();
-    }
-    for audience in &args.audiences {
-        builder = builder.audience(audience.as_str());
-    }
-    if let Some(at) = args.at {
-        builder = builder.clock(ManualClock::at(at));
-    }
-    Ok(builder)
 }
 
 /// A refusal explained: the reason, the rule that failed, and what the token says about it.

@@ -1,0 +1,32 @@
+//! The claim rules of the command line, shared by JWT verification and introspection.
+
+use std::time::Duration;
+
+use portcullis_core::{ManualClock, Validator, ValidatorBuilder};
+
+use crate::cli::VerifyArgs;
+use crate::error::CliError;
+
+/// The claim rules of the command line:
+/// `--leeway`, `--issuer`, `--audience`, `--at`. Without `--issuer` or `--audience` that check
+/// is skipped, and the report says so.
+pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliError> {
+    if args.leeway > 600 {
+        return Err(CliError::new("--leeway must be at most 600 seconds"));
+    }
+    let mut builder = Validator::builder().leeway(Duration::from_secs(args.leeway));
+    builder = match &args.issuer {
+        Some(issuer) => builder.issuer(issuer.as_str()),
+        None => builder.danger_accept_any_issuer(),
+    };
+    if args.audiences.is_empty() {
+        builder = builder.danger_accept_any_audience();
+    }
+    for audience in &args.audiences {
+        builder = builder.audience(audience.as_str());
+    }
+    if let Some(at) = args.at {
+        builder = builder.clock(ManualClock::at(at));
+    }
+    Ok(builder)
+}
