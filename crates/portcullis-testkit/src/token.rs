@@ -101,6 +101,10 @@ impl TokenBuilder {
 
     /// The lifetime: `exp` = now + `secs`. Negative means already expired. This also turns an
     /// `exp` previously set or removed by hand back into the computed one.
+    ///
+    /// A validator allows clock skew (the leeway, 60 s by default): a token expired by less
+    /// than that is still accepted. To be refused as expired, go past it
+    /// (`expires_in(-120)` with the default leeway), or set the validator's leeway lower.
     pub fn expires_in(mut self, secs: i64) -> Self {
         self.lifetime = secs;
         self.auto_exp = true;
