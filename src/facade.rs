@@ -539,6 +539,21 @@ impl PortcullisBuilder {
                 "an issuer setting was given before any issuer(..)",
             ));
         }
+        // Before any key is fetched: a configuration error needs no network to be found.
+        for (i, issuer) in config.issuers.iter().enumerate() {
+            if config
+                .issuers
+                .iter()
+                .take(i)
+                .any(|e| e.issuer == issuer.issuer)
+            {
+                return Err(ConfigErrorKind::Duplicate {
+                    setting: "issuers",
+                    value: issuer.issuer.clone(),
+                }
+                .into());
+            }
+        }
         let client = self.client.as_ref();
         let verifier: Arc<dyn Verifier> = match config.tokens {
             TokenMode::Jwt => {

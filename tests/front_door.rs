@@ -114,3 +114,25 @@ async fn a_lazy_start_builds_while_the_issuer_is_down_and_answers_503_until_it_i
         (200, "orders".to_owned())
     );
 }
+
+#[tokio::test]
+async fn an_issuer_given_twice_is_refused_before_any_key_is_fetched() {
+    let idp = TestIssuer::start().await;
+    let error = Portcullis::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .issuer(idp.issuer())
+        .audience("other")
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &portcullis::ConfigErrorKind::Duplicate {
+            setting: "issuers",
+            value: idp.issuer()
+        }
+    );
+    assert_eq!(idp.jwks_fetches(), 0);
+    assert_eq!(idp.discovery_fetches(), 0);
+}

@@ -191,6 +191,18 @@ impl<'a> Presentation<'a> {
             .map(|origin| format!("{origin}{}", self.path_and_query))
     }
 
+    /// The URI a DPoP proof's `htu` is compared with (RFC 9449 section 4.3): the target URI
+    /// without its query (and fragment, which a request never carries). Known only with a
+    /// configured origin.
+    #[must_use]
+    pub fn htu(&self) -> Option<String> {
+        let path = self
+            .path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query, |(path, _)| path);
+        self.origin.map(|origin| format!("{origin}{path}"))
+    }
+
     /// The DPoP proof, if the request carried one.
     #[must_use]
     pub fn dpop_proof(&self) -> Option<&'a str> {
@@ -386,8 +398,12 @@ mod tests {
         let p = Presentation::new(Scheme::DPoP, "t").with_request("GET", "/a?b=c");
         assert_eq!(p.target_uri(), None);
         assert_eq!(p.origin(), None);
+        assert_eq!(p.htu(), None);
         let p = p.with_origin("https://api.test");
         assert_eq!(p.target_uri().as_deref(), Some("https://api.test/a?b=c"));
+        assert_eq!(p.htu().as_deref(), Some("https://api.test/a"));
+        let plain = p.with_request("GET", "/a/b");
+        assert_eq!(plain.htu().as_deref(), Some("https://api.test/a/b"));
     }
 
     #[test]

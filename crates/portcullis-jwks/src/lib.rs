@@ -72,6 +72,8 @@
 
 mod cache;
 mod error;
+// Shared with portcullis-introspect; not a stable API.
+#[doc(hidden)]
 pub mod http;
 mod issuers;
 pub mod remote;

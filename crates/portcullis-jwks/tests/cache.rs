@@ -78,11 +78,31 @@ fn a_cached_token_is_refused_once_it_expires() {
     let key = TestKey::generate(Algorithm::ES256).with_kid("a");
     let clock = ManualClock::at(NOW);
     let cache = TokenCache::new(100);
-    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    // Custom rules run when a token is verified in full, never on a hit: they count the
+    // full verifications.
+    let full = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = full.clone();
+    let rules = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .validator(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    let v = JwtVerifier::new(SwapKeys::new(&[&key]), rules).with_cache(Some(cache.clone()));
+    let full = move || full.load(std::sync::atomic::Ordering::Relaxed);
     let t = token(&key, 120);
     verify_now(&v, &t).unwrap();
-    assert_eq!(cache.len(), 1);
-    verify_now(&v, &t).unwrap(); // a hit
+    assert_eq!((cache.len(), full()), (1, 1));
+    verify_now(&v, &t).unwrap();
+    assert_eq!(
+        full(),
+        1,
+        "the second request is a hit: no second verification"
+    );
     // Past exp and the 60 s leeway: the entry is still there, and the hit is refused.
     clock.advance_secs(120 + 60);
     assert_eq!(cache.len(), 1);
@@ -182,8 +202,14 @@ fn the_cache_stays_within_its_bound() {
 fn without_a_cache_nothing_is_kept() {
     let key = TestKey::generate(Algorithm::ES256).with_kid("a");
     let clock = ManualClock::at(NOW);
-    let v = verifier(SwapKeys::new(&[&key]), &clock, TokenCache::new(10)).with_cache(None);
+    let cache = TokenCache::new(10);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone()).with_cache(None);
     let t = token(&key, 300);
     verify_now(&v, &t).unwrap();
+    verify_now(&v, &t).unwrap();
     assert!(v.cache().is_none());
+    assert!(
+        cache.is_empty(),
+        "the cache it was given, then taken away, holds nothing"
+    );
 }

@@ -39,6 +39,7 @@ impl BearerAuthLayer {
     pub fn from_arc(verifier: Arc<dyn Verifier>) -> Self {
         BearerAuthLayer {
             settings: Arc::new(Settings {
+                b64_only: verifier.accepts_only_b64tokens(),
                 verifier,
                 sources: TokenSources::default(),
                 optional: false,
@@ -109,6 +110,15 @@ impl<H> BearerAuthLayer<H> {
     where
         F: Fn(&Rejection, Response<()>) -> Response<B> + Send + Sync + 'static,
     {
+        BearerAuthLayer {
+            settings: self.settings,
+            hook: Arc::new(hook),
+        }
+    }
+
+    /// Builds each refusal's response with `hook`, any [`OnRejection`](crate::OnRejection) implementation (for a
+    /// closure, [`BearerAuthLayer::on_rejection`] infers its types without annotations).
+    pub fn rejection_hook<H2>(self, hook: H2) -> BearerAuthLayer<H2> {
         BearerAuthLayer {
             settings: self.settings,
             hook: Arc::new(hook),

@@ -37,7 +37,8 @@ pub trait OnRejection<B>: Send + Sync + 'static {
     fn on_rejection(&self, rejection: &Rejection, answer: Response<()>) -> Response<B>;
 
     /// Whether this is [`DefaultAnswer`], whose answers need no hook in the request
-    /// extensions for the extractors to find.
+    /// extensions for the extractors to find. Not for implementations to override.
+    #[doc(hidden)]
     fn is_default(&self) -> bool {
         false
     }

@@ -27,6 +27,9 @@ pub(crate) struct Settings {
     pub(crate) answers: Arc<Answers>,
     /// The public origin clients address, for the presentation's target URI.
     pub(crate) origin: Option<Box<str>>,
+    /// The verifier's [`Verifier::accepts_only_b64tokens`], asked once when the layer is
+    /// built (a router asks all its entries).
+    pub(crate) b64_only: bool,
 }
 
 /// The service of [`BearerAuthLayer`](crate::BearerAuthLayer).
@@ -100,6 +103,22 @@ fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
     }
 }
 
+/// The verdict and the route's rule together: the claims to pass on, or the refusal. The
+/// syntax of a refused token decides between 400 and 401 (an accepted one is a compact JWS,
+/// so a `b64token`: see `accepts_only_b64tokens`). The one conclusion of the ready and the
+/// pending path.
+fn conclude(
+    verdict: Result<Claims, AuthError>,
+    access: &Access,
+    malformed: bool,
+) -> Result<Claims, Rejection> {
+    match verdict.and_then(|claims| authorize(access, &claims).map(|()| claims)) {
+        Ok(claims) => Ok(claims),
+        Err(_) if malformed => Err(InvalidRequest::MalformedCredential.into()),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Whether a request without any token passes, unauthenticated.
 fn passes_without_token(settings: &Settings, access: &Access) -> bool {
     match access {
@@ -119,8 +138,14 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     ResBody: 'static,
 {
     let extensions = req.extensions_mut();
-    if let Some(claims) = claims {
-        extensions.insert(claims);
+    match claims {
+        Some(claims) => {
+            extensions.insert(claims);
+        }
+        // Unauthenticated: no claims an outer layer may have left may pass for ours.
+        None => {
+            extensions.remove::<Claims>();
+        }
     }
     extensions.insert(Passed {
         answers: settings.answers.clone(),
@@ -151,11 +176,10 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let settings = &*self.settings;
         let access = access_of(settings, req.method(), req.uri().path());
-        let protocol = Protocol::of(req.version(), req.headers(), &settings.answers);
         let refused = |rejection: Rejection, req: &Request<ReqBody>| {
             ResponseFuture::answer(refuse(
                 &rejection,
-                protocol,
+                Protocol::of(req.version(), req.headers(), &settings.answers),
                 &settings.answers,
                 &*self.hook,
                 req.method(),
@@ -179,7 +203,7 @@ where
             }
             return refused(Rejection::MissingCredentials, &req);
         };
-        if !settings.verifier.accepts_only_b64tokens() && !is_b64token(&token) {
+        if !settings.b64_only && !is_b64token(&token) {
             return refused(InvalidRequest::MalformedCredential.into(), &req);
         }
         let proof = match dpop_proof(req.headers()) {
@@ -209,11 +233,12 @@ where
                 // clone stays here for the next `poll_ready`.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
+                let malformed = !is_b64token(&token);
                 return ResponseFuture::pending(Box::pin(finish(
                     inner,
                     req,
                     pending,
-                    protocol,
+                    malformed,
                     self.settings.clone(),
                     self.hook.clone(),
                 )));
@@ -221,17 +246,12 @@ where
         };
 
         // 3. The route's rule, then 4. pass on or answer.
-        match verdict.and_then(|claims| authorize(access, &claims).map(|()| claims)) {
+        match conclude(verdict, access, !is_b64token(&token)) {
             Ok(claims) => {
                 pass(&mut req, Some(claims), settings, &self.hook);
                 ResponseFuture::inner(self.inner.call(req))
             }
-            // The syntax of a refused token decides between 400 and 401. (An accepted one
-            // is a compact JWS, so a b64token: see `accepts_only_b64tokens`.)
-            Err(_) if !is_b64token(&token) => {
-                refused(InvalidRequest::MalformedCredential.into(), &req)
-            }
-            Err(error) => refused(error.into(), &req),
+            Err(rejection) => refused(rejection, &req),
         }
     }
 }
@@ -242,7 +262,7 @@ async fn finish<S, H, ReqBody, ResBody>(
     mut inner: S,
     mut req: Request<ReqBody>,
     pending: portcullis_core::verify::PendingVerdict,
-    protocol: Protocol,
+    malformed: bool,
     settings: Arc<Settings>,
     hook: Arc<H>,
 ) -> Result<Response<ResBody>, S::Error>
@@ -251,18 +271,16 @@ where
     H: OnRejection<ResBody>,
     ResBody: 'static,
 {
+    let verdict = pending.await;
     let access = access_of(&settings, req.method(), req.uri().path());
-    match pending
-        .await
-        .and_then(|claims| authorize(access, &claims).map(|()| claims))
-    {
+    match conclude(verdict, access, malformed) {
         Ok(claims) => {
             pass(&mut req, Some(claims), &settings, &hook);
             inner.call(req).await
         }
-        Err(error) => Ok(refuse(
-            &error.into(),
-            protocol,
+        Err(rejection) => Ok(refuse(
+            &rejection,
+            Protocol::of(req.version(), req.headers(), &settings.answers),
             &settings.answers,
             &*hook,
             req.method(),

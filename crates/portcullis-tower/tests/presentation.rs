@@ -64,7 +64,7 @@ impl Verifier for Recording {
                 tokio::task::yield_now().await;
                 Ok(claims())
             }),
-            "pending-bad" => Verdict::pending(async {
+            "pending-bad" | "pending-bad!" => Verdict::pending(async {
                 tokio::task::yield_now().await;
                 Err(ErrorKind::Expired.into())
             }),
@@ -195,6 +195,76 @@ async fn a_pending_verdict_is_awaited_then_the_route_rule_applies() {
         refused.headers()["www-authenticate"],
         r#"Bearer error="invalid_token""#
     );
+}
+
+/// A verifier that declares it accepts only `b64token`s (so the layer checks the syntax of
+/// the tokens it refuses only, after the verdict).
+struct B64Only(Recording);
+
+impl Verifier for B64Only {
+    fn verify(&self, p: &Presentation<'_>) -> Verdict {
+        self.0.verify(p)
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn the_route_table_holds_for_ready_and_pending_verdicts_alike() {
+    let verifier = Recording::default();
+    let policy = Policy::deny_by_default()
+        .route_method(Method::GET, "/read", ScopeRequirement::all_of(["read"]))
+        .route_method(Method::GET, "/write", ScopeRequirement::all_of(["write"]))
+        .route("/feed", Access::Optional)
+        .public("/health")
+        .build()
+        .unwrap();
+    let auth = BearerAuthLayer::new(B64Only(verifier.clone())).policy(policy);
+    let app = Router::new()
+        .route("/read", get(|| async { "read" }))
+        .route("/write", get(|| async { "write" }))
+        .route("/feed", get(|| async { "feed" }))
+        .route("/health", get(|| async { "up" }))
+        .route("/admin", get(|| async { "admin" }))
+        .layer(auth);
+    let base = serve(app).await;
+    for (ready, pending) in [
+        ("Bearer good", "Bearer pending"),
+        ("Bearer bad", "Bearer pending-bad"),
+    ] {
+        for (path, good_status, bad_status) in [
+            ("/read", 200, 401),
+            ("/write", 403, 401),
+            ("/feed", 200, 401),
+            ("/admin", 403, 401),
+            ("/health", 200, 200),
+        ] {
+            let expected = if ready == "Bearer good" {
+                good_status
+            } else {
+                bad_status
+            };
+            for token in [ready, pending] {
+                let res = get_with(&format!("{base}{path}"), &[("authorization", token)]).await;
+                assert_eq!(res.status(), expected, "{path} {token}");
+            }
+        }
+    }
+    // A public route never asks the verifier.
+    let asked = verifier.seen.lock().unwrap().len();
+    get_with(
+        &format!("{base}/health"),
+        &[("authorization", "Bearer good")],
+    )
+    .await;
+    assert_eq!(verifier.seen.lock().unwrap().len(), asked);
+    // A refused token that is not a b64token is a malformed request on both paths.
+    for token in ["Bearer bad!", "Bearer pending-bad!"] {
+        let res = get_with(&format!("{base}/read"), &[("authorization", token)]).await;
+        assert_eq!(res.status(), 400, "{token}");
+    }
 }
 
 #[derive(Deserialize)]
@@ -348,4 +418,33 @@ async fn an_optional_route_passes_without_a_token_and_still_refuses_a_bad_one() 
         .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn claims_left_by_an_outer_layer_never_pass_for_verified_ones() {
+    let policy = Policy::authenticated_by_default()
+        .public("/health")
+        .build()
+        .unwrap();
+    let auth = BearerAuthLayer::new(Recording::default()).policy(policy);
+    let who = |claims: Option<portcullis_tower::axum::VerifiedClaims>| async move {
+        claims.map_or("anonymous".to_owned(), |c| {
+            c.0.subject().unwrap_or("?").to_owned()
+        })
+    };
+    let app = Router::new()
+        .route("/health", get(who))
+        .layer(auth)
+        // An outer layer that puts claims of its own in the request (a bug, or an attack on
+        // a misassembled stack).
+        .layer(axum::middleware::map_request(
+            |mut req: Request<Body>| async move {
+                let forged = Claims::from_trusted_json(r#"{"sub":"mallory"}"#).unwrap();
+                req.extensions_mut().insert(forged);
+                req
+            },
+        ));
+    let base = serve(app).await;
+    let res = get_with(&format!("{base}/health"), &[]).await;
+    assert_eq!(res.text().await.unwrap(), "anonymous");
 }
