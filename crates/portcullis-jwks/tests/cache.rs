@@ -213,3 +213,24 @@ fn without_a_cache_nothing_is_kept() {
         "the cache it was given, then taken away, holds nothing"
     );
 }
+
+#[test]
+fn a_token_inside_its_leeway_past_exp_is_accepted_but_never_cached() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    assert!(v.cache().is_some(), "on by default");
+    assert!(
+        v.accepts_only_b64tokens(),
+        "a compact JWS is always a b64token"
+    );
+    assert_eq!(v.max_token_len(), v.validator().max_token_len());
+    // Expired 10 s ago, still inside the 60 s leeway: valid, with no lifetime left to cache.
+    let t = token(&key, -10);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(cache.len(), 0);
+    // With lifetime left, it is cached.
+    verify_now(&v, &token(&key, 300)).unwrap();
+    assert_eq!(cache.len(), 1);
+}

@@ -192,6 +192,33 @@ async fn each_issuer_keeps_its_own_rules() {
             rules,
         )
     };
+    // The router reads as much of a token as its most generous entry, and vouches for the
+    // b64token syntax only when every entry does.
+    struct AnyShape;
+    impl portcullis_core::Verifier for AnyShape {
+        fn verify(&self, _: &portcullis_core::Presentation<'_>) -> portcullis_core::Verdict {
+            portcullis_core::Verdict::Ready(Err(ErrorKind::Inactive.into()))
+        }
+        fn max_token_len(&self) -> usize {
+            99_999
+        }
+    }
+    let jws_only = Issuers::builder()
+        .issuer("https://hs.example", hs())
+        .build()
+        .unwrap();
+    assert!(portcullis_core::Verifier::accepts_only_b64tokens(&jws_only));
+    assert_eq!(
+        portcullis_core::Verifier::max_token_len(&jws_only),
+        hs().validator().max_token_len()
+    );
+    let mixed = Issuers::builder()
+        .issuer("https://hs.example", hs())
+        .issuer("https://any.example", AnyShape)
+        .build()
+        .unwrap();
+    assert!(!portcullis_core::Verifier::accepts_only_b64tokens(&mixed));
+    assert_eq!(portcullis_core::Verifier::max_token_len(&mixed), 99_999);
     let twice = Issuers::builder()
         .issuer("https://hs.example", hs())
         .issuer("https://hs.example", hs())

@@ -169,6 +169,24 @@ async fn two_dpop_proofs_are_a_malformed_request_and_reach_no_verifier() {
 }
 
 #[tokio::test]
+async fn a_token_that_is_no_b64token_never_reaches_a_verifier_of_any_shape() {
+    // `Recording` does not vouch for the syntax of what it accepts (as introspection does
+    // not): the layer checks every token before it is handed on.
+    let verifier = Recording::default();
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route_layer(BearerAuthLayer::new(verifier.clone()));
+    let base = serve(app).await;
+    let res = get_with(
+        &format!("{base}/orders"),
+        &[("authorization", "Bearer a!b")],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(verifier.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_pending_verdict_is_awaited_then_the_route_rule_applies() {
     let verifier = Recording::default();
     let auth = BearerAuthLayer::new(verifier.clone());
