@@ -107,14 +107,17 @@ fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
 /// syntax of a refused token decides between 400 and 401 (an accepted one is a compact JWS,
 /// so a `b64token`: see `accepts_only_b64tokens`). The one conclusion of the ready and the
 /// pending path.
+///
+/// `malformed` is asked only for a refusal: the syntax scan of a token costs about as much as
+/// the rest of a cache hit.
 fn conclude(
     verdict: Result<Claims, AuthError>,
     access: &Access,
-    malformed: bool,
+    malformed: impl FnOnce() -> bool,
 ) -> Result<Claims, Rejection> {
     match verdict.and_then(|claims| authorize(access, &claims).map(|()| claims)) {
         Ok(claims) => Ok(claims),
-        Err(_) if malformed => Err(InvalidRequest::MalformedCredential.into()),
+        Err(_) if malformed() => Err(InvalidRequest::MalformedCredential.into()),
         Err(error) => Err(error.into()),
     }
 }
@@ -233,6 +236,7 @@ where
                 // clone stays here for the next `poll_ready`.
                 let clone = self.inner.clone();
                 let inner = std::mem::replace(&mut self.inner, clone);
+                // The rare path: the token is not kept, so its syntax is read now.
                 let malformed = !is_b64token(&token);
                 return ResponseFuture::pending(Box::pin(finish(
                     inner,
@@ -246,7 +250,7 @@ where
         };
 
         // 3. The route's rule, then 4. pass on or answer.
-        match conclude(verdict, access, !is_b64token(&token)) {
+        match conclude(verdict, access, || !is_b64token(&token)) {
             Ok(claims) => {
                 pass(&mut req, Some(claims), settings, &self.hook);
                 ResponseFuture::inner(self.inner.call(req))
@@ -273,7 +277,7 @@ where
 {
     let verdict = pending.await;
     let access = access_of(&settings, req.method(), req.uri().path());
-    match conclude(verdict, access, malformed) {
+    match conclude(verdict, access, || malformed) {
         Ok(claims) => {
             pass(&mut req, Some(claims), &settings, &hook);
             inner.call(req).await
