@@ -338,6 +338,30 @@ mod tests {
     }
 
     #[test]
+    fn each_malformed_request_has_its_own_code_and_wording() {
+        let all = [
+            InvalidRequest::MultipleCredentials,
+            InvalidRequest::MalformedCredential,
+            InvalidRequest::MultipleProofs,
+            InvalidRequest::MalformedProof,
+        ];
+        let codes: Vec<&str> = all.iter().map(|e| e.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "multiple_credentials",
+                "malformed_credential",
+                "multiple_proofs",
+                "malformed_proof"
+            ]
+        );
+        let texts: std::collections::HashSet<String> =
+            all.iter().map(ToString::to_string).collect();
+        assert_eq!(texts.len(), all.len());
+        assert!(texts.iter().all(|t| !t.is_empty()));
+    }
+
+    #[test]
     fn one_dpop_proof_is_read_and_two_are_a_malformed_request() {
         let mut headers = HeaderMap::new();
         assert_eq!(dpop_proof(&headers), Ok(None));

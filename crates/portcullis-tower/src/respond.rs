@@ -246,6 +246,40 @@ mod tests {
     }
 
     #[test]
+    fn json_strings_escape_quotes_backslashes_and_control_characters_only() {
+        let mut out = String::new();
+        json_string(&mut out, "a \"b\" \\ \u{1}\n\u{1f} \u{e9}~");
+        assert_eq!(out, "\"a \\\"b\\\" \\\\ \\u0001\\u000a\\u001f \u{e9}~\"");
+    }
+
+    #[test]
+    fn a_missing_layer_is_an_internal_error_in_json_too() {
+        let missing = Rejection::LayerMissing;
+        let body: Response<String> = JsonAnswer.on_rejection(
+            &missing,
+            answer(&missing, Protocol::Http, &Answers::default()),
+        );
+        assert_eq!(body.status(), 500);
+        assert_eq!(body.body(), r#"{"error":"internal_error"}"#);
+    }
+
+    #[test]
+    fn refusals_are_logged_at_the_level_their_cause_deserves() {
+        let (logs, _guard) = portcullis_testkit::LogCapture::start();
+        for (rejection, level) in [
+            (Rejection::from(ErrorKind::KeysUnavailable), "WARN"),
+            (Rejection::LayerMissing, "ERROR"),
+            (Rejection::from(ErrorKind::Expired), "DEBUG"),
+        ] {
+            log(&rejection, &Method::GET, "/x");
+            let text = logs.text();
+            let line = text.lines().last().unwrap();
+            assert!(line.contains(level), "{rejection:?}: {line}");
+            assert!(line.contains(rejection.code()), "{line}");
+        }
+    }
+
+    #[test]
     fn json_bodies_name_the_code_and_describe_only_when_asked() {
         let expired = Rejection::from(ErrorKind::Expired);
         let plain: Response<String> = JsonAnswer.on_rejection(
