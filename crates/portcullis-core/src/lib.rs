@@ -11,6 +11,7 @@ mod b64;
 pub mod claims;
 pub mod clock;
 mod der;
+pub mod dpop;
 pub mod error;
 pub mod jws;
 pub mod key;
