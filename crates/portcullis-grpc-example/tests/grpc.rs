@@ -724,9 +724,8 @@ async fn dpop_over_grpc_names_post_and_the_method_uri_and_refuses_with_the_chall
     };
     let proof_error = [
         r#"Bearer realm="orders""#.to_owned(),
-        format!(
-            r#"DPoP realm="orders", algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519", error="invalid_dpop_proof""#
-        ),
+        r#"DPoP realm="orders", algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519", error="invalid_dpop_proof""#
+            .to_owned(),
     ];
     for (what, proof) in [
         ("replayed", good),
