@@ -450,6 +450,7 @@ impl DpopBuilder {
                     max_age: self.max_age.as_secs_f64(),
                     max_skew: self.max_skew.as_secs_f64(),
                     max_len: self.max_len,
+                    keys: proof::KeyCache::new(),
                 },
                 required: self.required,
                 nonces,

@@ -2,6 +2,8 @@
 //! claims against the request, and signature with the key it carries.
 
 use std::borrow::Cow;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 
@@ -37,6 +39,92 @@ pub(crate) struct Rules {
     pub(crate) max_age: f64,
     pub(crate) max_skew: f64,
     pub(crate) max_len: usize,
+    pub(crate) keys: KeyCache,
+}
+
+/// The proof keys parsed lately, by their exact public members: a client signs its proofs
+/// with one key for a session, and parsing a P-256 key costs a tenth of verifying with it.
+/// Direct-mapped and bounded: a collision replaces the older key; a hit requires the very
+/// same members and algorithm, so the cache can only save work, never change a verdict.
+pub(crate) struct KeyCache {
+    slots: Box<[Mutex<Option<CachedKey>>]>,
+    hasher: RandomState,
+}
+
+struct CachedKey {
+    id: Box<str>,
+    key: Arc<VerifyingKey>,
+    jkt: [u8; 32],
+}
+
+/// Slots of the proof-key cache.
+const KEY_SLOTS: usize = 1024;
+
+impl KeyCache {
+    pub(crate) fn new() -> Self {
+        KeyCache {
+            slots: (0..KEY_SLOTS).map(|_| Mutex::new(None)).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// The parsed key and thumbprint of `jwk` for `alg`, from the cache or parsed now.
+    fn get(&self, alg: Algorithm, jwk: &Jwk) -> Result<(Arc<VerifyingKey>, [u8; 32]), ProofError> {
+        // Each member with its length (absent: `-`): two different keys never share an id.
+        let mut id = String::with_capacity(160);
+        for member in [
+            Some(alg.as_str()),
+            Some(jwk.kty.as_str()),
+            jwk.crv.as_deref(),
+            jwk.x.as_deref(),
+            jwk.y.as_deref(),
+            jwk.n.as_deref(),
+            jwk.e.as_deref(),
+            jwk.alg.as_deref(),
+            jwk.use_.as_deref(),
+        ] {
+            match member {
+                Some(value) => {
+                    id.push_str(&value.len().to_string());
+                    id.push(':');
+                    id.push_str(value);
+                }
+                None => id.push('-'),
+            }
+        }
+        let hash = usize::try_from(self.hasher.hash_one(&id) % KEY_SLOTS as u64).unwrap_or(0);
+        let slot = self.slots.get(hash);
+        if let Some(slot) = slot
+            && let Ok(cached) = slot.lock()
+            && let Some(cached) = &*cached
+            && *cached.id == *id
+        {
+            return Ok((cached.key.clone(), cached.jkt));
+        }
+        let key = VerifyingKey::from_jwk(jwk, AlgorithmSet::only(alg)).map_err(|e| {
+            if *e.kind() == KeyErrorKind::PrivateKey {
+                ProofError::PrivateKey
+            } else {
+                ProofError::InvalidKey
+            }
+        })?;
+        let jkt = key
+            .thumbprint()
+            .and_then(crate::b64::decode)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .ok_or(ProofError::InvalidKey)?;
+        let key = Arc::new(key);
+        if let Some(slot) = slot
+            && let Ok(mut cached) = slot.lock()
+        {
+            *cached = Some(CachedKey {
+                id: id.into_boxed_str(),
+                key: key.clone(),
+                jkt,
+            });
+        }
+        Ok((key, jkt))
+    }
 }
 
 fn proof_error(kind: &ErrorKind) -> ProofError {
@@ -270,20 +358,9 @@ pub(crate) fn check(
     }
 
     // The key and the signature, last: the expensive part.
-    let key = VerifyingKey::from_jwk(&jwk, AlgorithmSet::only(alg)).map_err(|e| {
-        if *e.kind() == KeyErrorKind::PrivateKey {
-            ProofError::PrivateKey
-        } else {
-            ProofError::InvalidKey
-        }
-    })?;
+    let (key, jkt) = rules.keys.get(alg, &jwk)?;
     key.verify(alg, decoded.signing_input, decoded.signature())
         .map_err(|_| ProofError::InvalidSignature)?;
-    let jkt = key
-        .thumbprint()
-        .and_then(crate::b64::decode)
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .ok_or(ProofError::InvalidKey)?;
     let replay_key = sha256(&[
         b"portcullis dpop jti\0",
         &jkt,
@@ -323,6 +400,45 @@ mod tests {
         ] {
             assert!(!is_dpop_type(bad), "{bad}");
         }
+    }
+
+    fn ed25519(x: &str) -> Jwk {
+        Jwk {
+            kty: "OKP".into(),
+            crv: Some("Ed25519".into()),
+            x: Some(x.into()),
+            ..Jwk::default()
+        }
+    }
+
+    #[test]
+    fn the_key_cache_saves_work_and_never_mixes_keys() {
+        let cache = KeyCache::new();
+        // RFC 8037 appendix A.2.
+        let jwk = ed25519("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+        let (first, jkt) = cache.get(Algorithm::EdDSA, &jwk).unwrap();
+        let (again, jkt_again) = cache.get(Algorithm::EdDSA, &jwk).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "a hit");
+        assert_eq!(jkt, jkt_again);
+        assert_eq!(
+            crate::b64::decode("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k").unwrap(),
+            jkt,
+            "RFC 8037's thumbprint"
+        );
+        // Another algorithm name for the same key: its own entry.
+        let (ed, _) = cache.get(Algorithm::Ed25519, &jwk).unwrap();
+        assert!(!Arc::ptr_eq(&first, &ed));
+        // Another key: another thumbprint.
+        let other = ed25519("GKLz5tZ9D3GX5xIbVOFFkn0oNxCqRAxM0G3s4QTBd8M");
+        if let Ok((_, other_jkt)) = cache.get(Algorithm::EdDSA, &other) {
+            assert_ne!(other_jkt, jkt);
+        }
+        // Refusals are not remembered: a bad key stays bad, a good one stays good.
+        let bad = ed25519("AAAA");
+        assert_eq!(cache.get(Algorithm::EdDSA, &bad).unwrap_err(), ProofError::InvalidKey);
+        assert_eq!(cache.get(Algorithm::EdDSA, &bad).unwrap_err(), ProofError::InvalidKey);
+        // A key may not verify an algorithm its type does not fit.
+        assert_eq!(cache.get(Algorithm::ES256, &jwk).unwrap_err(), ProofError::InvalidKey);
     }
 
     #[test]
