@@ -286,6 +286,28 @@ fn replay_verdict(
     }
 }
 
+/// The stateless proof checks with the default rules (for the fuzz targets).
+pub(crate) fn fuzz_proof(
+    proof: &str,
+    presentation: &Presentation<'_>,
+    now: f64,
+) -> Result<[u8; 32], ProofError> {
+    let rules = proof::Rules {
+        algorithms: DEFAULT_PROOF_ALGORITHMS,
+        max_age: DEFAULT_PROOF_MAX_AGE.as_secs_f64(),
+        max_skew: DEFAULT_PROOF_MAX_SKEW.as_secs_f64(),
+        max_len: DEFAULT_MAX_PROOF_LEN,
+        keys: proof::KeyCache::new(),
+    };
+    proof::check(proof, presentation, &rules, now).map(|checked| checked.jkt)
+}
+
+/// A nonce check of `text` (for the fuzz targets).
+pub(crate) fn fuzz_nonce(text: &str) {
+    let nonces = Nonces::new(vec![NonceKey::new([7; 32])], 300, 60);
+    let _ = nonces.check(Some(text), 1_800_000_000);
+}
+
 /// Builds [`Dpop`] rules.
 pub struct DpopBuilder {
     algorithms: AlgorithmSet,

@@ -435,10 +435,19 @@ mod tests {
         }
         // Refusals are not remembered: a bad key stays bad, a good one stays good.
         let bad = ed25519("AAAA");
-        assert_eq!(cache.get(Algorithm::EdDSA, &bad).unwrap_err(), ProofError::InvalidKey);
-        assert_eq!(cache.get(Algorithm::EdDSA, &bad).unwrap_err(), ProofError::InvalidKey);
+        assert_eq!(
+            cache.get(Algorithm::EdDSA, &bad).unwrap_err(),
+            ProofError::InvalidKey
+        );
+        assert_eq!(
+            cache.get(Algorithm::EdDSA, &bad).unwrap_err(),
+            ProofError::InvalidKey
+        );
         // A key may not verify an algorithm its type does not fit.
-        assert_eq!(cache.get(Algorithm::ES256, &jwk).unwrap_err(), ProofError::InvalidKey);
+        assert_eq!(
+            cache.get(Algorithm::ES256, &jwk).unwrap_err(),
+            ProofError::InvalidKey
+        );
     }
 
     #[test]
