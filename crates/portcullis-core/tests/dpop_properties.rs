@@ -101,6 +101,9 @@ fn accepted(case: &Case, token: &str, proof: &str, method: &str, path: &str) -> 
     }
 }
 
+/// A case built once per algorithm pair (key generation is slow).
+type Built = ((Algorithm, Algorithm), std::rc::Rc<Case>);
+
 /// `text` with the byte at `index` replaced by `byte` (another printable ASCII byte).
 fn mutate(text: &str, index: usize, byte: u8) -> Option<String> {
     let mut bytes = text.as_bytes().to_vec();
@@ -128,7 +131,7 @@ proptest! {
         path in "/[a-z0-9]{1,12}",
     ) {
         thread_local! {
-            static CASES: std::cell::RefCell<Vec<((Algorithm, Algorithm), std::rc::Rc<Case>)>> =
+            static CASES: std::cell::RefCell<Vec<Built>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
         let case = CASES.with(|cases| {
