@@ -171,6 +171,12 @@ impl DpopConfig {
 
     /// The rules, with `replay` as the store of used proofs (the in-process one when `None`).
     fn rules(&self, replay: Option<Arc<dyn ReplayStore>>) -> Result<Dpop, ConfigError> {
+        if self.nonce_key_env.is_some() && !self.nonces {
+            return Err(ConfigError::invalid(
+                "dpop.nonce_key_env",
+                "a nonce secret is given but nonces are off: set nonces = true",
+            ));
+        }
         let mut rules = Dpop::builder()
             .required(self.required)
             .max_age(Duration::from_secs(self.max_age_secs))
@@ -189,8 +195,15 @@ impl DpopConfig {
                         setting: "dpop.nonce_key_env",
                         value: var.clone(),
                     };
-                    let text =
-                        std::env::var(var).map_err(|e| ConfigError::with_source(unusable(), e))?;
+                    // Never the variable's value in the error: `VarError::NotUnicode` holds it.
+                    let text = std::env::var(var).map_err(|e| match e {
+                        std::env::VarError::NotPresent => {
+                            ConfigError::with_source(unusable(), "the variable is not set")
+                        }
+                        std::env::VarError::NotUnicode(_) => {
+                            ConfigError::with_source(unusable(), "the variable is not base64 text")
+                        }
+                    })?;
                     text.split(',')
                         .map(|key| {
                             NonceKey::from_base64(key)
@@ -852,6 +865,9 @@ fn public_origin(origin: &str) -> Result<String, ConfigError> {
         return Err(invalid(
             "an origin and path prefix only: no query, fragment, user or space",
         ));
+    }
+    if portcullis_core::dpop::normalize_uri(origin).is_none() {
+        return Err(invalid("not a URL with a valid host, port and path"));
     }
     Ok(origin.trim_end_matches('/').to_owned())
 }

@@ -142,6 +142,8 @@ async fn configurations_that_cannot_protect_are_refused_before_any_fetch() {
         "https://api.example.com/x?y=1",
         "https://user@api.example.com",
         "https://api.example.com/#f",
+        "https://api.example.com:abc",
+        "https://api.example.com/%zz",
     ] {
         let e = base().public_origin(bad).build().await.unwrap_err();
         assert!(
@@ -209,6 +211,25 @@ async fn configurations_that_cannot_protect_are_refused_before_any_fetch() {
             }
         ),
         "unset variable"
+    );
+
+    let key_without_nonces: DpopConfig =
+        serde_json::from_value(json!({ "nonce_key_env": "X" })).unwrap();
+    let e = base()
+        .public_origin(ORIGIN)
+        .dpop(key_without_nonces)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            kind(e),
+            ConfigErrorKind::Invalid {
+                setting: "dpop.nonce_key_env",
+                ..
+            }
+        ),
+        "a nonce secret without nonces"
     );
 
     let hmac: DpopConfig = serde_json::from_value(json!({ "algorithms": ["HS256"] })).unwrap();

@@ -88,9 +88,9 @@ pub enum ErrorKind {
     UseDpopNonce(Box<str>),
     /// DPoP is required here and the token came as a bearer token (RFC 9449 section 7.1).
     DpopRequired,
-    /// The store that remembers DPoP proofs already used (their `jti`) could not answer: the
-    /// request is refused (fail-closed) without being judged.
-    ReplayStoreUnavailable,
+    /// The store that remembers DPoP proofs already used (their `jti`) could not answer (the
+    /// store's reason): the request is refused (fail-closed) without being judged.
+    ReplayStoreUnavailable(Box<str>),
 }
 
 /// Why a DPoP proof (RFC 9449 section 4.3) was refused.
@@ -288,7 +288,7 @@ impl ErrorKind {
             ErrorKind::InvalidProof(e) => e.code(),
             ErrorKind::UseDpopNonce(_) => "use_dpop_nonce",
             ErrorKind::DpopRequired => "dpop_required",
-            ErrorKind::ReplayStoreUnavailable => "replay_store_unavailable",
+            ErrorKind::ReplayStoreUnavailable(_) => "replay_store_unavailable",
         }
     }
 }
@@ -351,7 +351,9 @@ impl fmt::Display for ErrorKind {
             // Never the nonce itself: it goes to the client in `DPoP-Nonce`, not to logs.
             ErrorKind::UseDpopNonce(_) => f.write_str("DPoP nonce missing or stale"),
             ErrorKind::DpopRequired => f.write_str("DPoP required, bearer token presented"),
-            ErrorKind::ReplayStoreUnavailable => f.write_str("DPoP replay store unavailable"),
+            ErrorKind::ReplayStoreUnavailable(reason) => {
+                write!(f, "DPoP replay store unavailable: {reason}")
+            }
         }
     }
 }

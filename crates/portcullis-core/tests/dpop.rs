@@ -301,7 +301,7 @@ fn each_rule_of_a_proof_refuses_with_its_own_reason_and_touches_no_state() {
         (
             ProofError::WrongUri,
             proof(&client, &token)
-                .claim("htu", at("/orders?a=b"))
+                .claim("htu", at("/other?orders"))
                 .sign(),
         ),
         (
@@ -632,7 +632,7 @@ fn stores_that_fail_or_answer_later() {
     let token = s.token(&client);
     assert_eq!(
         s.dpop(&token, &proof(&client, &token).sign()),
-        Err(ErrorKind::ReplayStoreUnavailable)
+        Err(ErrorKind::ReplayStoreUnavailable("down".into()))
     );
 
     let clock = ManualClock::at(NOW);
@@ -745,5 +745,46 @@ fn the_rules_say_what_they_accept() {
             .nonce_timing(Duration::from_secs(60), Duration::from_secs(60))
             .build()
             .is_ok()
+    );
+}
+
+/// A verifier of one's own that knows nothing of DPoP: it vouches for fixed claims.
+struct Trusting(&'static str);
+
+impl Verifier for Trusting {
+    fn verify(&self, _: &Presentation<'_>) -> Verdict {
+        Verdict::Ready(portcullis_core::Claims::from_trusted_json(self.0))
+    }
+}
+
+#[test]
+fn the_rules_check_the_binding_whatever_the_verifier() {
+    let client = DpopClient::new(Algorithm::ES256);
+    let thief = DpopClient::new(Algorithm::ES256);
+    let token = "opaque-token";
+    let p = proof(&client, token).sign();
+    let present = Presentation::new(Scheme::DPoP, token)
+        .with_request("GET", "/orders")
+        .with_origin(ORIGIN)
+        .with_dpop_proof(&p);
+    let dpop = Dpop::builder().clock(ManualClock::at(NOW)).build().unwrap();
+    let judge = |claims: String| {
+        let claims: &'static str = Box::leak(claims.into_boxed_str());
+        match dpop.verify(&Trusting(claims), &present).verdict {
+            Verdict::Ready(r) => r.map(|_| ()).map_err(|e| e.into_kind()),
+            Verdict::Pending(_) => panic!("nothing here waits"),
+        }
+    };
+    let bound_to = |who: &DpopClient| format!(r#"{{"sub":"a","cnf":{{"jkt":"{}"}}}}"#, who.jkt());
+    // Refused before the replay store: the same proof is still unspent afterwards.
+    assert_eq!(judge(bound_to(&thief)), Err(ErrorKind::ProofKeyMismatch));
+    assert_eq!(
+        judge(r#"{"sub":"a"}"#.to_owned()),
+        Err(ErrorKind::NotDpopBound)
+    );
+    assert_eq!(judge(bound_to(&client)), Ok(()));
+    assert_eq!(
+        judge(bound_to(&client)),
+        Err(ErrorKind::InvalidProof(ProofError::Replayed))
     );
 }

@@ -82,7 +82,7 @@ impl Rejection {
             Rejection::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::Refused(e) => match e.kind() {
                 ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
-                ErrorKind::KeysUnavailable | ErrorKind::ReplayStoreUnavailable => {
+                ErrorKind::KeysUnavailable | ErrorKind::ReplayStoreUnavailable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 _ => StatusCode::UNAUTHORIZED,
@@ -116,7 +116,7 @@ impl Rejection {
                 ErrorKind::InvalidProof(_) => Some("invalid_dpop_proof"),
                 ErrorKind::UseDpopNonce(_) => Some("use_dpop_nonce"),
                 ErrorKind::KeysUnavailable
-                | ErrorKind::ReplayStoreUnavailable
+                | ErrorKind::ReplayStoreUnavailable(_)
                 | ErrorKind::DpopRequired => None,
                 _ => Some("invalid_token"),
             },
@@ -421,9 +421,20 @@ pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> R
 }
 
 fn generic_message(rejection: &Rejection) -> &'static str {
+    match rejection.error_code() {
+        Some("invalid_dpop_proof") => return "invalid DPoP proof",
+        Some("use_dpop_nonce") => return "DPoP nonce required",
+        _ => {}
+    }
+    let kind = rejection.auth_error().map(AuthError::kind);
     match rejection.status() {
         StatusCode::BAD_REQUEST => "malformed bearer credentials",
         StatusCode::FORBIDDEN => "insufficient scope",
+        StatusCode::SERVICE_UNAVAILABLE
+            if matches!(kind, Some(ErrorKind::ReplayStoreUnavailable(_))) =>
+        {
+            "DPoP replay store unavailable"
+        }
         StatusCode::SERVICE_UNAVAILABLE => "verification keys unavailable",
         StatusCode::INTERNAL_SERVER_ERROR => "internal error",
         _ if matches!(rejection, Rejection::MissingCredentials) => "missing bearer token",
@@ -441,7 +452,13 @@ pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("d
 fn challenge(rejection: &Rejection, answers: &Answers, headers: &mut HeaderMap) {
     let code = rejection.error_code();
     let proof_error = matches!(code, Some("invalid_dpop_proof" | "use_dpop_nonce"));
-    let bearer = answers.dpop.as_ref().is_none_or(|d| d.bearer);
+    // Where DPoP is required (by the layer or the route), a Bearer challenge would invite a
+    // retry that cannot pass.
+    let dpop_required = matches!(
+        rejection.auth_error().map(AuthError::kind),
+        Some(ErrorKind::DpopRequired)
+    );
+    let bearer = answers.dpop.as_ref().is_none_or(|d| d.bearer) && !dpop_required;
     if bearer {
         let code = if proof_error { None } else { code };
         if let Some(value) = scheme_challenge("Bearer", None, code, rejection, answers) {

@@ -132,6 +132,7 @@ mod tests {
 
     fn passed(answers: Answers) -> crate::respond::Passed {
         crate::respond::Passed {
+            dpop_proven: false,
             answers: std::sync::Arc::new(answers),
         }
     }

@@ -134,6 +134,11 @@ pub(crate) struct Passed {
     // Read by the axum extractors and the gRPC helpers, to word their refusals.
     #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
     pub(crate) answers: Arc<Answers>,
+    /// Whether the request came with a DPoP proof that the layer checked, and a token bound
+    /// to its key: what [`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)
+    /// requires (a bound token that passed as a bearer token under a `danger_*` option does
+    /// not count).
+    pub(crate) dpop_proven: bool,
 }
 
 /// What the layer left in a request's extensions: the verified claims, `None` when it let
@@ -188,6 +193,22 @@ pub(crate) fn refuse<B, H: OnRejection<B> + ?Sized>(
 /// `debug` for the rest (a bad token is the client's problem, not the operator's).
 pub(crate) fn log(rejection: &Rejection, method: &Method, path: &str) {
     let status = rejection.status();
+    // DPoP without a public origin refuses every proof: the operator's to fix, not the
+    // client's, whatever the answer's status.
+    let misconfigured = matches!(
+        rejection.auth_error().map(portcullis_core::AuthError::kind),
+        Some(portcullis_core::ErrorKind::InvalidProof(
+            portcullis_core::ProofError::UnknownTargetUri
+        ))
+    );
+    if misconfigured {
+        tracing::error!(
+            target: "portcullis::auth",
+            reason = rejection.code(), %method, path, status = status.as_u16(),
+            "request refused, a configuration error (set the layer's public_origin): {rejection}"
+        );
+        return;
+    }
     match status {
         StatusCode::SERVICE_UNAVAILABLE => tracing::warn!(
             target: "portcullis::auth",
@@ -218,6 +239,7 @@ mod tests {
         assert!(matches!(verified(&ext), Err(Rejection::LayerMissing)));
         assert!(matches!(required(&ext), Err(Rejection::LayerMissing)));
         ext.insert(Passed {
+            dpop_proven: false,
             answers: Arc::new(Answers::default().realm("r")),
         });
         assert!(matches!(verified(&ext), Ok(None)));

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use portcullis_core::{Claims, ErrorKind, ScopeRequirement};
+use portcullis_core::{ErrorKind, ScopeRequirement};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::answer::{Answers, Protocol, Rejection};
 use crate::future::ResponseFuture;
-use crate::respond::{OnRejection, refuse, required};
+use crate::respond::{OnRejection, Passed, refuse, required};
 
 /// Requires scopes of the verified token. See [`BearerAuthLayer::require_scopes`](crate::BearerAuthLayer::require_scopes).
 #[must_use]
@@ -92,12 +92,11 @@ impl<H> RequireScopesLayer<H> {
     }
 }
 
-/// Whether the claims are those of a DPoP-bound token: the layer accepted it only with its
-/// proof, checked for this very request.
-fn dpop_bound(claims: &Claims) -> bool {
-    claims
-        .confirmation()
-        .is_some_and(|cnf| cnf.jwk_thumbprint().is_some())
+/// Whether the layer accepted this request with a DPoP proof it checked, for a token bound to
+/// the proof's key (not merely a token with `cnf.jkt`: a `danger_*` option may let one pass
+/// as a bearer token).
+fn dpop_proven(extensions: &http::Extensions) -> bool {
+    extensions.get::<Passed>().is_some_and(|p| p.dpop_proven)
 }
 
 impl<S, H> Layer<S> for RequireScopesLayer<H> {
@@ -167,7 +166,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rejection = match required(req.extensions()) {
-            Ok(claims) if self.layer.dpop && !dpop_bound(claims) => {
+            Ok(_) if self.layer.dpop && !dpop_proven(req.extensions()) => {
                 Rejection::Refused(ErrorKind::DpopRequired.into())
             }
             Ok(claims) => match self

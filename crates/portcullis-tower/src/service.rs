@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 use http::{Method, Request, Response};
 use portcullis_core::dpop::Dpop;
 use portcullis_core::{
-    AuthError, CertificateThumbprint, Claims, ErrorKind, Presentation, ScopeRequirement, Verdict,
-    Verifier,
+    AuthError, CertificateThumbprint, Claims, ErrorKind, Presentation, Scheme, ScopeRequirement,
+    Verdict, Verifier,
 };
 use tower_service::Service;
 
@@ -140,6 +140,7 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     claims: Option<Claims>,
     settings: &Settings,
     hook: &Arc<H>,
+    dpop_proven: bool,
 ) where
     ResBody: 'static,
 {
@@ -155,6 +156,7 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     }
     extensions.insert(Passed {
         answers: settings.answers.clone(),
+        dpop_proven,
     });
     if !hook.is_default() {
         let hook: Arc<dyn OnRejection<ResBody>> = hook.clone();
@@ -205,7 +207,7 @@ where
         };
         let Some((scheme, token)) = token else {
             if passes_without_token(settings, access) {
-                pass(&mut req, None, settings, &self.hook);
+                pass(&mut req, None, settings, &self.hook, false);
                 return ResponseFuture::inner(self.inner.call(req));
             }
             return refused(Rejection::MissingCredentials, &req);
@@ -261,7 +263,10 @@ where
                     malformed,
                     self.settings.clone(),
                     self.hook.clone(),
-                    nonce_header(next_nonce),
+                    OnSuccess {
+                        nonce: nonce_header(next_nonce),
+                        dpop_proven: scheme == Scheme::DPoP && settings.dpop.is_some(),
+                    },
                 )));
             }
         };
@@ -269,7 +274,9 @@ where
         // 3. The route's rule, then 4. pass on or answer.
         match conclude(verdict, access, || !is_b64token(&token)) {
             Ok(claims) => {
-                pass(&mut req, Some(claims), settings, &self.hook);
+                // Accepted with the DPoP scheme: the rules checked its proof and the binding.
+                let proven = scheme == Scheme::DPoP && settings.dpop.is_some();
+                pass(&mut req, Some(claims), settings, &self.hook, proven);
                 match nonce_header(next_nonce) {
                     None => ResponseFuture::inner(self.inner.call(req)),
                     Some(nonce) => ResponseFuture::with_nonce(self.inner.call(req), nonce),
@@ -278,6 +285,13 @@ where
             Err(rejection) => refused(rejection, &req),
         }
     }
+}
+
+/// What the pending path needs to pass a request on: the `DPoP-Nonce` of the response, and
+/// whether a DPoP proof was checked.
+struct OnSuccess {
+    nonce: Option<http::HeaderValue>,
+    dpop_proven: bool,
 }
 
 /// The `DPoP-Nonce` value a successful response carries, when the proof's nonce is no
@@ -295,7 +309,7 @@ async fn finish<S, H, ReqBody, ResBody>(
     malformed: bool,
     settings: Arc<Settings>,
     hook: Arc<H>,
-    nonce: Option<http::HeaderValue>,
+    on_success: OnSuccess,
 ) -> Result<Response<ResBody>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -306,9 +320,15 @@ where
     let access = access_of(&settings, req.method(), req.uri().path());
     match conclude(verdict, access, || malformed) {
         Ok(claims) => {
-            pass(&mut req, Some(claims), &settings, &hook);
+            pass(
+                &mut req,
+                Some(claims),
+                &settings,
+                &hook,
+                on_success.dpop_proven,
+            );
             let mut response = inner.call(req).await?;
-            if let Some(nonce) = nonce {
+            if let Some(nonce) = on_success.nonce {
                 response.headers_mut().insert(DPOP_NONCE, nonce);
             }
             Ok(response)

@@ -242,23 +242,29 @@ impl Dpop {
                 }
             }
         };
-        // The window in which this proof would still be accepted: as long as it must be
-        // remembered.
-        let left = checked.iat + inner.rules.max_age - now;
-        let ttl = Duration::try_from_secs_f64(left.max(1.0)).unwrap_or(Duration::from_secs(1));
+        // As long as this proof could still be accepted, by any replica: the rest of its
+        // window, plus the clock skew between replicas, in whole seconds (a store may round
+        // down to seconds).
+        let left = checked.iat + inner.rules.max_age - now + REPLICA_SKEW_SECS;
+        let ttl = Duration::try_from_secs_f64(left.ceil().max(1.0)).unwrap_or(Duration::MAX);
         let key = ReplayKey(checked.replay_key);
+        let jkt = checked.jkt;
         let verdict = match verifier.verify(&proven) {
-            Verdict::Ready(Ok(claims)) => match inner.replay.first_use(&key, ttl) {
-                FirstUse::Ready(first) => Verdict::Ready(replay_verdict(first, claims)),
-                FirstUse::Pending(first) => {
-                    Verdict::pending(async move { replay_verdict(first.await, claims) })
-                }
+            Verdict::Ready(Ok(claims)) => match bound_to(&claims, &jkt) {
+                Err(e) => Verdict::Ready(Err(e)),
+                Ok(()) => match inner.replay.first_use(&key, ttl) {
+                    FirstUse::Ready(first) => Verdict::Ready(replay_verdict(first, claims)),
+                    FirstUse::Pending(first) => {
+                        Verdict::pending(async move { replay_verdict(first.await, claims) })
+                    }
+                },
             },
             Verdict::Ready(Err(e)) => Verdict::Ready(Err(e)),
             Verdict::Pending(pending) => {
                 let replay = inner.replay.clone();
                 Verdict::pending(async move {
                     let claims = pending.await?;
+                    bound_to(&claims, &jkt)?;
                     let first = match replay.first_use(&key, ttl) {
                         FirstUse::Ready(first) => first,
                         FirstUse::Pending(first) => first.await,
@@ -274,6 +280,39 @@ impl Dpop {
     }
 }
 
+/// The normal form of an absolute `http(s)` URI as DPoP compares `htu` with the request's
+/// public target URI (RFC 3986 sections 6.2.2 and 6.2.3: scheme and host in lower case,
+/// percent-encodings normalised, dot segments removed, the default port dropped, query and
+/// fragment left out); `None` for what has none (no host, user information, a bad port or
+/// percent-encoding). A configured public origin should have one.
+///
+/// ```
+/// use portcullis_core::dpop::normalize_uri;
+///
+/// assert_eq!(normalize_uri("HTTPS://API.example.com:443/a/./b").as_deref(), Some("https://api.example.com/a/b"));
+/// assert_eq!(normalize_uri("https://api.example.com:x"), None);
+/// ```
+#[must_use]
+pub fn normalize_uri(uri: &str) -> Option<String> {
+    uri::normalize(uri)
+}
+
+/// Seconds a replica's clock may differ from another's: a proof is remembered this much
+/// longer than its window, so that a replica whose clock runs behind never finds it gone.
+const REPLICA_SKEW_SECS: f64 = 5.0;
+
+/// The binding once more, whatever the verifier: the token must be bound (`cnf.jkt`) to the
+/// very key that signed the proof. Portcullis's verifiers check it already
+/// ([`Validator::check_binding`](crate::Validator::check_binding)); a verifier of yours need
+/// not know about DPoP.
+fn bound_to(claims: &Claims, jkt: &[u8; 32]) -> Result<(), AuthError> {
+    match claims.confirmation().and_then(|c| c.jwk_thumbprint()) {
+        Some(bound) if bound == jkt => Ok(()),
+        Some(_) => Err(ErrorKind::ProofKeyMismatch.into()),
+        None => Err(ErrorKind::NotDpopBound.into()),
+    }
+}
+
 fn replay_verdict(
     first: Result<bool, ReplayStoreError>,
     claims: Claims,
@@ -281,8 +320,10 @@ fn replay_verdict(
     match first {
         Ok(true) => Ok(claims),
         Ok(false) => Err(ErrorKind::InvalidProof(ProofError::Replayed).into()),
-        // Fail-closed: 503, never a verdict on the proof. The adapter logs the kind.
-        Err(_unavailable) => Err(ErrorKind::ReplayStoreUnavailable.into()),
+        // Fail-closed: 503, never a verdict on the proof. The adapter logs the reason.
+        Err(unavailable) => {
+            Err(ErrorKind::ReplayStoreUnavailable(unavailable.reason().into()).into())
+        }
     }
 }
 
@@ -447,9 +488,13 @@ impl DpopBuilder {
                 "the lifetime must be at least the refresh interval, which must not be zero",
             ));
         }
-        let replay = self
-            .replay
-            .unwrap_or_else(|| Arc::new(LocalReplayStore::default()));
+        let replay = match self.replay {
+            Some(store) => store,
+            None => Arc::new(LocalReplayStore::on_clock(
+                DEFAULT_REPLAY_CAPACITY,
+                self.clock.clone(),
+            )),
+        };
         if self.replicas > 1 && !replay.is_shared() {
             return Err(invalid(
                 "dpop replay store",

@@ -2,6 +2,7 @@
 //! claims against the request, and signature with the key it carries.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
@@ -84,10 +85,9 @@ impl KeyCache {
             jwk.use_.as_deref(),
         ] {
             match member {
+                // Writing to a String cannot fail.
                 Some(value) => {
-                    id.push_str(&value.len().to_string());
-                    id.push(':');
-                    id.push_str(value);
+                    let _ = write!(id, "{}:{value}", value.len());
                 }
                 None => id.push('-'),
             }

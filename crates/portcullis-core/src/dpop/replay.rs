@@ -45,11 +45,18 @@ pub struct ReplayStoreError {
 }
 
 impl ReplayStoreError {
-    /// An error with its reason (never a key or a proof).
+    /// An error with its reason, which is logged: never a key, a proof or a password (a
+    /// store's URL with its credentials, for one).
     pub fn new(reason: impl Into<String>) -> Self {
         ReplayStoreError {
             reason: reason.into().into_boxed_str(),
         }
+    }
+
+    /// The reason.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -131,6 +138,9 @@ struct Shard {
     entries: HashMap<[u8; 32], i64>,
     /// Insertions since the expired entries were last swept.
     since_sweep: usize,
+    /// When full of live entries: no sweep before this time (milliseconds), so that a full
+    /// store refuses at once rather than scanning itself on every request.
+    full_until: i64,
 }
 
 impl fmt::Debug for LocalReplayStore {
@@ -158,10 +168,14 @@ impl LocalReplayStore {
     /// A store on `clock` (tests move time by hand).
     #[must_use]
     pub fn with_clock(capacity: usize, clock: impl Clock) -> Self {
+        LocalReplayStore::on_clock(capacity, Arc::new(clock))
+    }
+
+    pub(crate) fn on_clock(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         LocalReplayStore {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
-            clock: Arc::new(clock),
+            clock,
         }
     }
 
@@ -207,12 +221,19 @@ impl ReplayStore for LocalReplayStore {
                 return FirstUse::Ready(Ok(false));
             }
         } else if shard.entries.len() >= self.per_shard || shard.since_sweep >= self.per_shard / 4 {
+            let full = || {
+                FirstUse::Ready(Err(ReplayStoreError::new(
+                    "the in-process replay store is full of live proofs (raise its capacity)",
+                )))
+            };
+            if shard.entries.len() >= self.per_shard && now < shard.full_until {
+                return full();
+            }
             shard.entries.retain(|_, until| *until > now);
             shard.since_sweep = 0;
             if shard.entries.len() >= self.per_shard {
-                return FirstUse::Ready(Err(ReplayStoreError::new(
-                    "the in-process replay store is full of live proofs",
-                )));
+                shard.full_until = now.saturating_add(1_000);
+                return full();
             }
         }
         shard.entries.insert(key.0, expiry);
@@ -278,6 +299,29 @@ mod tests {
             "swept once expired"
         );
         assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_full_store_refuses_at_once_for_a_second_before_it_looks_again() {
+        let clock = ManualClock::at(1_000);
+        let store = LocalReplayStore::with_clock(16, clock.clone());
+        let mut a = [0u8; 32];
+        a[1] = 1;
+        let mut b = [0u8; 32];
+        b[1] = 2;
+        assert_eq!(
+            ready(store.first_use(&ReplayKey(a), Duration::from_millis(500))),
+            Ok(true)
+        );
+        assert!(ready(store.first_use(&ReplayKey(b), Duration::from_secs(10))).is_err());
+        // `a` has expired, but the store found itself full less than a second ago.
+        clock.advance_millis(600);
+        assert!(ready(store.first_use(&ReplayKey(b), Duration::from_secs(10))).is_err());
+        clock.advance_millis(400);
+        assert_eq!(
+            ready(store.first_use(&ReplayKey(b), Duration::from_secs(10))),
+            Ok(true)
+        );
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! Syntax-based: the scheme and host in lower case, percent-encodings in upper case, those of
 //! unreserved characters decoded, dot segments removed. Scheme-based: the default port of
 //! `http` (80) and `https` (443) dropped, an empty path as `/`. A URI with user information,
-//! a query, a fragment, an invalid percent-encoding or no authority has no normal form here
-//! and matches nothing.
+//! an invalid percent-encoding or no authority has no normal form here and matches nothing.
+//! A query and a fragment are left out (RFC 9449 section 4.3 compares `htu` "ignoring any
+//! query and fragment parts").
 
-/// The normal form of an absolute `http`/`https` URI without query and fragment, or `None`.
+/// The normal form of an absolute `http`/`https` URI, its query and fragment left out, or
+/// `None`.
 pub(crate) fn normalize(uri: &str) -> Option<String> {
+    let uri = uri.split(['?', '#']).next().unwrap_or_default();
     let (scheme, rest) = uri.split_once("://")?;
     if scheme.is_empty()
         || !scheme
@@ -19,9 +22,6 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
         return None;
     }
     let scheme = scheme.to_ascii_lowercase();
-    if rest.contains(['?', '#']) {
-        return None;
-    }
     let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
@@ -211,6 +211,9 @@ mod tests {
         assert_eq!(normalize("https://h/a/..").as_deref(), Some("https://h/"));
         assert_eq!(normalize("https://h/a/.").as_deref(), Some("https://h/a/"));
         assert_eq!(normalize("https://h/..").as_deref(), Some("https://h/"));
+        assert_eq!(normalize("https://h/x?q=1").as_deref(), Some("https://h/x"));
+        assert_eq!(normalize("https://h/x#f?g").as_deref(), Some("https://h/x"));
+        assert_eq!(normalize("https://h?q").as_deref(), Some("https://h/"));
     }
 
     #[test]
@@ -239,8 +242,7 @@ mod tests {
             "https://",
             "https:///x",
             "https://user@h/x",
-            "https://h/x?q=1",
-            "https://h/x#f",
+            "https://user@h/x?q",
             "https://h/%zz",
             "https://h/%4",
             "https://h:99999/x",
