@@ -788,3 +788,100 @@ fn the_rules_check_the_binding_whatever_the_verifier() {
         Err(ErrorKind::InvalidProof(ProofError::Replayed))
     );
 }
+
+/// A store that records the time-to-live it is asked for.
+struct Recording(Arc<std::sync::Mutex<Vec<Duration>>>);
+
+impl ReplayStore for Recording {
+    fn first_use(&self, _: &ReplayKey, ttl: Duration) -> FirstUse {
+        self.0.lock().unwrap().push(ttl);
+        FirstUse::Ready(Ok(true))
+    }
+}
+
+#[test]
+fn a_proof_is_remembered_for_the_rest_of_its_window_and_the_replicas_skew() {
+    let ttls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = Setup::new(|b| b.replay_store(Recording(ttls.clone())));
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = s.token(&client);
+    assert_eq!(s.dpop(&token, &proof(&client, &token).sign()), Ok(()));
+    assert_eq!(
+        s.dpop(&token, &proof(&client, &token).issued_at(NOW - 40).sign()),
+        Ok(())
+    );
+    assert_eq!(
+        s.dpop(&token, &proof(&client, &token).issued_at(NOW + 8).sign()),
+        Ok(())
+    );
+    // 60 s of window from `iat`, plus 5 s of skew between replicas.
+    assert_eq!(*ttls.lock().unwrap(), [65, 25, 73].map(Duration::from_secs));
+}
+
+#[test]
+fn proofs_up_to_the_cap_are_read_and_longer_ones_refused_unread() {
+    let s = Setup::new(|b| b);
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = s.token(&client);
+    // A proof of about 7 KiB (large keys and extra claims make proofs long).
+    let long = proof(&client, &token)
+        .claim("pad", json!("p".repeat(5_000)))
+        .sign();
+    assert!(long.len() > 6_000 && long.len() < 8_192, "{}", long.len());
+    assert_eq!(s.dpop(&token, &long), Ok(()));
+    let too_long = proof(&client, &token)
+        .claim("pad", json!("p".repeat(6_500)))
+        .sign();
+    assert!(too_long.len() > 8_192);
+    assert_eq!(s.dpop(&token, &too_long), invalid(ProofError::TooLarge));
+}
+
+#[test]
+fn a_certificate_bound_token_needs_the_certificate_it_names() {
+    use portcullis_core::CertificateThumbprint;
+
+    let s = Setup::new(|b| b);
+    let cert = [0x5a; 32];
+    let bound = TokenBuilder::new(&s.issuer)
+        .now(NOW)
+        .claim("cnf", json!({ "x5t#S256": b64url(&cert) }))
+        .sign();
+    let keys = &s.tokens.keys;
+    let validator = &s.tokens.validator;
+    let present = |thumbprint: Option<&CertificateThumbprint>| {
+        let mut p = Presentation::bearer(&bound);
+        if let Some(t) = thumbprint {
+            p = p.with_certificate(t);
+        }
+        validator
+            .validate_presentation(&p, keys)
+            .map(|_| ())
+            .map_err(|e| e.into_kind())
+    };
+    assert_eq!(present(Some(&CertificateThumbprint(cert))), Ok(()));
+    assert_eq!(
+        present(Some(&CertificateThumbprint([0x5b; 32]))),
+        Err(ErrorKind::CertificateMismatch)
+    );
+    assert_eq!(present(None), Err(ErrorKind::CertificateMismatch));
+    // Bound both ways: the proof and the certificate are both needed.
+    let client = DpopClient::new(Algorithm::ES256);
+    let both = client
+        .bind(TokenBuilder::new(&s.issuer).now(NOW))
+        .claim(
+            "cnf",
+            json!({ "jkt": client.jkt(), "x5t#S256": b64url(&cert) }),
+        )
+        .sign();
+    let p = proof(&client, &both).sign();
+    assert_eq!(s.dpop(&both, &p), Err(ErrorKind::CertificateMismatch));
+    let claims = validator
+        .validate(&bound, keys)
+        .map(|_| ())
+        .map_err(|e| e.into_kind());
+    assert_eq!(
+        claims,
+        Err(ErrorKind::CertificateMismatch),
+        "as a bearer token"
+    );
+}
