@@ -67,6 +67,7 @@
 mod answer;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod certificate;
 mod credentials;
 mod future;
 #[cfg(feature = "tonic")]
@@ -78,6 +79,7 @@ mod scopes;
 mod service;
 
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
+pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADER_LEN};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;

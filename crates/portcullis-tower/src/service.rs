@@ -30,6 +30,8 @@ pub(crate) struct Settings {
     /// The verifier's [`Verifier::accepts_only_b64tokens`], asked once when the layer is
     /// built (a router asks all its entries).
     pub(crate) b64_only: bool,
+    /// Where the client certificate's thumbprint comes from: the connection, or a proxy header.
+    pub(crate) certificate: crate::certificate::CertificateSource,
 }
 
 /// The service of [`BearerAuthLayer`](crate::BearerAuthLayer).
@@ -226,7 +228,17 @@ where
         if let Some(proof) = proof {
             presentation = presentation.with_dpop_proof(proof);
         }
-        if let Some(thumbprint) = req.extensions().get::<CertificateThumbprint>() {
+        // The certificate: from the connection, or only from the configured proxy header.
+        let certificate: Option<CertificateThumbprint> = match settings
+            .certificate
+            .thumbprint(req.headers(), req.extensions())
+        {
+            Ok(certificate) => certificate,
+            Err(malformed) => {
+                return refused(InvalidRequest::MalformedCertificate(malformed).into(), &req);
+            }
+        };
+        if let Some(thumbprint) = &certificate {
             presentation = presentation.with_certificate(thumbprint);
         }
         let verdict = match settings.verifier.verify(&presentation) {
