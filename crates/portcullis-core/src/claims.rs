@@ -48,7 +48,7 @@ struct Inner {
     jti: Option<Text>,
     client_id: Option<Text>,
     scopes: Scopes,
-    has_cnf: bool,
+    cnf: Option<Confirmation>,
 }
 
 /// A claim's text: most often the very bytes of the payload (a JSON string without escapes),
@@ -194,7 +194,15 @@ impl Claims {
     /// refuses such tokens unless told they are accepted as plain bearer tokens.
     #[must_use]
     pub fn is_sender_constrained(&self) -> bool {
-        self.inner.has_cnf
+        self.inner.cnf.is_some()
+    }
+
+    /// The confirmation claim (`cnf`, RFC 7800) as far as portcullis checks it: the DPoP key
+    /// thumbprint (`jkt`, RFC 9449) and the client-certificate thumbprint (`x5t#S256`,
+    /// RFC 8705). `None` when the token has no `cnf`.
+    #[must_use]
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        self.inner.cnf.as_ref()
     }
 
     /// Claims read from a JSON object whose authenticity the caller established without a
@@ -259,7 +267,7 @@ impl Claims {
             jti: r.jti.map(text),
             client_id: r.client_id.map(text),
             scopes: r.scopes,
-            has_cnf: r.has_cnf,
+            cnf: r.cnf,
         };
         Claims {
             inner: Arc::new(inner),
@@ -293,7 +301,7 @@ pub(crate) struct Registered<'a> {
     pub(crate) jti: Option<Cow<'a, str>>,
     pub(crate) client_id: Option<Cow<'a, str>>,
     pub(crate) scopes: Scopes,
-    pub(crate) has_cnf: bool,
+    pub(crate) cnf: Option<Confirmation>,
 }
 
 /// The payload read: the registered claims, each typed or marked as of the wrong type, and
@@ -319,7 +327,14 @@ struct Fields<'a> {
     client_id: Field<Cow<'a, str>>,
     scope: Field<StrOrList<'a>>,
     scp: Field<StrOrList<'a>>,
-    cnf: bool,
+    cnf: Field<RawConfirmation<'a>>,
+}
+
+/// The members of `cnf` portcullis reads, as found.
+#[derive(Default)]
+struct RawConfirmation<'a> {
+    jkt: Field<Cow<'a, str>>,
+    x5t_s256: Field<Cow<'a, str>>,
 }
 
 /// The registered claims portcullis reads.
@@ -384,8 +399,16 @@ pub(crate) fn parse_payload<'a>(
             Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Cnf) => {
-                f.cnf = true;
-                r.skip_value()?;
+                let mut cnf = RawConfirmation::default();
+                let object = r.object_or_other(|r, name| {
+                    match &*name {
+                        "jkt" => cnf.jkt = Some(r.string_or_other()?),
+                        "x5t#S256" => cnf.x5t_s256 = Some(r.string_or_other()?),
+                        _ => r.skip_value()?,
+                    }
+                    Ok(())
+                })?;
+                f.cnf = Some(object.then_some(cnf));
             }
             None => r.skip_value()?,
         }
@@ -441,6 +464,63 @@ fn scopes(field: Field<StrOrList<'_>>, name: &'static str) -> Result<Scopes, Err
     }
 }
 
+/// A SHA-256 thumbprint member of `cnf`: base64url of exactly 32 bytes.
+fn thumbprint(field: Field<Cow<'_, str>>) -> Result<Option<[u8; 32]>, ErrorKind> {
+    match field {
+        None => Ok(None),
+        Some(Some(text)) => crate::b64::decode(&text)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Some)
+            .ok_or_else(|| invalid("cnf")),
+        Some(None) => Err(invalid("cnf")),
+    }
+}
+
+fn confirmation(field: Field<RawConfirmation<'_>>) -> Result<Option<Confirmation>, ErrorKind> {
+    match field {
+        None => Ok(None),
+        Some(Some(raw)) => Ok(Some(Confirmation {
+            jkt: thumbprint(raw.jkt)?,
+            x5t_s256: thumbprint(raw.x5t_s256)?,
+        })),
+        Some(None) => Err(invalid("cnf")),
+    }
+}
+
+/// The confirmation claim of a sender-constrained token (`cnf`, RFC 7800): the proof of
+/// possession its presentation needs. A `cnf` with neither member below binds the token to a
+/// method portcullis does not check, so such a token is never accepted as a bearer token.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Confirmation {
+    jkt: Option<[u8; 32]>,
+    x5t_s256: Option<[u8; 32]>,
+}
+
+impl Confirmation {
+    /// `jkt` (RFC 9449 section 6): the RFC 7638 SHA-256 thumbprint of the DPoP proof key the
+    /// token is bound to, decoded.
+    #[must_use]
+    pub fn jwk_thumbprint(&self) -> Option<&[u8; 32]> {
+        self.jkt.as_ref()
+    }
+
+    /// `x5t#S256` (RFC 8705 section 3.1): the SHA-256 digest of the DER of the client
+    /// certificate the token is bound to, decoded.
+    #[must_use]
+    pub fn certificate_thumbprint(&self) -> Option<&[u8; 32]> {
+        self.x5t_s256.as_ref()
+    }
+}
+
+impl fmt::Debug for Confirmation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Confirmation")
+            .field("jkt", &self.jkt.is_some())
+            .field("x5t#S256", &self.x5t_s256.is_some())
+            .finish()
+    }
+}
+
 impl<'a> Payload<'a> {
     /// Types the registered claims. A registered claim of the wrong JSON type is an error.
     pub(crate) fn registered(&mut self) -> Result<Registered<'a>, ErrorKind> {
@@ -466,7 +546,7 @@ impl<'a> Payload<'a> {
             jti: string(f.jti, "jti")?,
             client_id: string(f.client_id, "client_id")?,
             scopes,
-            has_cnf: f.cnf,
+            cnf: confirmation(f.cnf)?,
         })
     }
 }

@@ -72,6 +72,134 @@ pub enum ErrorKind {
     /// certificate, RFC 8705) and was presented as a plain bearer token, without the proof
     /// of possession that its binding requires.
     SenderConstrained,
+    /// A token without a DPoP binding (no `cnf.jkt`) presented with the `DPoP` scheme
+    /// (RFC 9449 section 7.1): a bearer token is not upgraded by a proof.
+    NotDpopBound,
+    /// The DPoP proof is signed with another key than the one the token is bound to
+    /// (`cnf.jkt`, RFC 9449 section 6.1).
+    ProofKeyMismatch,
+    /// The token is bound to a client certificate (`cnf.x5t#S256`, RFC 8705 section 3) and
+    /// the request came with another certificate, or none.
+    CertificateMismatch,
+    /// The DPoP proof (RFC 9449 section 4.3) was refused; the part says by which rule.
+    InvalidProof(ProofError),
+    /// The DPoP proof lacks the server-provided nonce, or carries one that is not (or no
+    /// longer) valid (RFC 9449 section 9): the client retries with this fresh nonce.
+    UseDpopNonce(Box<str>),
+    /// The store that remembers DPoP proofs already used (their `jti`) could not answer: the
+    /// request is refused (fail-closed) without being judged.
+    ReplayStoreUnavailable,
+}
+
+/// Why a DPoP proof (RFC 9449 section 4.3) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// A `DPoP` presentation without a `DPoP` header.
+    Missing,
+    /// The proof is not a well-formed compact JWS; the part says where.
+    Malformed(MalformedPart),
+    /// The proof is longer than the cap.
+    TooLarge,
+    /// The header's `typ` is not `dpop+jwt`.
+    WrongType,
+    /// The header's `alg` is not an asymmetric algorithm of the allowlist (never `none`,
+    /// never HMAC).
+    DisallowedAlgorithm,
+    /// The header lists a critical member (`crit`).
+    UnknownCriticalHeader,
+    /// The header has no `jwk` object.
+    MissingKey,
+    /// The header's `jwk` holds private key material.
+    PrivateKey,
+    /// The header's `jwk` is not a usable public key for the header's `alg`.
+    InvalidKey,
+    /// The signature does not verify with the header's `jwk`.
+    InvalidSignature,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`, `ath`) is absent.
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type or an unusable value.
+    InvalidClaim(&'static str),
+    /// `htm` is not the request's method.
+    WrongMethod,
+    /// `htu` is not the request's public target URI (without query and fragment).
+    WrongUri,
+    /// `iat` is older than the acceptance window.
+    TooOld,
+    /// `iat` is further in the future than the allowed clock skew.
+    IssuedInFuture,
+    /// `ath` is not the hash of the access token presented with the proof.
+    WrongTokenHash,
+    /// The proof (its key and `jti`) was already used within the acceptance window.
+    Replayed,
+    /// The request's public target URI is unknown (no public origin configured), so `htu`
+    /// cannot be checked: a configuration error, refused rather than guessed.
+    UnknownTargetUri,
+}
+
+impl ProofError {
+    /// A short stable identifier of the reason, for metrics and log fields.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProofError::Missing => "proof_missing",
+            ProofError::Malformed(_) => "proof_malformed",
+            ProofError::TooLarge => "proof_too_large",
+            ProofError::WrongType => "proof_wrong_type",
+            ProofError::DisallowedAlgorithm => "proof_disallowed_algorithm",
+            ProofError::UnknownCriticalHeader => "proof_unknown_critical_header",
+            ProofError::MissingKey => "proof_missing_key",
+            ProofError::PrivateKey => "proof_private_key",
+            ProofError::InvalidKey => "proof_invalid_key",
+            ProofError::InvalidSignature => "proof_invalid_signature",
+            ProofError::MissingClaim(_) => "proof_missing_claim",
+            ProofError::InvalidClaim(_) => "proof_invalid_claim",
+            ProofError::WrongMethod => "proof_wrong_method",
+            ProofError::WrongUri => "proof_wrong_uri",
+            ProofError::TooOld => "proof_too_old",
+            ProofError::IssuedInFuture => "proof_issued_in_future",
+            ProofError::WrongTokenHash => "proof_wrong_token_hash",
+            ProofError::Replayed => "proof_replayed",
+            ProofError::UnknownTargetUri => "proof_unknown_target_uri",
+        }
+    }
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProofError::Missing => f.write_str("no DPoP proof"),
+            ProofError::Malformed(part) => {
+                let part = part.to_string();
+                write!(
+                    f,
+                    "malformed DPoP proof: {}",
+                    part.replacen("token", "proof", 1)
+                )
+            }
+            ProofError::TooLarge => f.write_str("DPoP proof too long"),
+            ProofError::WrongType => f.write_str("DPoP proof typ is not dpop+jwt"),
+            ProofError::DisallowedAlgorithm => f.write_str("DPoP proof algorithm not allowed"),
+            ProofError::UnknownCriticalHeader => {
+                f.write_str("DPoP proof has a critical header member")
+            }
+            ProofError::MissingKey => f.write_str("DPoP proof has no jwk"),
+            ProofError::PrivateKey => f.write_str("DPoP proof jwk holds a private key"),
+            ProofError::InvalidKey => f.write_str("DPoP proof jwk is not a usable public key"),
+            ProofError::InvalidSignature => f.write_str("DPoP proof signature invalid"),
+            ProofError::MissingClaim(name) => write!(f, "DPoP proof lacks `{name}`"),
+            ProofError::InvalidClaim(name) => write!(f, "DPoP proof has an invalid `{name}`"),
+            ProofError::WrongMethod => f.write_str("DPoP proof made for another method"),
+            ProofError::WrongUri => f.write_str("DPoP proof made for another URI"),
+            ProofError::TooOld => f.write_str("DPoP proof older than the acceptance window"),
+            ProofError::IssuedInFuture => f.write_str("DPoP proof issued in the future"),
+            ProofError::WrongTokenHash => f.write_str("DPoP proof made for another token"),
+            ProofError::Replayed => f.write_str("DPoP proof already used"),
+            ProofError::UnknownTargetUri => {
+                f.write_str("no public origin configured: htu cannot be checked")
+            }
+        }
+    }
 }
 
 /// The part of a compact JWS that is malformed.
@@ -152,6 +280,12 @@ impl ErrorKind {
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::Inactive => "inactive",
             ErrorKind::SenderConstrained => "sender_constrained",
+            ErrorKind::NotDpopBound => "not_dpop_bound",
+            ErrorKind::ProofKeyMismatch => "proof_key_mismatch",
+            ErrorKind::CertificateMismatch => "certificate_mismatch",
+            ErrorKind::InvalidProof(e) => e.code(),
+            ErrorKind::UseDpopNonce(_) => "use_dpop_nonce",
+            ErrorKind::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
 }
@@ -203,6 +337,17 @@ impl fmt::Display for ErrorKind {
             ErrorKind::SenderConstrained => {
                 f.write_str("sender-constrained token (cnf) presented as a bearer token")
             }
+            ErrorKind::NotDpopBound => f.write_str("token not DPoP-bound presented as DPoP"),
+            ErrorKind::ProofKeyMismatch => {
+                f.write_str("DPoP proof key is not the key the token is bound to")
+            }
+            ErrorKind::CertificateMismatch => {
+                f.write_str("client certificate is not the one the token is bound to")
+            }
+            ErrorKind::InvalidProof(e) => fmt::Display::fmt(e, f),
+            // Never the nonce itself: it goes to the client in `DPoP-Nonce`, not to logs.
+            ErrorKind::UseDpopNonce(_) => f.write_str("DPoP nonce missing or stale"),
+            ErrorKind::ReplayStoreUnavailable => f.write_str("DPoP replay store unavailable"),
         }
     }
 }

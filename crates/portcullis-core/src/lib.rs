@@ -21,16 +21,19 @@ pub mod validation;
 pub mod verify;
 
 pub use alg::{Algorithm, AlgorithmSet, Family};
-pub use claims::Claims;
+pub use claims::{Claims, Confirmation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     AuthError, ConfigError, ConfigErrorKind, ErrorKind, KeyError, KeyErrorKind, MalformedPart,
+    ProofError,
 };
 pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
 pub use scope::{ScopeRequirement, Scopes, is_scope_token};
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};
-pub use verify::{CertificateThumbprint, Presentation, Scheme, Verdict, Verifier};
+pub use verify::{
+    CertificateThumbprint, OwnedPresentation, Presentation, Scheme, Verdict, Verifier,
+};
 
 /// Entry points for fuzz targets and property tests: the parsing steps of
 /// [`Validator::validate`] on their own, before any signature. Not a stable API.

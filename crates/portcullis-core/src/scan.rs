@@ -165,6 +165,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads a member value that should be an object, calling `member` with each of its names
+    /// (`member` must read or skip the value): `Ok(true)`. Any other value is skipped (its
+    /// syntax checked): `Ok(false)`.
+    pub(crate) fn object_or_other<F>(&mut self, member: F) -> Result<bool>
+    where
+        F: FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
+    {
+        if self.peek() == Some(b'{') {
+            self.object(2, member)?;
+            Ok(true)
+        } else {
+            self.skip_value()?;
+            Ok(false)
+        }
+    }
+
     /// Skips one value of any type, checking its syntax and, in objects, repeated names.
     pub(crate) fn skip_value(&mut self) -> Result<()> {
         self.skip_value_at(2)

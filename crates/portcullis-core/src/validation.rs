@@ -20,11 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::alg::{Algorithm, AlgorithmSet};
-use crate::claims::{self, Claims};
+use crate::claims::{self, Claims, Confirmation};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AuthError, ConfigError, ErrorKind, MalformedPart};
+use crate::error::{AuthError, ConfigError, ErrorKind, MalformedPart, ProofError};
 use crate::jws::{self, DEFAULT_MAX_TOKEN_LEN};
 use crate::keyset::KeySet;
+use crate::verify::{Presentation, Scheme};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds (Envoy, Spring,
 /// Nimbus all use 60 s).
@@ -236,12 +237,57 @@ impl Validator {
     }
 
     /// Validates a compact JWS access token against `keys`: shape, header, key choice,
-    /// signature, then the claim rules. Returns the verified claims.
+    /// signature, then the claim rules, then the binding rule for a token presented as a
+    /// plain bearer token (a sender-constrained token is refused: see
+    /// [`Validator::check_binding`]). Returns the verified claims.
     ///
     /// # Errors
     /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
     pub fn validate(&self, token: &str, keys: &KeySet) -> Result<Claims, AuthError> {
-        self.validate_inner(token, keys).map_err(AuthError::from)
+        self.validate_presentation(&Presentation::bearer(token), keys)
+    }
+
+    /// [`Validator::validate`] for the token of `presentation`, with the binding rule for
+    /// that presentation ([`Validator::check_binding`]): how a verifier validates what a
+    /// request presented.
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
+    pub fn validate_presentation(
+        &self,
+        presentation: &Presentation<'_>,
+        keys: &KeySet,
+    ) -> Result<Claims, AuthError> {
+        let claims = self.validate_inner(presentation.token(), keys)?;
+        self.check_binding(&claims, presentation)?;
+        Ok(claims)
+    }
+
+    /// The binding rule, last of all rules, checked again on every presentation of a token
+    /// (a cached verdict included), since each request brings its own proof:
+    ///
+    /// - `cnf.jkt` (DPoP, RFC 9449): the presentation uses the `DPoP` scheme and its proof,
+    ///   checked, was signed by that key ([`Presentation::proven_key`]); presented as
+    ///   `Bearer`, [`ErrorKind::SenderConstrained`] (no downgrade); another key,
+    ///   [`ErrorKind::ProofKeyMismatch`].
+    /// - `cnf.x5t#S256` (mutual TLS, RFC 8705): the request's client certificate has that
+    ///   thumbprint; another certificate or none, [`ErrorKind::CertificateMismatch`].
+    /// - a `cnf` with neither: a binding portcullis cannot check, [`ErrorKind::SenderConstrained`].
+    /// - a token without `cnf.jkt` presented with the `DPoP` scheme: [`ErrorKind::NotDpopBound`].
+    ///
+    /// With [`ValidatorBuilder::danger_accept_sender_constrained_tokens_as_bearer`], a bound
+    /// token presented without any proof passes; a proof or certificate that does not match
+    /// is still refused.
+    ///
+    /// # Errors
+    /// The kinds above.
+    pub fn check_binding(
+        &self,
+        claims: &Claims,
+        presentation: &Presentation<'_>,
+    ) -> Result<(), AuthError> {
+        check_binding(claims, presentation, self.config.accept_sender_constrained)
+            .map_err(AuthError::from)
     }
 
     /// Whether `other` is this very validator (a clone of it), not merely one with the same
@@ -300,12 +346,7 @@ impl Validator {
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
         let audience = reg.has_aud.then(|| reg.aud.iter().map(|a| &**a));
-        c.claim_rules(
-            reg.iss.as_deref(),
-            audience,
-            parsed.missing_required,
-            reg.has_cnf,
-        )?;
+        c.claim_rules(reg.iss.as_deref(), audience, parsed.missing_required)?;
         let claims = Claims::from_parts(payload, alg, key.kid(), reg);
         c.custom_rules(&claims)?;
         Ok(claims)
@@ -341,6 +382,20 @@ impl Validator {
     /// # Errors
     /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
     pub fn check_claims(&self, claims: &Claims) -> Result<(), AuthError> {
+        // Only the scheme counts for the binding rule: the claims are the token's.
+        self.check_claims_presentation(claims, &Presentation::bearer(""))
+    }
+
+    /// [`Validator::check_claims`] with the binding rule for `presentation`
+    /// ([`Validator::check_binding`]), last.
+    ///
+    /// # Errors
+    /// An [`AuthError`] whose [`kind`](AuthError::kind) names the first rule that failed.
+    pub fn check_claims_presentation(
+        &self,
+        claims: &Claims,
+        presentation: &Presentation<'_>,
+    ) -> Result<(), AuthError> {
         let c = &*self.config;
         c.time_rules(claims.expires_at(), claims.not_before(), claims.issued_at())?;
         let missing_required = if c.required.is_empty() {
@@ -349,20 +404,15 @@ impl Validator {
             claims::parse_payload(claims.as_json(), &c.required)?.missing_required
         };
         let audience = claims.has_audience().then(|| claims.audience());
-        c.claim_rules(
-            claims.issuer(),
-            audience,
-            missing_required,
-            claims.is_sender_constrained(),
-        )?;
+        c.claim_rules(claims.issuer(), audience, missing_required)?;
         c.custom_rules(claims)?;
-        Ok(())
+        self.check_binding(claims, presentation)
     }
 }
 
 impl Config {
     /// `iss`, `aud` (`None`: absent), the required claims (the index of the first one
-    /// missing) and sender constraint (`cnf` present), after the time rules and before the
+    /// missing), after the time rules and before the
     /// custom ones.
     #[inline]
     fn claim_rules<'a>(
@@ -370,7 +420,6 @@ impl Config {
         iss: Option<&str>,
         audience: Option<impl Iterator<Item = &'a str>>,
         missing_required: Option<usize>,
-        sender_constrained: bool,
     ) -> Result<(), ErrorKind> {
         if !self.any_issuer {
             let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
@@ -391,9 +440,6 @@ impl Config {
         {
             return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
         }
-        if sender_constrained && !self.accept_sender_constrained {
-            return Err(ErrorKind::SenderConstrained);
-        }
         Ok(())
     }
 
@@ -404,6 +450,42 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// See [`Validator::check_binding`].
+fn check_binding(
+    claims: &Claims,
+    presentation: &Presentation<'_>,
+    accept_unproven: bool,
+) -> Result<(), ErrorKind> {
+    let cnf = claims.confirmation();
+    let jkt = cnf.and_then(Confirmation::jwk_thumbprint);
+    match (presentation.scheme(), jkt) {
+        (Scheme::DPoP, None) => return Err(ErrorKind::NotDpopBound),
+        (Scheme::DPoP, Some(jkt)) => match presentation.proven_key() {
+            Some(proven) if proven == jkt => {}
+            Some(_) => return Err(ErrorKind::ProofKeyMismatch),
+            // A DPoP presentation whose proof nobody checked: refused, whatever the option.
+            None => return Err(ErrorKind::InvalidProof(ProofError::Missing)),
+        },
+        (_, Some(_)) if !accept_unproven => return Err(ErrorKind::SenderConstrained),
+        _ => {}
+    }
+    if let Some(bound) = cnf.and_then(Confirmation::certificate_thumbprint) {
+        match presentation.certificate() {
+            Some(certificate) if certificate.0 == *bound => {}
+            None if accept_unproven => {}
+            _ => return Err(ErrorKind::CertificateMismatch),
+        }
+    }
+    if let Some(cnf) = cnf
+        && cnf.jwk_thumbprint().is_none()
+        && cnf.certificate_thumbprint().is_none()
+        && !accept_unproven
+    {
+        return Err(ErrorKind::SenderConstrained);
+    }
+    Ok(())
 }
 
 fn check_typ(policy: TypPolicy, typ: Option<&str>) -> Result<(), ErrorKind> {

@@ -99,6 +99,9 @@ pub struct Presentation<'a> {
     path_and_query: &'a str,
     dpop_proof: Option<&'a str>,
     certificate: Option<&'a CertificateThumbprint>,
+    /// The RFC 7638 thumbprint of the key of the DPoP proof, once portcullis has checked the
+    /// proof (only [`crate::dpop`] sets it).
+    proven_key: Option<[u8; 32]>,
 }
 
 impl<'a> Presentation<'a> {
@@ -113,6 +116,7 @@ impl<'a> Presentation<'a> {
             path_and_query: "",
             dpop_proof: None,
             certificate: None,
+            proven_key: None,
         }
     }
 
@@ -214,6 +218,74 @@ impl<'a> Presentation<'a> {
     pub fn certificate(&self) -> Option<&'a CertificateThumbprint> {
         self.certificate
     }
+
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP proof's key, once the proof passed every
+    /// check of [`Dpop`](crate::dpop::Dpop) that needs no state: what a DPoP-bound token's
+    /// `cnf.jkt` must equal. `None` before, and without a proof. Nothing outside portcullis can
+    /// set it: a verifier reading it knows the proof was checked.
+    #[must_use]
+    pub fn proven_key(&self) -> Option<&[u8; 32]> {
+        self.proven_key.as_ref()
+    }
+
+    pub(crate) fn with_proven_key(mut self, thumbprint: [u8; 32]) -> Self {
+        self.proven_key = Some(thumbprint);
+        self
+    }
+}
+
+impl Presentation<'_> {
+    /// An owned copy, for a future that outlives the request (a [`Verdict::Pending`]).
+    #[must_use]
+    pub fn to_owned(&self) -> OwnedPresentation {
+        OwnedPresentation {
+            scheme: self.scheme,
+            token: self.token.into(),
+            method: self.method.into(),
+            origin: self.origin.map(Into::into),
+            path_and_query: self.path_and_query.into(),
+            dpop_proof: self.dpop_proof.map(Into::into),
+            certificate: self.certificate.copied(),
+            proven_key: self.proven_key,
+        }
+    }
+}
+
+/// A [`Presentation`] that owns what it holds: [`Presentation::to_owned`], read back with
+/// [`OwnedPresentation::presentation`]. `Debug` shows neither the token nor the proof.
+#[derive(Clone)]
+pub struct OwnedPresentation {
+    scheme: Scheme,
+    token: Box<str>,
+    method: Box<str>,
+    origin: Option<Box<str>>,
+    path_and_query: Box<str>,
+    dpop_proof: Option<Box<str>>,
+    certificate: Option<CertificateThumbprint>,
+    proven_key: Option<[u8; 32]>,
+}
+
+impl OwnedPresentation {
+    /// The presentation, borrowed from this copy.
+    #[must_use]
+    pub fn presentation(&self) -> Presentation<'_> {
+        Presentation {
+            scheme: self.scheme,
+            token: &self.token,
+            method: &self.method,
+            origin: self.origin.as_deref(),
+            path_and_query: &self.path_and_query,
+            dpop_proof: self.dpop_proof.as_deref(),
+            certificate: self.certificate.as_ref(),
+            proven_key: self.proven_key,
+        }
+    }
+}
+
+impl fmt::Debug for OwnedPresentation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.presentation(), f)
+    }
 }
 
 impl fmt::Debug for Presentation<'_> {
@@ -227,6 +299,7 @@ impl fmt::Debug for Presentation<'_> {
             .field("path_and_query", &self.path_and_query)
             .field("dpop_proof", &self.dpop_proof.map(|_| "<present>"))
             .field("certificate", &self.certificate)
+            .field("proven_key", &self.proven_key.is_some())
             .finish()
     }
 }

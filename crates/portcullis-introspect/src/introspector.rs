@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use portcullis_core::{AuthError, Claims, ErrorKind, MalformedPart, Validator};
+use portcullis_core::{AuthError, Claims, ErrorKind, MalformedPart, Presentation, Validator};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use tokio::sync::Semaphore;
@@ -120,15 +120,30 @@ impl Introspector {
     /// The verdict on `token` if one is remembered and still current by the validator's
     /// clock, without waiting for anything: what a request path can answer at once. `None`
     /// means "ask the endpoint" ([`Introspector::introspect`]).
+    ///
+    /// The token is taken as presented as a plain bearer token: a sender-constrained one is
+    /// refused ([`Introspector::cached_presentation`] checks its proof).
     #[must_use]
     pub fn cached(&self, token: &str) -> Option<Result<Claims, AuthError>> {
+        self.cached_presentation(&Presentation::bearer(token))
+    }
+
+    /// [`Introspector::cached`] for the token of `presentation`, with the binding rule
+    /// ([`Validator::check_binding`]) for that presentation.
+    #[must_use]
+    pub fn cached_presentation(
+        &self,
+        presentation: &Presentation<'_>,
+    ) -> Option<Result<Claims, AuthError>> {
         let inner = &*self.inner;
         let cache = inner.cache.as_ref()?;
+        let token = presentation.token();
         if let Err(e) = inner.precheck(token) {
             return Some(Err(e));
         }
         let key = inner.digester.key(token);
-        inner.cached_by_key(cache, &key)
+        let verdict = inner.cached_by_key(cache, &key)?;
+        Some(verdict.and_then(|claims| inner.bind(claims, presentation)))
     }
 
     /// Checks `token`: from the cache when a current verdict is there, else by one call to
@@ -142,7 +157,29 @@ impl Introspector {
     /// the endpoint could not give a verdict (down, slow, refusing this resource server's
     /// credentials, answering nonsense), logged on the `portcullis::introspection` target
     /// (at `error` for a configuration error, else at `warn`) and never remembered.
+    ///
+    /// The token is taken as presented as a plain bearer token: a sender-constrained one is
+    /// refused ([`Introspector::introspect_presentation`] checks its proof).
     pub async fn introspect(&self, token: &str) -> Result<Claims, AuthError> {
+        self.introspect_presentation(&Presentation::bearer(token))
+            .await
+    }
+
+    /// [`Introspector::introspect`] for the token of `presentation`, with the binding rule
+    /// ([`Validator::check_binding`]) for that presentation: the verdict on the token is
+    /// remembered and shared whatever the presentation; the binding is checked on each.
+    ///
+    /// # Errors
+    /// As [`Introspector::introspect`], and the binding rule's.
+    pub async fn introspect_presentation(
+        &self,
+        presentation: &Presentation<'_>,
+    ) -> Result<Claims, AuthError> {
+        let claims = self.introspect_unbound(presentation.token()).await?;
+        self.inner.bind(claims, presentation)
+    }
+
+    async fn introspect_unbound(&self, token: &str) -> Result<Claims, AuthError> {
         let inner = &*self.inner;
         inner.precheck(token)?;
         let key = inner.digester.key(token);
@@ -186,8 +223,11 @@ impl Introspector {
             });
         }
         let (verdict, response) = self.inner.call(token).await?;
+        let bearer = Presentation::bearer(token);
         Ok(Introspection {
-            verdict: verdict.into_result(),
+            verdict: verdict
+                .into_result()
+                .and_then(|claims| self.inner.bind(claims, &bearer)),
             response,
         })
     }
@@ -280,6 +320,12 @@ impl Inner {
             return Err(ErrorKind::Malformed(MalformedPart::Base64).into());
         }
         Ok(())
+    }
+
+    /// The binding rule for this presentation, on claims the token's verdict holds.
+    fn bind(&self, claims: Claims, presentation: &Presentation<'_>) -> Result<Claims, AuthError> {
+        self.validator.check_binding(&claims, presentation)?;
+        Ok(claims)
     }
 
     fn cached_by_key(&self, cache: &VerdictCache, key: &Key) -> Option<Result<Claims, AuthError>> {

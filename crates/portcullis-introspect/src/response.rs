@@ -18,14 +18,20 @@ struct Head {
     token_type: Option<Value>,
 }
 
-/// The `token_type` values of a bearer access token. RFC 7662 takes them from RFC 6749's
-/// registry (`Bearer`, case-insensitive); some servers answer with the RFC 8693 token type
-/// identifiers instead. Anything else, `DPoP` (RFC 9449 section 7.2: a DPoP-bound token is
-/// never accepted as a bearer token), `refresh_token` or `N_A`, is refused.
-fn is_bearer_access_token(token_type: &str) -> bool {
+/// The `token_type` values of an access token. RFC 7662 takes them from RFC 6749's
+/// registry (`Bearer`, case-insensitive; `DPoP` for a DPoP-bound token, RFC 9449 section
+/// 6.2, accepted only with the `cnf.jkt` that binds it); some servers answer with the
+/// RFC 8693 token type identifiers instead. Anything else (`refresh_token`, `N_A`) is
+/// refused. A bound token's presentation is checked later, on every request: the verdict
+/// is the token's, shared by all its presentations.
+fn is_access_token(token_type: &str, claims: &Claims) -> bool {
     token_type.eq_ignore_ascii_case("bearer")
         || token_type == "access_token"
         || token_type == "urn:ietf:params:oauth:token-type:access_token"
+        || (token_type.eq_ignore_ascii_case("dpop")
+            && claims
+                .confirmation()
+                .is_some_and(|cnf| cnf.jwk_thumbprint().is_some()))
 }
 
 /// The verdict of a `200` response: inactive, active and refused by a rule, or active and
@@ -57,7 +63,7 @@ pub(crate) fn read(body: &str, validator: &Validator) -> Result<Verdict, Introsp
     };
     match &head.token_type {
         None => {}
-        Some(Value::String(t)) if is_bearer_access_token(t) => {}
+        Some(Value::String(t)) if is_access_token(t, &claims) => {}
         Some(Value::String(_)) => return Ok(Verdict::Refused(ErrorKind::WrongType.into())),
         Some(_) => {
             return Ok(Verdict::Refused(
@@ -67,6 +73,16 @@ pub(crate) fn read(body: &str, validator: &Validator) -> Result<Verdict, Introsp
     }
     Ok(match validator.check_claims(&claims) {
         Ok(()) => Verdict::Active(claims),
+        // The binding rule runs last: every other rule passed. Whether this token's proof is
+        // there is a question for each presentation, not for the verdict.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::SenderConstrained | ErrorKind::CertificateMismatch
+            ) =>
+        {
+            Verdict::Active(claims)
+        }
         Err(e) => Verdict::Refused(e),
     })
 }

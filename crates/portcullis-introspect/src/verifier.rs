@@ -38,13 +38,16 @@ use crate::introspector::Introspector;
 
 impl Verifier for Introspector {
     fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
-        let token = presentation.token();
-        if let Some(verdict) = self.cached(token) {
+        if let Some(verdict) = self.cached_presentation(presentation) {
             return Verdict::Ready(verdict);
         }
         let introspector = self.clone();
-        let token: Box<str> = token.into();
-        Verdict::pending(async move { introspector.introspect(&token).await })
+        let owned = presentation.to_owned();
+        Verdict::pending(async move {
+            introspector
+                .introspect_presentation(&owned.presentation())
+                .await
+        })
     }
 
     fn accepts_only_b64tokens(&self) -> bool {

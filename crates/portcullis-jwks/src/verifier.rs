@@ -117,15 +117,17 @@ impl<S: KeySource> JwtVerifier<S> {
     }
 
     /// The asking of the source for newer keys, and the verification against them.
-    fn refetch(&self, token: &str, seen: KeySet, first: AuthError) -> Verdict {
+    fn refetch(&self, presentation: &Presentation<'_>, seen: KeySet, first: AuthError) -> Verdict {
         let shared = self.shared.clone();
         let cache = self.cache.clone();
-        let token: Box<str> = token.into();
+        let owned = presentation.to_owned();
         Verdict::pending(async move {
+            let presentation = owned.presentation();
+            let token = presentation.token();
             // The token's kid is never logged nor sent anywhere: at most its length.
             tracing::debug!(
                 kid_len = portcullis_core::jws::unverified_kid_len(
-                    &token,
+                    token,
                     shared.validator.max_token_len()
                 ),
                 reason = first.code(),
@@ -134,7 +136,7 @@ impl<S: KeySource> JwtVerifier<S> {
             match shared.source.refresh_for_unknown_kid(&seen).await {
                 // Nothing newer: the first answer stands.
                 Ok(keys) if keys.same_as(&seen) => Err(first),
-                Ok(keys) => check(&shared.validator, cache.as_ref(), &token, &keys),
+                Ok(keys) => check(&shared.validator, cache.as_ref(), &presentation, &keys),
                 Err(e) => {
                     tracing::debug!(error = %e, "key source refresh refused or failed");
                     if seen.is_empty() {
@@ -148,23 +150,29 @@ impl<S: KeySource> JwtVerifier<S> {
     }
 }
 
-/// Verifies `token` against `keys`, through the cache when there is one.
+/// Verifies the presented token against `keys`, through the cache when there is one. The
+/// binding rule ([`Validator::check_binding`]) is checked on every presentation, cache hits
+/// included: each request brings its own proof.
 fn check(
     validator: &Validator,
     cache: Option<&TokenCache>,
-    token: &str,
+    presentation: &Presentation<'_>,
     keys: &KeySet,
 ) -> Result<Claims, AuthError> {
     let Some(cache) = cache else {
-        return validator.validate(token, keys);
+        return validator.validate_presentation(presentation, keys);
     };
+    let token = presentation.token();
     let cached = cache.get(token);
     if let Some(hit) = &cached
         && hit.keys.same_as(keys)
         && hit.validator.same_as(validator)
     {
         return match validator.check_times(&hit.claims) {
-            Ok(()) => Ok(hit.claims.clone()),
+            Ok(()) => {
+                validator.check_binding(&hit.claims, presentation)?;
+                Ok(hit.claims.clone())
+            }
             Err(error) => {
                 cache.remove(token);
                 Err(error)
@@ -172,7 +180,7 @@ fn check(
         };
     }
     // A miss, or keys that changed since: verify in full.
-    match validator.validate(token, keys) {
+    match validator.validate_presentation(presentation, keys) {
         Ok(claims) => {
             let now = validator.clock().now_unix();
             let left = claims.expires_at().map_or(0.0, |exp| exp - now);
@@ -198,10 +206,14 @@ fn check(
 
 impl<S: KeySource> Verifier for JwtVerifier<S> {
     fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
-        let token = presentation.token();
         let keys = self.shared.source.snapshot();
-        match check(&self.shared.validator, self.cache.as_ref(), token, &keys) {
-            Err(error) if needs_refresh(&error) => self.refetch(token, keys, error),
+        match check(
+            &self.shared.validator,
+            self.cache.as_ref(),
+            presentation,
+            &keys,
+        ) {
+            Err(error) if needs_refresh(&error) => self.refetch(presentation, keys, error),
             result => Verdict::Ready(result),
         }
     }
