@@ -854,6 +854,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_header_bytes_never_panic(value in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let Ok(value) = HeaderValue::from_bytes(&value) else { return Ok(()); };
+            for (source, name) in [
+                (CertificateSource::ClientCertHeader, CLIENT_CERT),
+                (CertificateSource::EscapedPemHeader(NGINX), NGINX),
+                (CertificateSource::ForwardedClientCert, X_FORWARDED_CLIENT_CERT),
+            ] {
+                let mut headers = HeaderMap::new();
+                headers.insert(name, value.clone());
+                let _ = source.thumbprint(&headers, &Extensions::new());
+            }
+        }
+
+        #[test]
+        fn xfcc_shaped_text_never_panics(value in "[A-Za-z=;,\"\\ %0-9-]{0,200}") {
+            let _ = parse_xfcc(&value);
+            let _ = parse_client_cert(&value);
+            let _ = parse_escaped_pem(&value);
+        }
+    }
+
     #[test]
     fn der_sequences_are_checked_for_their_exact_length() {
         assert!(is_one_der_sequence(&[0x30, 0x00]));
