@@ -315,12 +315,15 @@ fn hex(thumbprint: &CertificateThumbprint) -> String {
     thumbprint.0.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Each proxy form: its source, its header, and how it carries a certificate.
-fn forms() -> Vec<(
+/// One proxy form: its source, its header, and how it carries a certificate.
+type Form = (
     CertificateSource,
     HeaderName,
     fn(&TestCertificate) -> String,
-)> {
+);
+
+/// Each proxy form.
+fn forms() -> Vec<Form> {
     vec![
         (
             CertificateSource::ClientCertHeader,

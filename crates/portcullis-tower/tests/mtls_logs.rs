@@ -56,8 +56,8 @@ async fn a_malformed_certificate_header_is_logged_by_its_kind_never_its_bytes() 
         let text = logs.text();
         let line = text
             .lines()
-            .filter(|l| l.contains("portcullis::auth"))
-            .last()
+            .rev()
+            .find(|l| l.contains("portcullis::auth"))
             .unwrap();
         assert!(line.contains("malformed_certificate"), "{line}");
         assert!(line.contains(kind), "{line}");
