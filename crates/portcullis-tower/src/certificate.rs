@@ -1,55 +1,6 @@
 //! Where the client certificate of a request comes from: the TLS connection (the default), or
-//! a header set by the TLS-terminating proxy in front, only when configured.
-//!
-//! A certificate-bound access token (RFC 8705 section 3) carries `cnf.x5t#S256`, the SHA-256
-//! of the DER of the client certificate it was issued to; the verifier accepts it only from a
-//! request made with that certificate. [`CertificateSource`] says where the layer learns that
-//! certificate's [`CertificateThumbprint`]:
-//!
-//! - [`CertificateSource::Connection`] (the default): the thumbprint your TLS acceptor put in
-//!   the request's extensions. Headers are never read.
-//! - a proxy header, one of three forms: RFC 9440 `Client-Cert`
-//!   ([`CertificateSource::ClientCertHeader`]), nginx's `$ssl_client_escaped_cert` in a
-//!   header you name ([`CertificateSource::EscapedPemHeader`]), Envoy's
-//!   `x-forwarded-client-cert` ([`CertificateSource::ForwardedClientCert`]). Then only the
-//!   header counts: the connection is the proxy's, and a thumbprint in the extensions is
-//!   ignored.
-//!
-//! A header is read strictly: given twice, an XFCC header with more than one element (more
-//! than one proxy hop), bad base64, PEM, percent-encoding or hex, several certificates, bytes
-//! that are not one DER `SEQUENCE`: each a [`CertificateError`], which the layer answers
-//! `400 invalid_request` ([`InvalidRequest::MalformedCertificate`](crate::InvalidRequest)).
-//! What was refused is logged by its kind only, never the header's bytes.
-//!
-//! ```
-//! use http::{HeaderMap, HeaderValue, Extensions};
-//! use portcullis_tower::{CertificateError, CertificateSource};
-//!
-//! // A (tiny) DER `SEQUENCE`, as RFC 9440 carries it: a byte sequence `:base64:`.
-//! let mut headers = HeaderMap::new();
-//! headers.insert("client-cert", HeaderValue::from_static(":MAMCAQU=:"));
-//! let source = CertificateSource::ClientCertHeader;
-//! let thumbprint = source.thumbprint(&headers, &Extensions::new()).unwrap();
-//! assert!(thumbprint.is_some());
-//!
-//! // Given twice, the header is ambiguous: refused.
-//! headers.append("client-cert", HeaderValue::from_static(":MAMCAQU=:"));
-//! assert_eq!(
-//!     source.thumbprint(&headers, &Extensions::new()),
-//!     Err(CertificateError::Repeated)
-//! );
-//!
-//! // By default only the connection counts: the header is not even read.
-//! let default = CertificateSource::default();
-//! assert_eq!(default.thumbprint(&headers, &Extensions::new()), Ok(None));
-//! ```
-//!
-//! # Deployment caveat
-//!
-//! Configure a header source only behind a proxy that terminates TLS, and that removes or
-//! overwrites that header on every request it forwards (nginx: `proxy_set_header`; Envoy:
-//! `forward_client_cert_details: SANITIZE_SET`), and make sure no client can reach the
-//! service except through it. Otherwise any client can claim any certificate.
+//! a header set by the TLS-terminating proxy in front, only when configured. The whole story,
+//! with its deployment caveat, is on [`CertificateSource`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -58,8 +9,59 @@ use base64::Engine as _;
 use http::{Extensions, HeaderMap, HeaderName};
 use portcullis_core::CertificateThumbprint;
 
-/// Where the layer finds the client certificate of a request (see the [module](self) docs).
-/// Set with [`BearerAuthLayer::client_certificate_from`](crate::BearerAuthLayer::client_certificate_from).
+/// Where the layer finds the client certificate of a request: the TLS connection (the
+/// default), or a header set by the TLS-terminating proxy in front, only when configured
+/// with [`BearerAuthLayer::client_certificate_from`](crate::BearerAuthLayer::client_certificate_from).
+///
+/// A certificate-bound access token (RFC 8705 section 3) carries `cnf.x5t#S256`, the SHA-256
+/// of the DER of the client certificate it was issued to; the verifier accepts it only from a
+/// request made with that certificate. This says where the layer learns that
+/// certificate's [`CertificateThumbprint`]:
+///
+/// - [`CertificateSource::Connection`] (the default): the thumbprint your TLS acceptor put in
+///   the request's extensions. Headers are never read.
+/// - a proxy header, one of three forms: RFC 9440 `Client-Cert`
+///   ([`CertificateSource::ClientCertHeader`]), nginx's `$ssl_client_escaped_cert` in a
+///   header you name ([`CertificateSource::EscapedPemHeader`]), Envoy's
+///   `x-forwarded-client-cert` ([`CertificateSource::ForwardedClientCert`]). Then only the
+///   header counts: the connection is the proxy's, and a thumbprint in the extensions is
+///   ignored.
+///
+/// A header is read strictly: given twice, an XFCC header with more than one element (more
+/// than one proxy hop), bad base64, PEM, percent-encoding or hex, several certificates, bytes
+/// that are not one DER `SEQUENCE`: each a [`CertificateError`], which the layer answers
+/// `400 invalid_request` ([`InvalidRequest::MalformedCertificate`](crate::InvalidRequest)).
+/// What was refused is logged by its kind only, never the header's bytes.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, Extensions};
+/// use portcullis_tower::{CertificateError, CertificateSource};
+///
+/// // A (tiny) DER `SEQUENCE`, as RFC 9440 carries it: a byte sequence `:base64:`.
+/// let mut headers = HeaderMap::new();
+/// headers.insert("client-cert", HeaderValue::from_static(":MAMCAQU=:"));
+/// let source = CertificateSource::ClientCertHeader;
+/// let thumbprint = source.thumbprint(&headers, &Extensions::new()).unwrap();
+/// assert!(thumbprint.is_some());
+///
+/// // Given twice, the header is ambiguous: refused.
+/// headers.append("client-cert", HeaderValue::from_static(":MAMCAQU=:"));
+/// assert_eq!(
+///     source.thumbprint(&headers, &Extensions::new()),
+///     Err(CertificateError::Repeated)
+/// );
+///
+/// // By default only the connection counts: the header is not even read.
+/// let default = CertificateSource::default();
+/// assert_eq!(default.thumbprint(&headers, &Extensions::new()), Ok(None));
+/// ```
+///
+/// # Deployment caveat
+///
+/// Configure a header source only behind a proxy that terminates TLS, and that removes or
+/// overwrites that header on every request it forwards (nginx: `proxy_set_header`; Envoy:
+/// `forward_client_cert_details: SANITIZE_SET`), and make sure no client can reach the
+/// service except through it. Otherwise any client can claim any certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CertificateSource {
