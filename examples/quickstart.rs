@@ -5,12 +5,20 @@
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
-//!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60]
+//!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
+//!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
 //! ```
 //!
 //! The API: `GET /health` (public), `GET /me` (any valid token; returns its claims),
-//! `GET /read` (scope `read`), `GET /write` (scope `write`), `GET /admin` (scopes `admin` and
-//! `write`).
+//! `GET /read` (scope `read`), `GET` and `POST /write` (scope `write`; a DPoP proof made for
+//! one method is refused for the other), `GET /admin` (scopes `admin` and `write`).
+//!
+//! With a real issuer, `--dpop` accepts DPoP-bound tokens (RFC 9449) beside bearer tokens,
+//! `--require-dpop` only them; `--dpop-nonce` asks for server nonces, sealed with the secret
+//! in `PORTCULLIS_DPOP_NONCE_KEY` (the base64 of 32 random bytes: replicas started with the
+//! same value accept each other's nonces; unset, one is generated); `--public-origin` is the
+//! URL clients address, which the proofs' `htu` must name (default: `http://` and the
+//! `--listen` address).
 
 // An example prints, and stops loudly on a setup failure.
 #![allow(
@@ -31,14 +39,19 @@ use axum::routing::get;
 use portcullis::jwt::{Algorithm, TypPolicy};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
-use portcullis::{IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
+use portcullis::{DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
 /// The protected API.
 fn api(auth: &BearerAuthLayer) -> Router {
     let scoped = |path: &str, scopes: &[&str]| {
+        let methods = if path == "/write" {
+            get(granted).post(granted)
+        } else {
+            get(granted)
+        };
         Router::new()
-            .route(path, get(granted))
+            .route(path, methods)
             .route_layer(auth.require_scopes(scopes.iter().copied()))
     };
     let protected = Router::new()
@@ -94,7 +107,11 @@ async fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]";
+       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
+                  [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]";
+
+/// The environment variable holding the DPoP nonce secret of `--dpop-nonce`.
+const NONCE_KEY_VAR: &str = "PORTCULLIS_DPOP_NONCE_KEY";
 
 enum Mode {
     Tour { opaque: bool },
@@ -109,6 +126,10 @@ struct External {
     algorithms: Vec<Algorithm>,
     typ: Option<TypPolicy>,
     leeway: Option<Duration>,
+    /// `Some(required)` with `--dpop` or `--require-dpop`.
+    dpop: Option<bool>,
+    dpop_nonce: bool,
+    public_origin: Option<String>,
 }
 
 impl Mode {
@@ -121,6 +142,9 @@ impl Mode {
         let mut algorithms = Vec::new();
         let mut typ = None;
         let mut leeway = None;
+        let mut dpop = None;
+        let mut dpop_nonce = false;
+        let mut public_origin = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -160,9 +184,22 @@ impl Mode {
                         .map_err(|_| format!("--leeway {v:?} is not a number of seconds"))?;
                     leeway = Some(Duration::from_secs(secs));
                 }
+                "--dpop" => dpop = Some(dpop.unwrap_or(false)),
+                "--require-dpop" => dpop = Some(true),
+                "--dpop-nonce" => dpop_nonce = true,
+                "--public-origin" => public_origin = Some(value()?),
                 "-h" | "--help" => return Err("help".to_owned()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if issuer.is_none() && (dpop.is_some() || dpop_nonce || public_origin.is_some()) {
+            return Err(
+                "--dpop, --require-dpop, --dpop-nonce and --public-origin go with --issuer"
+                    .to_owned(),
+            );
+        }
+        if dpop_nonce && dpop.is_none() {
+            return Err("--dpop-nonce goes with --dpop or --require-dpop".to_owned());
         }
         match (issuer, audience) {
             (Some(_), _) if opaque => {
@@ -175,6 +212,9 @@ impl Mode {
                 algorithms,
                 typ,
                 leeway,
+                dpop,
+                dpop_nonce,
+                public_origin,
             })),
             (Some(_), None) | (None, Some(_)) => {
                 Err("--issuer and --audience go together".to_owned())
@@ -483,6 +523,32 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     if let Some(leeway) = e.leeway {
         builder = builder.leeway(leeway);
     }
+    let origin = match (&e.public_origin, e.dpop) {
+        (Some(origin), _) => Some(origin.clone()),
+        (None, Some(_)) if e.listen.port() != 0 => Some(format!("http://{}", e.listen)),
+        (None, Some(_)) => {
+            return Err("--dpop with --listen on port 0 needs --public-origin".to_owned());
+        }
+        (None, None) => None,
+    };
+    if let Some(origin) = &origin {
+        builder = builder.public_origin(origin.clone());
+    }
+    if let Some(required) = e.dpop {
+        let mut dpop = DpopConfig::new();
+        if required {
+            dpop = dpop.required();
+        }
+        if e.dpop_nonce {
+            if std::env::var_os(NONCE_KEY_VAR).is_some() {
+                dpop = dpop.nonces_from_env(NONCE_KEY_VAR);
+            } else {
+                println!("{NONCE_KEY_VAR} is unset: a nonce secret was generated for this process");
+                dpop.nonces = true;
+            }
+        }
+        builder = builder.dpop(dpop);
+    }
     let auth = builder.build().await.map_err(|err| err.to_string())?;
     let base = listen(api(&auth), e.listen).await?;
     println!(
@@ -490,6 +556,22 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
         e.issuer
     );
     println!("for audience          {}", e.audience);
+    if let Some(required) = e.dpop {
+        let origin = origin.as_deref().unwrap_or_default();
+        println!(
+            "DPoP                  {}{}; proofs name {origin}/...",
+            if required {
+                "required"
+            } else {
+                "accepted beside bearer tokens"
+            },
+            if e.dpop_nonce {
+                ", with server nonces"
+            } else {
+                ""
+            }
+        );
+    }
     println!("protected API         {base}\n");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/read");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_core::dpop::{Dpop, NonceKey, ReplayStore};
 use portcullis_core::{
     Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, TypPolicy, Validator, Verifier,
 };
@@ -71,6 +72,145 @@ pub struct Config {
     /// of one issuer.
     #[serde(default)]
     pub tokens: TokenMode,
+    /// Accept DPoP-bound tokens (RFC 9449) with these settings; absent: DPoP is not
+    /// accepted (a DPoP-bound token is refused as a bearer token). Needs `public_origin`.
+    #[serde(default)]
+    pub dpop: Option<DpopConfig>,
+}
+
+/// How DPoP-bound tokens (RFC 9449) are accepted.
+///
+/// ```
+/// let config: portcullis::Config = serde_json::from_str(r#"{
+///     "issuers": [{ "issuer": "https://auth.example.com", "audiences": ["orders-api"] }],
+///     "public_origin": "https://orders.example.com",
+///     "dpop": { "required": true, "nonces": true, "nonce_key_env": "ORDERS_DPOP_NONCE_KEY", "replicas": 3 }
+/// }"#).unwrap();
+/// let dpop = config.dpop.unwrap();
+/// assert_eq!((dpop.max_age_secs, dpop.max_skew_secs), (60, 10));
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DpopConfig {
+    /// Refuse bearer tokens: DPoP only. Off: both are accepted (a DPoP-bound token still
+    /// needs its proof).
+    #[serde(default)]
+    pub required: bool,
+    /// The proof algorithms accepted (default: every asymmetric one).
+    #[serde(default)]
+    pub algorithms: Option<Vec<Algorithm>>,
+    /// How long after its `iat` a proof is accepted, in seconds (60).
+    #[serde(default = "default_proof_max_age")]
+    pub max_age_secs: u64,
+    /// How far in the future a proof's `iat` may be, in seconds (10).
+    #[serde(default = "default_proof_max_skew")]
+    pub max_skew_secs: u64,
+    /// Require server-provided nonces (RFC 9449 section 9).
+    #[serde(default)]
+    pub nonces: bool,
+    /// The environment variable holding the nonce secret: the base64 of 32 random bytes, or
+    /// several separated by commas (rotation: the new secret first). Replicas given the same
+    /// value accept each other's nonces. Unset: a secret generated at start (one replica).
+    #[serde(default)]
+    pub nonce_key_env: Option<String>,
+    /// How many replicas serve this API (1). With more, nonces need `nonce_key_env` and the
+    /// replay store must be shared ([`PortcullisBuilder::dpop_replay_store`]).
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+}
+
+fn default_proof_max_age() -> u64 {
+    portcullis_core::dpop::DEFAULT_PROOF_MAX_AGE.as_secs()
+}
+
+fn default_proof_max_skew() -> u64 {
+    portcullis_core::dpop::DEFAULT_PROOF_MAX_SKEW.as_secs()
+}
+
+fn default_replicas() -> u32 {
+    1
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig {
+            required: false,
+            algorithms: None,
+            max_age_secs: default_proof_max_age(),
+            max_skew_secs: default_proof_max_skew(),
+            nonces: false,
+            nonce_key_env: None,
+            replicas: default_replicas(),
+        }
+    }
+}
+
+impl DpopConfig {
+    /// DPoP accepted beside bearer tokens, with the defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        DpopConfig::default()
+    }
+
+    /// DPoP only: bearer tokens refused.
+    #[must_use]
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// Server nonces, sealed with the secret(s) in the environment variable `var` (see
+    /// [`DpopConfig::nonce_key_env`]).
+    #[must_use]
+    pub fn nonces_from_env(mut self, var: impl Into<String>) -> Self {
+        self.nonces = true;
+        self.nonce_key_env = Some(var.into());
+        self
+    }
+
+    /// The rules, with `replay` as the store of used proofs (the in-process one when `None`).
+    fn rules(&self, replay: Option<Arc<dyn ReplayStore>>) -> Result<Dpop, ConfigError> {
+        let mut rules = Dpop::builder()
+            .required(self.required)
+            .max_age(Duration::from_secs(self.max_age_secs))
+            .max_skew(Duration::from_secs(self.max_skew_secs))
+            .replicas(self.replicas);
+        if let Some(algorithms) = &self.algorithms {
+            rules = rules.algorithms(algorithms.iter().copied());
+        }
+        if let Some(store) = replay {
+            rules = rules.replay_store(store);
+        }
+        if self.nonces {
+            let keys = match &self.nonce_key_env {
+                Some(var) => {
+                    let unusable = || ConfigErrorKind::Unusable {
+                        setting: "dpop.nonce_key_env",
+                        value: var.clone(),
+                    };
+                    let text =
+                        std::env::var(var).map_err(|e| ConfigError::with_source(unusable(), e))?;
+                    text.split(',')
+                        .map(|key| {
+                            NonceKey::from_base64(key)
+                                .map_err(|e| ConfigError::with_source(unusable(), e))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                }
+                None if self.replicas > 1 => {
+                    return Err(ConfigError::missing(
+                        "dpop.nonce_key_env",
+                        "several replicas accept each other's nonces only with one shared \
+                         secret: name the environment variable that holds it",
+                    ));
+                }
+                None => vec![NonceKey::generate()?],
+            };
+            rules = rules.nonces(keys);
+        }
+        rules.build()
+    }
 }
 
 fn default_cache_entries() -> u64 {
@@ -289,6 +429,7 @@ impl Default for Config {
             public_origin: None,
             token_cache_entries: default_cache_entries(),
             tokens: TokenMode::default(),
+            dpop: None,
         }
     }
 }
@@ -353,6 +494,7 @@ impl Portcullis {
             config,
             client: None,
             policy: None,
+            replay: None,
         }
     }
 }
@@ -365,6 +507,19 @@ pub struct PortcullisBuilder {
     config: Config,
     client: Option<reqwest::Client>,
     policy: Option<Policy>,
+    replay: Option<Replay>,
+}
+
+/// The DPoP replay store given to the builder.
+#[derive(Clone)]
+struct Replay(Arc<dyn ReplayStore>);
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayStore")
+            .field("shared", &self.0.is_shared())
+            .finish()
+    }
 }
 
 impl PortcullisBuilder {
@@ -484,6 +639,20 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449) with these settings (see [`Config::dpop`]);
+    /// needs [`PortcullisBuilder::public_origin`].
+    pub fn dpop(mut self, dpop: DpopConfig) -> Self {
+        self.config.dpop = Some(dpop);
+        self
+    }
+
+    /// Where used DPoP proofs are remembered: a store shared by every replica (Redis), in
+    /// place of the in-process one.
+    pub fn dpop_replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Some(Replay(Arc::new(store)));
+        self
+    }
+
     /// How many verified tokens to remember per issuer (0 turns the cache off).
     pub fn token_cache_entries(mut self, entries: u64) -> Self {
         self.config.token_cache_entries = entries;
@@ -554,6 +723,29 @@ impl PortcullisBuilder {
                 .into());
             }
         }
+        let origin = config
+            .public_origin
+            .as_deref()
+            .map(public_origin)
+            .transpose()?;
+        let dpop = match &config.dpop {
+            None if self.replay.is_some() => {
+                return Err(ConfigError::invalid(
+                    "dpop",
+                    "a DPoP replay store is given but DPoP is not accepted",
+                ));
+            }
+            None => None,
+            Some(_) if origin.is_none() => {
+                return Err(ConfigError::missing(
+                    "public_origin",
+                    "DPoP proofs name the URI the client called (htu): set public_origin to \
+                     the origin clients address (https://api.example.com), never guessed from \
+                     the Host header",
+                ));
+            }
+            Some(dpop) => Some(dpop.rules(self.replay.clone().map(|r| r.0))?),
+        };
         let client = self.client.as_ref();
         let verifier: Arc<dyn Verifier> = match config.tokens {
             TokenMode::Jwt => {
@@ -618,11 +810,50 @@ impl PortcullisBuilder {
         if let Some(policy) = self.policy {
             layer = layer.policy(policy);
         }
-        if let Some(origin) = &config.public_origin {
-            layer = layer.public_origin(origin.clone());
+        if let Some(origin) = origin {
+            layer = layer.public_origin(origin);
+        }
+        if let Some(dpop) = dpop {
+            layer = layer.dpop(dpop);
         }
         Ok(layer)
     }
+}
+
+/// The configured public origin, checked: an absolute `https` URL (`http` for loopback
+/// only) with at most a path prefix, no query, fragment or user information. The trailing
+/// `/` is dropped.
+fn public_origin(origin: &str) -> Result<String, ConfigError> {
+    let invalid =
+        |reason: &str| ConfigError::invalid("public_origin", format!("{origin:?}: {reason}"));
+    let rest = if let Some(rest) = origin.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = origin.strip_prefix("http://") {
+        let host = match rest.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => rest.split(['/', ':']).next().unwrap_or_default(),
+        };
+        let loopback = host == "localhost"
+            || host == "::1"
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(invalid("http is for loopback only: use https"));
+        }
+        rest
+    } else {
+        return Err(invalid("not an absolute http(s) URL"));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid("no host"));
+    }
+    if rest.contains(['?', '#', '@', ' ']) {
+        return Err(invalid(
+            "an origin and path prefix only: no query, fragment, user or space",
+        ));
+    }
+    Ok(origin.trim_end_matches('/').to_owned())
 }
 
 /// The JWT verifier of every configured issuer: one, or several chosen by `iss`.

@@ -52,5 +52,5 @@ mod facade;
 pub mod manual;
 #[cfg(feature = "layer")]
 pub use facade::{
-    Config, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
+    Config, DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
 };

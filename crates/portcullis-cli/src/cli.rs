@@ -128,6 +128,25 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
     pub(crate) at: Option<i64>,
 
+    /// The DPoP proof (RFC 9449) sent with the token: the token is then checked as presented
+    /// with `Authorization: DPoP`, with its proof, for --method and --url.
+    #[arg(long, value_name = "PROOF", requires = "url")]
+    pub(crate) dpop_proof: Option<String>,
+
+    /// The method of the request the DPoP proof was made for.
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        requires = "dpop_proof"
+    )]
+    pub(crate) method: String,
+
+    /// The public URL the request was sent to (what the proof's `htu` must name; a query is
+    /// left out).
+    #[arg(long, value_name = "URL", requires = "dpop_proof")]
+    pub(crate) url: Option<String>,
+
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use portcullis_core::dpop::Dpop;
 use portcullis_core::{
-    Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ScopeRequirement,
-    TypPolicy, Validator, VerifyingKey,
+    Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ManualClock,
+    Presentation, Scheme, ScopeRequirement, TypPolicy, Validator, VerifyingKey,
 };
 use portcullis_jwks::{
     KeySource, RemoteJwks, RemoteJwksBuilder, SourceError, SourceErrorKind, StaticKeys,
@@ -56,11 +57,30 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
     // The layer's verifier, without its cache: one token, checked once.
     let verifier =
         portcullis_jwks::JwtVerifier::new(keys.source.clone(), validator.clone()).with_cache(None);
-    let mut result = portcullis_core::Verifier::verify(
-        &verifier,
-        &portcullis_core::Presentation::bearer(&token),
-    )
-    .await;
+    let proof = match &args.dpop_proof {
+        None => None,
+        Some(proof) => Some(DpopRequest::of(args, proof.trim())?),
+    };
+    let mut result = match &proof {
+        None => {
+            portcullis_core::Verifier::verify(
+                &verifier,
+                &portcullis_core::Presentation::bearer(&token),
+            )
+            .await
+        }
+        Some(request) => {
+            let rules = Dpop::builder()
+                .clock(ManualClock::at(now))
+                .build()
+                .map_err(|e| CliError::caused("unusable DPoP rules", &e))?;
+            let presentation = Presentation::new(Scheme::DPoP, &token)
+                .with_request(&args.method, &request.path_and_query)
+                .with_origin(&request.origin)
+                .with_dpop_proof(&request.proof);
+            rules.verify(&verifier, &presentation).verdict.await
+        }
+    };
     if let Ok(claims) = &result
         && !args.required_scopes.is_empty()
     {
@@ -80,6 +100,7 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
         unverified: &unverified,
         keys: &keys,
         snapshot: &snapshot,
+        proof: proof.as_ref(),
     };
     let style = Style::for_stdout();
     let printed = match &result {
@@ -90,6 +111,46 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
     };
     printed.map_err(|e| CliError::caused("cannot write to standard output", &e))?;
     Ok(result.is_ok())
+}
+
+/// The request a DPoP proof was made for, from --url, and the proof read without verifying.
+struct DpopRequest {
+    origin: String,
+    path_and_query: String,
+    proof: String,
+    unverified: Option<Unverified>,
+}
+
+impl DpopRequest {
+    fn of(args: &VerifyArgs, proof: &str) -> Result<Self, CliError> {
+        let url = args.url.as_deref().unwrap_or_default();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| CliError::new("--url must be an absolute http(s) URL"))?;
+        let scheme_len = url.len() - rest.len();
+        let path_at = rest.find(['/', '?']).map_or(url.len(), |i| scheme_len + i);
+        let (origin, path) = url.split_at(path_at);
+        if origin.len() <= scheme_len {
+            return Err(CliError::new("--url has no host"));
+        }
+        let path_and_query = match path {
+            "" => "/".to_owned(),
+            p if p.starts_with('?') => format!("/{p}"),
+            p => p.to_owned(),
+        };
+        Ok(DpopRequest {
+            origin: origin.to_owned(),
+            path_and_query,
+            proof: proof.to_owned(),
+            unverified: decode::decode(proof).ok(),
+        })
+    }
+
+    fn claim(&self, name: &str) -> Option<String> {
+        let claims = self.unverified.as_ref()?.claims()?;
+        claims.get(name).map(shown)
+    }
 }
 
 fn is_url(text: &str) -> bool {
@@ -315,6 +376,7 @@ struct Context<'a> {
     unverified: &'a Unverified,
     keys: &'a Keys,
     snapshot: &'a KeySet,
+    proof: Option<&'a DpopRequest>,
 }
 
 /// A JSON value for a sentence, cut at 120 characters.
@@ -697,6 +759,38 @@ impl Context<'_> {
                 Some("the key source has no usable key".to_owned()),
                 None,
             ),
+            ErrorKind::SenderConstrained => (
+                "binding",
+                "a bearer token has no `cnf`: a bound token needs its proof of possession"
+                    .to_owned(),
+                Some(format!(
+                    "cnf: {}",
+                    self.claim("cnf").map_or_else(|| "?".to_owned(), shown)
+                )),
+                Some(
+                    "a DPoP-bound token (cnf.jkt) is checked with its proof: --dpop-proof \
+                     PROOF --method M --url URL"
+                        .to_owned(),
+                ),
+            ),
+            ErrorKind::NotDpopBound => (
+                "binding",
+                "a token presented with a DPoP proof is DPoP-bound (`cnf.jkt`)".to_owned(),
+                Some("the token has no cnf.jkt: it is a bearer token".to_owned()),
+                Some("check it without --dpop-proof".to_owned()),
+            ),
+            ErrorKind::ProofKeyMismatch => (
+                "binding",
+                "the proof is signed by the key `cnf.jkt` names".to_owned(),
+                Some(format!(
+                    "cnf: {}, the proof's key: {}",
+                    self.claim("cnf").map_or_else(|| "?".to_owned(), shown),
+                    self.proof_jwk_thumbprint()
+                        .unwrap_or_else(|| "?".to_owned())
+                )),
+                None,
+            ),
+            ErrorKind::InvalidProof(proof) => self.explain_proof(*proof),
             _ => ("other", error.to_string(), None, None),
         };
         Refusal {
@@ -707,6 +801,68 @@ impl Context<'_> {
             detail,
             hint,
         }
+    }
+
+    /// Why a DPoP proof was refused, with what the proof says (read without verifying).
+    fn explain_proof(
+        &self,
+        error: portcullis_core::ProofError,
+    ) -> (&'static str, String, Option<String>, Option<String>) {
+        use portcullis_core::ProofError as P;
+        let proof = self.proof;
+        let said = |name: &str| {
+            proof
+                .and_then(|p| p.claim(name))
+                .unwrap_or_else(|| "absent".to_owned())
+        };
+        let url = self.args.url.as_deref().unwrap_or_default();
+        let (requirement, detail, hint) = match error {
+            P::WrongMethod => (
+                "`htm` is the request's method".to_owned(),
+                Some(format!(
+                    "htm: {}, --method: {}",
+                    said("htm"),
+                    self.args.method
+                )),
+                None,
+            ),
+            P::WrongUri => (
+                "`htu` is the request's public URL without query and fragment".to_owned(),
+                Some(format!("htu: {}, --url: {url}", said("htu"))),
+                Some(
+                    "behind a proxy, the public URL is what clients address (the layer's \
+                     public_origin), not the internal one"
+                        .to_owned(),
+                ),
+            ),
+            P::TooOld | P::IssuedInFuture => (
+                format!(
+                    "`iat` within {}s before and {}s after the check",
+                    portcullis_core::dpop::DEFAULT_PROOF_MAX_AGE.as_secs(),
+                    portcullis_core::dpop::DEFAULT_PROOF_MAX_SKEW.as_secs()
+                ),
+                Some(format!(
+                    "iat: {}, checked at {}",
+                    said("iat"),
+                    self.checked_at()
+                )),
+                Some("--at TIME checks as of another time".to_owned()),
+            ),
+            P::WrongTokenHash => (
+                "`ath` is base64url(SHA-256(token))".to_owned(),
+                Some(format!("ath: {}", said("ath"))),
+                Some("the proof was made for another token".to_owned()),
+            ),
+            other => (other.to_string(), None, None),
+        };
+        ("dpop proof", requirement, detail, hint)
+    }
+
+    /// The RFC 7638 thumbprint of the proof's `jwk`, as the proof names it.
+    fn proof_jwk_thumbprint(&self) -> Option<String> {
+        let header = &self.proof?.unverified.as_ref()?.header;
+        let jwk: portcullis_core::Jwk = serde_json::from_value(header.get("jwk")?.clone()).ok()?;
+        jwk.thumbprint_sha256()
     }
 
     /// The scopes the (unverified) claims name: `scope` split on spaces, else `scp`.

@@ -573,3 +573,99 @@ async fn bad_input_is_one_line_on_standard_error_and_exit_2() {
         .assert_error("discovery document's issuer differs");
     assert_eq!(issuer.jwks_fetches(), 0);
 }
+
+#[tokio::test]
+async fn a_dpop_bound_token_is_checked_with_its_proof_and_each_refusal_explained() {
+    use portcullis_testkit::DpopClient;
+
+    let issuer = TestIssuer::start().await;
+    let iss = issuer.issuer();
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = client.bind(issuer.token()).sign();
+    let url = "https://api.example.test/orders";
+    let proof = client.proof("POST", url).token(&token).sign();
+    let with = |extra: &[&str]| {
+        let mut args = vec!["verify", "--issuer", &iss, "--audience", "api", "--json"];
+        args.extend_from_slice(extra);
+        args.push(&token);
+        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let exec = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args).await
+    };
+
+    // With its proof, for the request it was made for: valid (the query is not part of htu).
+    let out = exec(with(&[
+        "--dpop-proof",
+        &proof,
+        "--method",
+        "POST",
+        "--url",
+        "https://api.example.test/orders?page=2",
+    ]))
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+
+    // Without it: a bound token is no bearer token, and the hint says how to check it.
+    let out = exec(with(&[])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let e = &out.json()["error"];
+    assert_eq!(
+        (e["code"].as_str(), e["rule"].as_str()),
+        (Some("sender_constrained"), Some("binding"))
+    );
+    assert!(e["hint"].as_str().unwrap().contains("--dpop-proof"), "{e}");
+
+    // Another method, another URL: refused, naming what the proof says.
+    for (extra, code, says) in [
+        (
+            vec!["--method", "GET", "--url", url],
+            "proof_wrong_method",
+            "htm: \"POST\", --method: GET",
+        ),
+        (
+            vec![
+                "--method",
+                "POST",
+                "--url",
+                "https://api.example.test/other",
+            ],
+            "proof_wrong_uri",
+            "htu: \"https://api.example.test/orders\"",
+        ),
+    ] {
+        let mut args = vec!["--dpop-proof", proof.as_str()];
+        args.extend(extra);
+        let out = exec(with(&args)).await;
+        assert_eq!(out.code, 1, "{out:?}");
+        let e = &out.json()["error"];
+        assert_eq!(
+            (e["code"].as_str(), e["rule"].as_str()),
+            (Some(code), Some("dpop proof")),
+            "{e}"
+        );
+        assert!(e["detail"].as_str().unwrap().contains(says), "{e}");
+    }
+
+    // Another client's proof: the binding rule names both keys.
+    let thief = DpopClient::new(Algorithm::ES256);
+    let stolen = thief.proof("POST", url).token(&token).sign();
+    let out = exec(with(&[
+        "--dpop-proof",
+        &stolen,
+        "--method",
+        "POST",
+        "--url",
+        url,
+    ]))
+    .await;
+    let e = &out.json()["error"];
+    assert_eq!(e["code"], "proof_key_mismatch");
+    assert!(e["detail"].as_str().unwrap().contains(&thief.jkt()), "{e}");
+    assert!(e["detail"].as_str().unwrap().contains(&client.jkt()), "{e}");
+
+    // A proof needs the URL it was made for.
+    let out = run(&["verify", "--issuer", &iss, "--dpop-proof", &proof, &token]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+}

@@ -86,6 +86,8 @@ pub enum ErrorKind {
     /// The DPoP proof lacks the server-provided nonce, or carries one that is not (or no
     /// longer) valid (RFC 9449 section 9): the client retries with this fresh nonce.
     UseDpopNonce(Box<str>),
+    /// DPoP is required here and the token came as a bearer token (RFC 9449 section 7.1).
+    DpopRequired,
     /// The store that remembers DPoP proofs already used (their `jti`) could not answer: the
     /// request is refused (fail-closed) without being judged.
     ReplayStoreUnavailable,
@@ -285,6 +287,7 @@ impl ErrorKind {
             ErrorKind::CertificateMismatch => "certificate_mismatch",
             ErrorKind::InvalidProof(e) => e.code(),
             ErrorKind::UseDpopNonce(_) => "use_dpop_nonce",
+            ErrorKind::DpopRequired => "dpop_required",
             ErrorKind::ReplayStoreUnavailable => "replay_store_unavailable",
         }
     }
@@ -347,6 +350,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidProof(e) => fmt::Display::fmt(e, f),
             // Never the nonce itself: it goes to the client in `DPoP-Nonce`, not to logs.
             ErrorKind::UseDpopNonce(_) => f.write_str("DPoP nonce missing or stale"),
+            ErrorKind::DpopRequired => f.write_str("DPoP required, bearer token presented"),
             ErrorKind::ReplayStoreUnavailable => f.write_str("DPoP replay store unavailable"),
         }
     }

@@ -11,6 +11,7 @@ mod b64;
 pub mod claims;
 pub mod clock;
 mod der;
+pub mod dpop;
 pub mod error;
 pub mod jws;
 pub mod key;
@@ -47,6 +48,28 @@ pub mod internal {
     ///
     /// # Errors
     /// The [`ErrorKind`] of the first step that refuses the token.
+    /// The checks of a DPoP proof that need no state, as [`Dpop::verify`](crate::dpop::Dpop::verify)
+    /// runs them, for a request with `method` to `path` at `https://api.test`, with `token`,
+    /// at the time `now`; then the nonce check of `nonce` against a fixed secret, and the
+    /// normal form of `proof` read as a URI.
+    ///
+    /// # Errors
+    /// The [`ProofError`](crate::ProofError) of the first check that refuses the proof.
+    pub fn check_dpop_proof(
+        proof: &str,
+        token: &str,
+        method: &str,
+        path: &str,
+        now: f64,
+    ) -> Result<(), crate::ProofError> {
+        let _ = crate::dpop::uri::normalize(proof);
+        crate::dpop::fuzz_nonce(proof);
+        let presentation = crate::Presentation::new(crate::Scheme::DPoP, token)
+            .with_request(method, path)
+            .with_origin("https://api.test");
+        crate::dpop::fuzz_proof(proof, &presentation, now).map(|_| ())
+    }
+
     pub fn parse_token(token: &str, max_len: usize) -> Result<(), ErrorKind> {
         let decoded = crate::jws::decode(token, max_len)?;
         let header = crate::jws::parse_header(decoded.header())?;

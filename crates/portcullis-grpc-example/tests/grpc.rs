@@ -670,3 +670,86 @@ async fn a_rotated_signing_key_is_fetched_once_for_unary_and_streaming_calls() {
     assert_eq!(server.get(Some(&token)).await.unwrap().owner, "carol");
     assert_eq!(idp.jwks_fetches(), fetched + 1);
 }
+
+/// `authorization: DPoP <token>` and a `dpop` proof on every call.
+fn with_dpop(token: &str, proof: &str) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> {
+    let auth: tonic::metadata::MetadataValue<_> = format!("DPoP {token}").parse().unwrap();
+    let proof: tonic::metadata::MetadataValue<_> = proof.parse().unwrap();
+    move |mut req: Request<()>| {
+        req.metadata_mut().insert("authorization", auth.clone());
+        req.metadata_mut().insert("dpop", proof.clone());
+        Ok(req)
+    }
+}
+
+#[tokio::test]
+async fn dpop_over_grpc_names_post_and_the_method_uri_and_refuses_with_the_challenge() {
+    use portcullis::DpopConfig;
+    use portcullis_testkit::DpopClient;
+
+    let idp = TestIssuer::start().await;
+    let auth = Portcullis::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .realm(REALM)
+        .policy(policy().unwrap())
+        .public_origin("https://orders.example.test")
+        .dpop(DpopConfig::new())
+        .build()
+        .await
+        .unwrap();
+    let server = Running::start(auth).await;
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = client.bind(idp.token().scope("orders.read")).sign();
+    let htu = format!("https://orders.example.test{GET_ORDER}");
+    let call = |proof: String| {
+        let token = token.clone();
+        let channel = server.channel.clone();
+        async move {
+            let mut orders = OrdersClient::with_interceptor(channel, with_dpop(&token, &proof));
+            let req = GetOrderRequest { id: "o-1".into() };
+            orders.get_order(req).await.map(tonic::Response::into_inner)
+        }
+    };
+
+    let good = client.proof("POST", &htu).token(&token).sign();
+    assert_eq!(call(good.clone()).await.unwrap().id, "o-1");
+    let challenges = |status: &Status| -> Vec<String> {
+        status
+            .metadata()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let proof_error = [
+        r#"Bearer realm="orders""#.to_owned(),
+        r#"DPoP realm="orders", algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519", error="invalid_dpop_proof""#
+            .to_owned(),
+    ];
+    for (what, proof) in [
+        ("replayed", good),
+        (
+            "GET, not POST",
+            client.proof("GET", &htu).token(&token).sign(),
+        ),
+        (
+            "another method's URI",
+            client
+                .proof(
+                    "POST",
+                    &format!("https://orders.example.test{CREATE_ORDER}"),
+                )
+                .token(&token)
+                .sign(),
+        ),
+    ] {
+        let status = call(proof).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{what}");
+        assert_eq!(challenges(&status), proof_error, "{what}");
+    }
+    // The bound token as a bearer token: no downgrade over gRPC either.
+    let status = server.get(Some(&token)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(challenges(&status)[0], INVALID);
+}

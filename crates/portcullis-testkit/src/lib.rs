@@ -32,6 +32,7 @@
 // attacker can cause, so unwrap/expect/panic are allowed in non-test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dpop;
 mod faults;
 mod issuer;
 mod key;
@@ -42,6 +43,7 @@ pub mod tamper;
 pub mod tls;
 mod token;
 
+pub use dpop::{DpopClient, ProofBuilder, token_hash};
 pub use issuer::{JwksFault, RecordedRequest, TestIssuer, TestIssuerBuilder};
 pub use key::{
     RSA_1024_KID, TestKey, rsa_1024_public_jwk, rsa_1024_public_spki_der, rsa_1024_token,

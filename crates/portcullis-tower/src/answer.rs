@@ -33,7 +33,7 @@ use std::fmt::{self, Write as _};
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
-use portcullis_core::{AuthError, ErrorKind};
+use portcullis_core::{Algorithm, AuthError, ErrorKind};
 
 use crate::credentials::InvalidRequest;
 
@@ -82,7 +82,9 @@ impl Rejection {
             Rejection::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::Refused(e) => match e.kind() {
                 ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
-                ErrorKind::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::KeysUnavailable | ErrorKind::ReplayStoreUnavailable => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::UNAUTHORIZED,
             },
             Rejection::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
@@ -100,9 +102,10 @@ impl Rejection {
         }
     }
 
-    /// The RFC 6750 error code of the answer (`invalid_request`, `invalid_token`,
-    /// `insufficient_scope`), if it has one: a missing token, unavailable keys and a missing
-    /// layer have none.
+    /// The error code of the answer: RFC 6750's `invalid_request`, `invalid_token`,
+    /// `insufficient_scope`, or RFC 9449's `invalid_dpop_proof` and `use_dpop_nonce`, if it
+    /// has one: a missing token, a bearer token where DPoP is required, an unavailable key
+    /// source or replay store and a missing layer have none.
     #[must_use]
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
@@ -110,9 +113,25 @@ impl Rejection {
             Rejection::InvalidRequest(_) => Some("invalid_request"),
             Rejection::Refused(e) => match e.kind() {
                 ErrorKind::InsufficientScope(_) => Some("insufficient_scope"),
-                ErrorKind::KeysUnavailable => None,
+                ErrorKind::InvalidProof(_) => Some("invalid_dpop_proof"),
+                ErrorKind::UseDpopNonce(_) => Some("use_dpop_nonce"),
+                ErrorKind::KeysUnavailable
+                | ErrorKind::ReplayStoreUnavailable
+                | ErrorKind::DpopRequired => None,
                 _ => Some("invalid_token"),
             },
+        }
+    }
+
+    /// Whether the answer challenges the client to authenticate (`WWW-Authenticate`): every
+    /// 401, 400 and 403; not a 503 (the client did nothing wrong) nor a 500.
+    fn challenges(&self) -> bool {
+        match self {
+            Rejection::LayerMissing => false,
+            Rejection::MissingCredentials | Rejection::InvalidRequest(_) => true,
+            Rejection::Refused(e) => {
+                self.error_code().is_some() || matches!(e.kind(), ErrorKind::DpopRequired)
+            }
         }
     }
 }
@@ -262,6 +281,16 @@ pub struct Answers {
     describe: bool,
     retry_after_secs: u32,
     grpc_web: bool,
+    dpop: Option<DpopChallenge>,
+}
+
+/// The `DPoP` challenge (RFC 9449 section 7.1) of a layer that accepts DPoP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DpopChallenge {
+    /// The proof algorithms, space-separated JOSE names.
+    algs: Box<str>,
+    /// Whether bearer tokens are accepted too (then both schemes are challenged).
+    bearer: bool,
 }
 
 /// The default `Retry-After` of a 503: long enough for a JWKS retry (portcullis-jwks backs off
@@ -275,6 +304,7 @@ impl Default for Answers {
             describe: false,
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
             grpc_web: false,
+            dpop: None,
         }
     }
 }
@@ -319,6 +349,19 @@ impl Answers {
         self.grpc_web = on;
         self
     }
+
+    /// Challenges DPoP clients too (RFC 9449 section 7.1): a `DPoP` challenge naming the
+    /// proof algorithms `algs`, beside the `Bearer` one when `bearer` tokens are accepted
+    /// too. [`BearerAuthLayer::dpop`](crate::BearerAuthLayer::dpop) sets it.
+    #[must_use]
+    pub fn dpop(mut self, algs: impl IntoIterator<Item = Algorithm>, bearer: bool) -> Self {
+        let algs: Vec<&str> = algs.into_iter().map(Algorithm::as_str).collect();
+        self.dpop = Some(DpopChallenge {
+            algs: algs.join(" ").into_boxed_str(),
+            bearer,
+        });
+        self
+    }
 }
 
 /// The answer to a refused request: status and headers, with an empty body.
@@ -330,8 +373,13 @@ pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> R
     let mut response = Response::new(());
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Some(challenge) = challenge(rejection, answers) {
-        headers.insert(WWW_AUTHENTICATE, challenge);
+    if rejection.challenges() {
+        challenge(rejection, answers, headers);
+    }
+    if let Some(ErrorKind::UseDpopNonce(nonce)) = rejection.auth_error().map(AuthError::kind)
+        && let Ok(value) = HeaderValue::from_str(nonce)
+    {
+        headers.insert(DPOP_NONCE, value);
     }
     match protocol {
         Protocol::Http => {
@@ -383,17 +431,39 @@ fn generic_message(rejection: &Rejection) -> &'static str {
     }
 }
 
-/// The `WWW-Authenticate` value: `Bearer` and comma-separated auth-params (RFC 7235 2.1).
-fn challenge(rejection: &Rejection, answers: &Answers) -> Option<HeaderValue> {
-    if matches!(rejection, Rejection::LayerMissing) {
-        return None;
-    }
+/// The `DPoP-Nonce` response header (RFC 9449 section 8.1).
+pub(crate) const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
+
+/// The `WWW-Authenticate` challenges (RFC 9110 section 11.6.1): `Bearer` with its
+/// comma-separated auth-params, and `DPoP` with `algs` where DPoP is accepted, each in its
+/// own field. The proof's errors (`invalid_dpop_proof`, `use_dpop_nonce`) go to the `DPoP`
+/// challenge only; the others to each scheme, so that a client reads its own.
+fn challenge(rejection: &Rejection, answers: &Answers, headers: &mut HeaderMap) {
     let code = rejection.error_code();
-    if code.is_none() && !matches!(rejection, Rejection::MissingCredentials) {
-        // 503: the client did nothing wrong; there is no challenge to answer.
-        return None;
+    let proof_error = matches!(code, Some("invalid_dpop_proof" | "use_dpop_nonce"));
+    let bearer = answers.dpop.as_ref().is_none_or(|d| d.bearer);
+    if bearer {
+        let code = if proof_error { None } else { code };
+        if let Some(value) = scheme_challenge("Bearer", None, code, rejection, answers) {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
     }
-    let mut value = String::from("Bearer");
+    if let Some(dpop) = &answers.dpop
+        && let Some(value) = scheme_challenge("DPoP", Some(&dpop.algs), code, rejection, answers)
+    {
+        headers.append(WWW_AUTHENTICATE, value);
+    }
+}
+
+/// One challenge: the scheme, then `realm`, `algs`, `error`, `error_description`, `scope`.
+fn scheme_challenge(
+    scheme: &str,
+    algs: Option<&str>,
+    code: Option<&str>,
+    rejection: &Rejection,
+    answers: &Answers,
+) -> Option<HeaderValue> {
+    let mut value = String::from(scheme);
     let mut params = 0;
     let mut param = |value: &mut String, name: &str, content: &str| {
         value.push_str(if params == 0 { " " } else { ", " });
@@ -405,6 +475,9 @@ fn challenge(rejection: &Rejection, answers: &Answers) -> Option<HeaderValue> {
     };
     if let Some(realm) = &answers.realm {
         param(&mut value, "realm", realm);
+    }
+    if let Some(algs) = algs {
+        param(&mut value, "algs", algs);
     }
     if let Some(code) = code {
         param(&mut value, "error", code);

@@ -11,6 +11,7 @@ use std::fmt;
 
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, Uri};
+use portcullis_core::Scheme;
 
 use crate::certificate::CertificateError;
 
@@ -111,13 +112,15 @@ pub(crate) fn find_token<'r>(
     sources: &TokenSources,
     headers: &'r HeaderMap,
     uri: &'r Uri,
-) -> Result<Option<Cow<'r, str>>, InvalidRequest> {
-    let mut found: Option<Cow<'r, str>> = None;
+    dpop: bool,
+) -> Result<Option<(Scheme, Cow<'r, str>)>, InvalidRequest> {
+    let mut found: Option<(Scheme, Cow<'r, str>)> = None;
+    let mut scheme = Scheme::Bearer;
     let mut put = |token: Cow<'r, str>| {
         if found.is_some() {
             return Err(InvalidRequest::MultipleCredentials);
         }
-        found = Some(token);
+        found = Some((Scheme::Bearer, token));
         Ok(())
     };
 
@@ -126,8 +129,12 @@ pub(crate) fn find_token<'r>(
         if authorization.next().is_some() {
             return Err(InvalidRequest::MultipleCredentials);
         }
-        if let Some(token) = bearer_token(value.as_bytes())? {
+        let value = value.as_bytes();
+        if let Some(token) = scheme_token(value, b"bearer")? {
             put(Cow::Borrowed(token))?;
+        } else if dpop && let Some(token) = scheme_token(value, b"dpop")? {
+            put(Cow::Borrowed(token))?;
+            scheme = Scheme::DPoP;
         }
     }
 
@@ -176,7 +183,7 @@ pub(crate) fn find_token<'r>(
         }
     }
 
-    Ok(found)
+    Ok(found.map(|(_, token)| (scheme, token)))
 }
 
 /// The value of the request's `DPoP` header (RFC 9449), if it has exactly one.
@@ -202,16 +209,15 @@ const DPOP: HeaderName = HeaderName::from_static("dpop");
 
 /// The token of an `Authorization` value whose scheme is `Bearer` (any case), `None` for
 /// another scheme.
-fn bearer_token(value: &[u8]) -> Result<Option<&str>, InvalidRequest> {
-    const SCHEME: &[u8] = b"bearer";
-    let Some((scheme, rest)) = value.split_at_checked(SCHEME.len()) else {
+fn scheme_token<'v>(value: &'v [u8], name: &[u8]) -> Result<Option<&'v str>, InvalidRequest> {
+    let Some((scheme, rest)) = value.split_at_checked(name.len()) else {
         return Ok(None);
     };
-    if !scheme.eq_ignore_ascii_case(SCHEME) {
+    if !scheme.eq_ignore_ascii_case(name) {
         return Ok(None);
     }
     match rest.first() {
-        // `Bearer` alone, or followed by nothing but spaces: a Bearer credential without a token.
+        // `Bearer` alone, or followed by nothing but spaces: a credential without a token.
         None => return Err(InvalidRequest::MalformedCredential),
         Some(b' ') => {}
         // `Bearerx ...` is another scheme.
@@ -307,10 +313,36 @@ mod tests {
         }
         let uri: Uri = uri.parse().unwrap();
         // As the layer answers: a token that is not a b64token is a malformed request.
-        match find_token(sources, &map, &uri)? {
-            Some(token) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
-            token => Ok(token.map(Cow::into_owned)),
+        match find_token(sources, &map, &uri, false)? {
+            Some((_, token)) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
+            token => Ok(token.map(|(_, t)| t.into_owned())),
         }
+    }
+
+    #[test]
+    fn the_dpop_scheme_is_read_only_where_dpop_is_accepted() {
+        let s = TokenSources::default().with_cookie("at");
+        let mut map = HeaderMap::new();
+        map.insert(AUTHORIZATION, HeaderValue::from_static("dPoP a.b.c"));
+        let uri: Uri = "/".parse().unwrap();
+        assert_eq!(find_token(&s, &map, &uri, false), Ok(None));
+        let found = find_token(&s, &map, &uri, true).unwrap().unwrap();
+        assert_eq!((found.0, &*found.1), (Scheme::DPoP, "a.b.c"));
+        map.insert(AUTHORIZATION, HeaderValue::from_static("DPoP"));
+        assert_eq!(
+            find_token(&s, &map, &uri, true),
+            Err(InvalidRequest::MalformedCredential)
+        );
+        map.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a.b.c"));
+        let found = find_token(&s, &map, &uri, true).unwrap().unwrap();
+        assert_eq!(found.0, Scheme::Bearer);
+        // A DPoP credential and a cookie: two credentials.
+        map.insert(AUTHORIZATION, HeaderValue::from_static("DPoP a.b.c"));
+        map.insert(COOKIE, HeaderValue::from_static("at=x.y.z"));
+        assert_eq!(
+            find_token(&s, &map, &uri, true),
+            Err(InvalidRequest::MultipleCredentials)
+        );
     }
 
     #[test]

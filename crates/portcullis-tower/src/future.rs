@@ -5,8 +5,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::Response;
+use http::{HeaderValue, Response};
 use pin_project_lite::pin_project;
+
+use crate::answer::DPOP_NONCE;
 
 /// The boxed future of the rare path: a pending verdict, then the inner service.
 pub(crate) type PendingFuture<B, E> =
@@ -25,6 +27,9 @@ pin_project! {
     enum Kind<F, B, E> {
         // The request passed: the inner service's future.
         Inner { #[pin] future: F },
+        // The request passed with a DPoP proof whose nonce is no longer current: the inner
+        // service's future, then the current nonce in the response.
+        WithNonce { #[pin] future: F, nonce: Option<HeaderValue> },
         // The request was refused in `call`: the answer, taken on the first poll.
         Answer { response: Option<Response<B>> },
         // The verifier had to fetch (a key, an introspection verdict): wait for its verdict,
@@ -38,6 +43,15 @@ impl<F, B, E> ResponseFuture<F, B, E> {
     pub(crate) fn inner(future: F) -> Self {
         ResponseFuture {
             kind: Kind::Inner { future },
+        }
+    }
+
+    pub(crate) fn with_nonce(future: F, nonce: HeaderValue) -> Self {
+        ResponseFuture {
+            kind: Kind::WithNonce {
+                future,
+                nonce: Some(nonce),
+            },
         }
     }
 
@@ -65,6 +79,15 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { future } => future.poll(cx),
+            KindProj::WithNonce { future, nonce } => match future.poll(cx) {
+                Poll::Ready(Ok(mut response)) => {
+                    if let Some(nonce) = nonce.take() {
+                        response.headers_mut().insert(DPOP_NONCE, nonce);
+                    }
+                    Poll::Ready(Ok(response))
+                }
+                other => other,
+            },
             KindProj::Answer { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
                 // Polled after completion: a contract violation of the caller; stay pending

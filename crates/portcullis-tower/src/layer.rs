@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::Response;
+use portcullis_core::dpop::Dpop;
 use portcullis_core::{ScopeRequirement, Verifier};
 use tower_layer::Layer;
 
@@ -29,6 +30,11 @@ pub struct BearerAuthLayer<H = DefaultAnswer> {
     hook: Arc<H>,
 }
 
+/// The answers, with the `DPoP` challenge of these rules.
+fn with_dpop(answers: Answers, dpop: &Dpop) -> Answers {
+    answers.dpop(dpop.algorithms().iter(), !dpop.is_required())
+}
+
 impl BearerAuthLayer {
     /// Every request needs a token that `verifier` accepts.
     pub fn new(verifier: impl Verifier) -> Self {
@@ -46,6 +52,7 @@ impl BearerAuthLayer {
                 policy: None,
                 answers: Arc::new(Answers::default()),
                 origin: None,
+                dpop: None,
                 certificate: Default::default(),
             }),
             hook: Arc::new(DefaultAnswer),
@@ -103,7 +110,11 @@ impl<H> BearerAuthLayer<H> {
 
     /// How refusals are worded (realm, `error_description`, `Retry-After`).
     pub fn answers(mut self, answers: Answers) -> Self {
-        Arc::make_mut(&mut self.settings).answers = Arc::new(answers);
+        let settings = Arc::make_mut(&mut self.settings);
+        settings.answers = Arc::new(match &settings.dpop {
+            Some(dpop) => with_dpop(answers, dpop),
+            None => answers,
+        });
         self
     }
 
@@ -114,6 +125,19 @@ impl<H> BearerAuthLayer<H> {
         let origin = origin.into();
         let origin = origin.trim_end_matches('/');
         Arc::make_mut(&mut self.settings).origin = Some(origin.into());
+        self
+    }
+
+    /// Accepts DPoP-bound tokens (RFC 9449) under these rules: `Authorization: DPoP` with
+    /// one `DPoP` proof header, checked before the token and bound to it; bearer tokens too
+    /// unless the rules require DPoP. Challenges name the `DPoP` scheme with its `algs` (and
+    /// `Bearer` beside it where bearer tokens are accepted). Needs the public origin
+    /// ([`BearerAuthLayer::public_origin`]) for the proofs' `htu`: without it every proof is
+    /// refused (`ProofError::UnknownTargetUri`); the facade's builder refuses to build so.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        let settings = Arc::make_mut(&mut self.settings);
+        settings.answers = Arc::new(with_dpop((*settings.answers).clone(), &dpop));
+        settings.dpop = Some(dpop);
         self
     }
 

@@ -120,9 +120,9 @@ pub mod internal {
             .with_cookie("at")
             .with_header(HeaderName::from_static("x-token"))
             .danger_allow_query_parameter();
-        match find_token(&sources, &map, &uri)? {
-            Some(token) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
-            token => Ok(token.map(std::borrow::Cow::into_owned)),
+        match find_token(&sources, &map, &uri, true)? {
+            Some((_, token)) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
+            token => Ok(token.map(|(_, t)| t.into_owned())),
         }
     }
 

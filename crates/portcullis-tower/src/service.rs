@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response};
+use portcullis_core::dpop::Dpop;
 use portcullis_core::{
     AuthError, CertificateThumbprint, Claims, ErrorKind, Presentation, ScopeRequirement, Verdict,
     Verifier,
 };
 use tower_service::Service;
 
-use crate::answer::{Answers, Protocol, Rejection};
+use crate::answer::{Answers, DPOP_NONCE, Protocol, Rejection};
 use crate::credentials::{InvalidRequest, TokenSources, dpop_proof, find_token, is_b64token};
 use crate::future::ResponseFuture;
 use crate::policy::{Access, Policy};
@@ -30,6 +31,8 @@ pub(crate) struct Settings {
     /// The verifier's [`Verifier::accepts_only_b64tokens`], asked once when the layer is
     /// built (a router asks all its entries).
     pub(crate) b64_only: bool,
+    /// The DPoP rules, when DPoP is accepted.
+    pub(crate) dpop: Option<Dpop>,
     /// Where the client certificate's thumbprint comes from: the connection, or a proxy header.
     pub(crate) certificate: crate::certificate::CertificateSource,
 }
@@ -196,12 +199,13 @@ where
         let token = if *access == Access::Public {
             None
         } else {
-            match find_token(&settings.sources, req.headers(), req.uri()) {
+            let dpop = settings.dpop.is_some();
+            match find_token(&settings.sources, req.headers(), req.uri(), dpop) {
                 Err(invalid) => return refused(invalid.into(), &req),
                 Ok(token) => token,
             }
         };
-        let Some(token) = token else {
+        let Some((scheme, token)) = token else {
             if passes_without_token(settings, access) {
                 pass(&mut req, None, settings, &self.hook);
                 return ResponseFuture::inner(self.inner.call(req));
@@ -211,14 +215,19 @@ where
         if !settings.b64_only && !is_b64token(&token) {
             return refused(InvalidRequest::MalformedCredential.into(), &req);
         }
-        let proof = match dpop_proof(req.headers()) {
-            Err(invalid) => return refused(invalid.into(), &req),
-            Ok(proof) => proof,
+        // The proof is read only where DPoP is accepted, and then always: a second `DPoP`
+        // header is a malformed request whatever the scheme.
+        let proof = match &settings.dpop {
+            None => None,
+            Some(_) => match dpop_proof(req.headers()) {
+                Err(invalid) => return refused(invalid.into(), &req),
+                Ok(proof) => proof,
+            },
         };
 
         // 2. The verifier: ready now, or pending on a fetch.
         let uri = req.uri();
-        let mut presentation = Presentation::bearer(&token).with_request(
+        let mut presentation = Presentation::new(scheme, &token).with_request(
             req.method().as_str(),
             uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
         );
@@ -241,7 +250,14 @@ where
         if let Some(thumbprint) = &certificate {
             presentation = presentation.with_certificate(thumbprint);
         }
-        let verdict = match settings.verifier.verify(&presentation) {
+        let (verdict, next_nonce) = match &settings.dpop {
+            None => (settings.verifier.verify(&presentation), None),
+            Some(dpop) => {
+                let judged = dpop.verify(&*settings.verifier, &presentation);
+                (judged.verdict, judged.next_nonce)
+            }
+        };
+        let verdict = match verdict {
             Verdict::Ready(verdict) => verdict,
             Verdict::Pending(pending) => {
                 // The rare path. The service that was polled ready goes into the future; its
@@ -257,6 +273,7 @@ where
                     malformed,
                     self.settings.clone(),
                     self.hook.clone(),
+                    nonce_header(next_nonce),
                 )));
             }
         };
@@ -265,11 +282,20 @@ where
         match conclude(verdict, access, || !is_b64token(&token)) {
             Ok(claims) => {
                 pass(&mut req, Some(claims), settings, &self.hook);
-                ResponseFuture::inner(self.inner.call(req))
+                match nonce_header(next_nonce) {
+                    None => ResponseFuture::inner(self.inner.call(req)),
+                    Some(nonce) => ResponseFuture::with_nonce(self.inner.call(req), nonce),
+                }
             }
             Err(rejection) => refused(rejection, &req),
         }
     }
+}
+
+/// The `DPoP-Nonce` value a successful response carries, when the proof's nonce is no
+/// longer the current one.
+fn nonce_header(nonce: Option<Box<str>>) -> Option<http::HeaderValue> {
+    nonce.and_then(|n| http::HeaderValue::from_str(&n).ok())
 }
 
 /// The rest of the path once a pending verdict is in: the route's rule, then the inner
@@ -281,6 +307,7 @@ async fn finish<S, H, ReqBody, ResBody>(
     malformed: bool,
     settings: Arc<Settings>,
     hook: Arc<H>,
+    nonce: Option<http::HeaderValue>,
 ) -> Result<Response<ResBody>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -292,7 +319,11 @@ where
     match conclude(verdict, access, || malformed) {
         Ok(claims) => {
             pass(&mut req, Some(claims), &settings, &hook);
-            inner.call(req).await
+            let mut response = inner.call(req).await?;
+            if let Some(nonce) = nonce {
+                response.headers_mut().insert(DPOP_NONCE, nonce);
+            }
+            Ok(response)
         }
         Err(rejection) => Ok(refuse(
             &rejection,

@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::response::Response;
 use axum::routing::get;
 use http::{HeaderValue, Method, Request};
+use portcullis_core::dpop::Dpop;
 use portcullis_core::{
     CertificateThumbprint, Claims, ErrorKind, Presentation, Scheme, ScopeRequirement, Verdict,
     Verifier,
@@ -84,7 +85,11 @@ async fn get_with(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
 #[tokio::test]
 async fn the_verifier_receives_the_whole_presentation() {
     let verifier = Recording::default();
-    let auth = BearerAuthLayer::new(verifier.clone()).public_origin("https://api.example.com/");
+    // With DPoP accepted, a bearer presentation reaches the verifier with the proof header
+    // beside it (the verifier decides what a proof next to a bearer token means).
+    let auth = BearerAuthLayer::new(verifier.clone())
+        .public_origin("https://api.example.com/")
+        .dpop(Dpop::builder().build().unwrap());
     let thumbprint = CertificateThumbprint([7; 32]);
     let app = Router::new()
         .route("/orders", get(|| async { "ok" }))
@@ -125,7 +130,8 @@ async fn the_verifier_receives_the_whole_presentation() {
         }
     );
 
-    // Without a configured origin there is no target URI, whatever `Host` says.
+    // Without a configured origin there is no target URI, whatever `Host` says; without
+    // DPoP accepted, the `DPoP` header is not even read.
     let verifier = Recording::default();
     let app = Router::new()
         .route("/orders", get(|| async { "ok" }))
@@ -133,7 +139,12 @@ async fn the_verifier_receives_the_whole_presentation() {
     let base = serve(app).await;
     let res = get_with(
         &format!("{base}/orders"),
-        &[("authorization", "Bearer good"), ("host", "evil.example")],
+        &[
+            ("authorization", "Bearer good"),
+            ("host", "evil.example"),
+            ("dpop", "one.proof.here"),
+            ("dpop", "two.proof.here"),
+        ],
     )
     .await;
     assert_eq!(res.status(), 200);
@@ -147,9 +158,12 @@ async fn the_verifier_receives_the_whole_presentation() {
 #[tokio::test]
 async fn two_dpop_proofs_are_a_malformed_request_and_reach_no_verifier() {
     let verifier = Recording::default();
+    let auth = BearerAuthLayer::new(verifier.clone())
+        .public_origin("https://api.example.com")
+        .dpop(Dpop::builder().build().unwrap());
     let app = Router::new()
         .route("/orders", get(|| async { "ok" }))
-        .route_layer(BearerAuthLayer::new(verifier.clone()));
+        .route_layer(auth);
     let base = serve(app).await;
     let res = get_with(
         &format!("{base}/orders"),
@@ -161,9 +175,13 @@ async fn two_dpop_proofs_are_a_malformed_request_and_reach_no_verifier() {
     )
     .await;
     assert_eq!(res.status(), 400);
+    let challenges: Vec<_> = res.headers().get_all("www-authenticate").iter().collect();
     assert_eq!(
-        res.headers()["www-authenticate"],
-        r#"Bearer error="invalid_request""#
+        challenges,
+        [
+            r#"Bearer error="invalid_request""#,
+            r#"DPoP algs="RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA Ed25519", error="invalid_request""#
+        ]
     );
     assert!(verifier.seen.lock().unwrap().is_empty());
 }
