@@ -730,3 +730,75 @@ async fn claims_reach_the_handler_and_the_challenge_keeps_the_realm() {
     assert_eq!(res.text().await.unwrap(), "alice");
     let _: Value = json!(null);
 }
+
+#[tokio::test]
+async fn a_route_can_require_dpop_where_the_layer_accepts_bearer_tokens_too() {
+    let clock = ManualClock::at(NOW);
+    let issuer = TestKey::generate(Algorithm::ES256);
+    let jwks = json!({ "keys": [issuer.public_jwk()] }).to_string();
+    let keys = StaticKeys::from_jwks(&jwks, AlgorithmSet::ASYMMETRIC).unwrap();
+    let validator = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let auth = BearerAuthLayer::new(JwtVerifier::new(keys, validator))
+        .public_origin(ORIGIN)
+        .dpop(rules(&clock).build().unwrap());
+    let app = Router::new()
+        .route("/pay", get(|| async { "paid" }))
+        .route_layer(auth.require_dpop())
+        .merge(
+            Router::new()
+                .route("/refund", get(|| async { "refunded" }))
+                .route_layer(auth.require_scopes(["write"]).and_dpop()),
+        )
+        .route("/read", get(|| async { "read" }))
+        .route_layer(auth.clone());
+    let api = Api {
+        url: serve(app).await,
+        issuer,
+        clock,
+    };
+    let plain = format!("Bearer {}", api.token().sign());
+    api.call("GET", "/read", &[("authorization", &plain)])
+        .await
+        .assert(200, &[], "bearer where bearer is fine");
+    for path in ["/pay", "/refund"] {
+        api.call("GET", path, &[("authorization", &plain)])
+            .await
+            .assert(401, &["Bearer", ALGS], path);
+    }
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = client.bind(api.token().scope("read")).sign();
+    let auth_header = format!("DPoP {token}");
+    let at = |path: &str| {
+        client
+            .proof("GET", &format!("{ORIGIN}{path}"))
+            .token(&token)
+            .issued_at(NOW)
+            .sign()
+    };
+    api.call(
+        "GET",
+        "/pay",
+        &[("authorization", &auth_header), ("dpop", &at("/pay"))],
+    )
+    .await
+    .assert(200, &[], "DPoP on /pay");
+    api.call(
+        "GET",
+        "/refund",
+        &[("authorization", &auth_header), ("dpop", &at("/refund"))],
+    )
+    .await
+    .assert(
+        403,
+        &[
+            r#"Bearer error="insufficient_scope", scope="write""#,
+            r#"DPoP algs="RS256 ES256 EdDSA", error="insufficient_scope", scope="write""#,
+        ],
+        "DPoP without the scope",
+    );
+}

@@ -181,6 +181,15 @@ impl<H> BearerAuthLayer<H> {
         }
     }
 
+    /// A layer for axum's `route_layer` that requires a DPoP-bound token (RFC 9449), which
+    /// this layer accepted only with its proof: on a layer that accepts bearer tokens too,
+    /// the routes that hold money or health data can still insist on DPoP. A bearer token
+    /// there is answered `401` with the `DPoP` challenge. Combine with scopes:
+    /// `auth.require_scopes(["pay"]).and_dpop()`.
+    pub fn require_dpop(&self) -> RequireScopesLayer<H> {
+        RequireScopesLayer::dpop_only(self.settings.answers.clone(), self.hook.clone())
+    }
+
     /// A layer for axum's `route_layer` that requires every one of `scopes`, reading the
     /// claims this layer verified: `.route_layer(auth.require_scopes(["orders.read"]))`.
     ///

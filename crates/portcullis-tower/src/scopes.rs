@@ -1,4 +1,5 @@
-//! [`RequireScopesLayer`]: a per-route scope check behind [`BearerAuthLayer`](crate::BearerAuthLayer).
+//! [`RequireScopesLayer`]: a per-route scope check behind [`BearerAuthLayer`](crate::BearerAuthLayer),
+//! and the per-route DPoP requirement ([`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)).
 //!
 //! It reads the claims the outer layer verified and put in the request's extensions: no
 //! parsing and no signature check again, a few comparisons. Made by
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use portcullis_core::ScopeRequirement;
+use portcullis_core::{Claims, ErrorKind, ScopeRequirement};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -19,7 +20,10 @@ use crate::respond::{OnRejection, refuse, required};
 /// Requires scopes of the verified token. See [`BearerAuthLayer::require_scopes`](crate::BearerAuthLayer::require_scopes).
 #[must_use]
 pub struct RequireScopesLayer<H> {
-    requirement: Arc<ScopeRequirement>,
+    /// `None`: no scope is required (a DPoP-only route).
+    requirement: Option<Arc<ScopeRequirement>>,
+    /// Whether the token must be DPoP-bound (and so came with its checked proof).
+    dpop: bool,
     answers: Arc<Answers>,
     hook: Arc<H>,
 }
@@ -28,6 +32,7 @@ impl<H> Clone for RequireScopesLayer<H> {
     fn clone(&self) -> Self {
         RequireScopesLayer {
             requirement: self.requirement.clone(),
+            dpop: self.dpop,
             answers: self.answers.clone(),
             hook: self.hook.clone(),
         }
@@ -38,6 +43,7 @@ impl<H> std::fmt::Debug for RequireScopesLayer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireScopesLayer")
             .field("requirement", &self.requirement)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -50,17 +56,48 @@ impl<H> RequireScopesLayer<H> {
             Err(error) => panic!("portcullis: {error}"),
         };
         RequireScopesLayer {
-            requirement: Arc::new(requirement),
+            requirement: Some(Arc::new(requirement)),
+            dpop: false,
             answers,
             hook,
         }
     }
 
-    /// The requirement.
-    #[must_use]
-    pub fn requirement(&self) -> &ScopeRequirement {
-        &self.requirement
+    pub(crate) fn dpop_only(answers: Arc<Answers>, hook: Arc<H>) -> Self {
+        RequireScopesLayer {
+            requirement: None,
+            dpop: true,
+            answers,
+            hook,
+        }
     }
+
+    /// The scope requirement (`None` on a layer that requires DPoP only).
+    #[must_use]
+    pub fn requirement(&self) -> Option<&ScopeRequirement> {
+        self.requirement.as_deref()
+    }
+
+    /// Requires a DPoP-bound token too (see
+    /// [`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)).
+    pub fn and_dpop(mut self) -> Self {
+        self.dpop = true;
+        self
+    }
+
+    /// Whether the route requires a DPoP-bound token.
+    #[must_use]
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop
+    }
+}
+
+/// Whether the claims are those of a DPoP-bound token: the layer accepted it only with its
+/// proof, checked for this very request.
+fn dpop_bound(claims: &Claims) -> bool {
+    claims
+        .confirmation()
+        .is_some_and(|cnf| cnf.jwk_thumbprint().is_some())
 }
 
 impl<S, H> Layer<S> for RequireScopesLayer<H> {
@@ -130,7 +167,15 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let rejection = match required(req.extensions()) {
-            Ok(claims) => match self.layer.requirement.check(claims.scopes()) {
+            Ok(claims) if self.layer.dpop && !dpop_bound(claims) => {
+                Rejection::Refused(ErrorKind::DpopRequired.into())
+            }
+            Ok(claims) => match self
+                .layer
+                .requirement
+                .as_ref()
+                .map_or(Ok(()), |r| r.check(claims.scopes()))
+            {
                 Ok(()) => return ResponseFuture::inner(self.inner.call(req)),
                 Err(error) => Rejection::Refused(error),
             },
