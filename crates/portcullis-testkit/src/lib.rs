@@ -9,6 +9,9 @@
 //! - [`TestIssuer`]: a real HTTP server on `127.0.0.1:0` serving discovery documents
 //!   (OpenID Connect and RFC 8414), a JWKS and a `client_credentials` token endpoint, with key
 //!   rotation, fault injection and request counters.
+//! - `tls` (feature `tls`): a generated certificate authority with server and client
+//!   certificates, and an axum `Router` served over rustls with client certificates, for
+//!   certificate-bound tokens ([`TokenBuilder::certificate_bound`]).
 //!
 //! ```
 //! use portcullis_testkit::{tamper, Algorithm, TestKey, TokenBuilder};
@@ -36,6 +39,8 @@ mod key;
 mod logs;
 mod server;
 pub mod tamper;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod token;
 
 pub use dpop::{DpopClient, ProofBuilder, token_hash};

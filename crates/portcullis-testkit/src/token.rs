@@ -111,6 +111,36 @@ impl TokenBuilder {
         self
     }
 
+    /// Binds the token to a client certificate (RFC 8705 section 3): adds
+    /// `"cnf": {"x5t#S256": <base64url of the SHA-256 of der>}`, beside any other
+    /// confirmation member already in `cnf`. `der` is the certificate's DER, as the client
+    /// presents it in the TLS handshake.
+    ///
+    /// ```
+    /// use portcullis_testkit::{Algorithm, TestKey, TokenBuilder, tamper};
+    ///
+    /// let key = TestKey::generate(Algorithm::ES256);
+    /// let token = TokenBuilder::new(&key).certificate_bound(b"certificate DER").sign();
+    /// let (_, payload, _) = tamper::parts(&token);
+    /// let claims: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    /// assert_eq!(claims["cnf"]["x5t#S256"].as_str().unwrap().len(), 43);
+    /// ```
+    pub fn certificate_bound(mut self, der: &[u8]) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        let thumbprint = Value::from(b64url(digest.as_ref()));
+        match self.claims.get_mut("cnf") {
+            Some(Value::Object(cnf)) => {
+                cnf.insert("x5t#S256".into(), thumbprint);
+            }
+            _ => {
+                let mut cnf = Map::new();
+                cnf.insert("x5t#S256".into(), thumbprint);
+                self.claims.insert("cnf".into(), Value::Object(cnf));
+            }
+        }
+        self
+    }
+
     /// Sets or replaces any claim, with any JSON value (`exp` as a string, `aud` as a number...).
     /// Setting `iat` or `exp` here overrides the computed value.
     pub fn claim(mut self, name: &str, value: Value) -> Self {
@@ -253,6 +283,32 @@ mod tests {
 
         let without_exp = TokenBuilder::new(&key).remove_claim("exp").sign();
         assert!(decoded(&without_exp).1.get("exp").is_none());
+    }
+
+    #[test]
+    fn a_certificate_bound_token_names_the_sha256_of_the_der() {
+        let key = TestKey::hmac(Algorithm::HS256, b"k");
+        // SHA-256("abc"), FIPS 180-2 appendix B.1, in base64url.
+        let token = TokenBuilder::new(&key).certificate_bound(b"abc").sign();
+        assert_eq!(
+            decoded(&token).1["cnf"],
+            json!({"x5t#S256": "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"})
+        );
+        // Beside a DPoP binding already there; a `cnf` that is no object is replaced.
+        let both = TokenBuilder::new(&key)
+            .claim("cnf", json!({"jkt": "j"}))
+            .certificate_bound(b"abc")
+            .sign();
+        let cnf = &decoded(&both).1["cnf"];
+        assert_eq!(
+            (cnf["jkt"].as_str(), cnf.as_object().unwrap().len()),
+            (Some("j"), 2)
+        );
+        let replaced = TokenBuilder::new(&key)
+            .claim("cnf", json!("odd"))
+            .certificate_bound(b"abc")
+            .sign();
+        assert!(decoded(&replaced).1["cnf"]["x5t#S256"].is_string());
     }
 
     #[test]

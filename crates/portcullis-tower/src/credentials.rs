@@ -13,6 +13,8 @@ use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName, Uri};
 use portcullis_core::Scheme;
 
+use crate::certificate::CertificateError;
+
 /// Where, besides `Authorization: Bearer`, the layer looks for a token.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TokenSources {
@@ -64,6 +66,9 @@ pub enum InvalidRequest {
     MultipleProofs,
     /// A `DPoP` header whose value is not text.
     MalformedProof,
+    /// The client-certificate header of a configured proxy source is malformed, given twice,
+    /// or names more than one certificate ([`CertificateSource`](crate::CertificateSource)).
+    MalformedCertificate(CertificateError),
 }
 
 impl InvalidRequest {
@@ -75,6 +80,7 @@ impl InvalidRequest {
             InvalidRequest::MalformedCredential => "malformed_credential",
             InvalidRequest::MultipleProofs => "multiple_proofs",
             InvalidRequest::MalformedProof => "malformed_proof",
+            InvalidRequest::MalformedCertificate(_) => "malformed_certificate",
         }
     }
 }
@@ -86,6 +92,9 @@ impl fmt::Display for InvalidRequest {
             InvalidRequest::MalformedCredential => "the bearer credential is malformed",
             InvalidRequest::MultipleProofs => "the request carries more than one DPoP proof",
             InvalidRequest::MalformedProof => "the DPoP proof header is not text",
+            InvalidRequest::MalformedCertificate(why) => {
+                return write!(f, "the client certificate header is malformed: {why}");
+            }
         })
     }
 }
@@ -376,6 +385,7 @@ mod tests {
             InvalidRequest::MalformedCredential,
             InvalidRequest::MultipleProofs,
             InvalidRequest::MalformedProof,
+            InvalidRequest::MalformedCertificate(CertificateError::Repeated),
         ];
         let codes: Vec<&str> = all.iter().map(|e| e.code()).collect();
         assert_eq!(
@@ -384,7 +394,8 @@ mod tests {
                 "multiple_credentials",
                 "malformed_credential",
                 "multiple_proofs",
-                "malformed_proof"
+                "malformed_proof",
+                "malformed_certificate"
             ]
         );
         let texts: std::collections::HashSet<String> =

@@ -53,6 +53,7 @@ impl BearerAuthLayer {
                 answers: Arc::new(Answers::default()),
                 origin: None,
                 dpop: None,
+                certificate: Default::default(),
             }),
             hook: Arc::new(DefaultAnswer),
         }
@@ -60,6 +61,29 @@ impl BearerAuthLayer {
 }
 
 impl<H> BearerAuthLayer<H> {
+    /// Where the client certificate of each request comes from, for certificate-bound tokens
+    /// (RFC 8705): by default the connection only (a
+    /// [`CertificateThumbprint`](portcullis_core::CertificateThumbprint) your TLS acceptor
+    /// put in the request's extensions). A proxy header is read only when set here, and then
+    /// only the header counts. A malformed header is answered `400 invalid_request`.
+    ///
+    /// ```
+    /// # use portcullis_tower::{BearerAuthLayer, CertificateSource};
+    /// # fn with(auth: BearerAuthLayer) {
+    /// // Behind Envoy, with `forward_client_cert_details: SANITIZE_SET`.
+    /// let auth = auth.client_certificate_from(CertificateSource::ForwardedClientCert);
+    /// # }
+    /// ```
+    ///
+    /// # Deployment caveat
+    /// Set a header source only behind a proxy that terminates TLS and overwrites the header
+    /// on every request, and that no client can go around: see
+    /// [`CertificateSource`](crate::CertificateSource).
+    pub fn client_certificate_from(mut self, source: crate::CertificateSource) -> Self {
+        Arc::make_mut(&mut self.settings).certificate = source;
+        self
+    }
+
     /// Where tokens are looked for besides `Authorization: Bearer`.
     pub fn token_sources(mut self, sources: TokenSources) -> Self {
         Arc::make_mut(&mut self.settings).sources = sources;

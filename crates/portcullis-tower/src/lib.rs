@@ -67,6 +67,7 @@
 mod answer;
 #[cfg(feature = "axum")]
 pub mod axum;
+mod certificate;
 mod credentials;
 mod future;
 #[cfg(feature = "tonic")]
@@ -78,6 +79,7 @@ mod scopes;
 mod service;
 
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
+pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADER_LEN};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
@@ -91,6 +93,7 @@ pub use service::BearerAuth;
 pub mod internal {
     use http::{HeaderMap, HeaderName, HeaderValue, Uri};
 
+    use crate::certificate::{CertificateError, CertificateSource};
     use crate::credentials::{InvalidRequest, TokenSources, find_token, is_b64token};
 
     /// Finds the token among raw `(name, value)` headers and a raw URI, with every source
@@ -121,5 +124,31 @@ pub mod internal {
             Some((_, token)) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
             token => Ok(token.map(|(_, t)| t.into_owned())),
         }
+    }
+
+    /// Reads `value` as each proxy's client-certificate header would be read (RFC 9440
+    /// `Client-Cert`, nginx's escaped PEM in `x-ssl-client-cert`, Envoy's XFCC), and returns
+    /// the three verdicts. A value that `http` refuses to represent is read as no header.
+    pub fn certificate_headers_in(value: &[u8]) -> [Result<Option<[u8; 32]>, CertificateError>; 3] {
+        let sources = [
+            (CertificateSource::ClientCertHeader, "client-cert"),
+            (
+                CertificateSource::EscapedPemHeader(HeaderName::from_static("x-ssl-client-cert")),
+                "x-ssl-client-cert",
+            ),
+            (
+                CertificateSource::ForwardedClientCert,
+                "x-forwarded-client-cert",
+            ),
+        ];
+        sources.map(|(source, name)| {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+            source
+                .thumbprint(&headers, &http::Extensions::new())
+                .map(|t| t.map(|t| t.0))
+        })
     }
 }

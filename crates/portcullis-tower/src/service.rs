@@ -33,6 +33,8 @@ pub(crate) struct Settings {
     pub(crate) b64_only: bool,
     /// The DPoP rules, when DPoP is accepted.
     pub(crate) dpop: Option<Dpop>,
+    /// Where the client certificate's thumbprint comes from: the connection, or a proxy header.
+    pub(crate) certificate: crate::certificate::CertificateSource,
 }
 
 /// The service of [`BearerAuthLayer`](crate::BearerAuthLayer).
@@ -237,7 +239,17 @@ where
         if let Some(proof) = proof {
             presentation = presentation.with_dpop_proof(proof);
         }
-        if let Some(thumbprint) = req.extensions().get::<CertificateThumbprint>() {
+        // The certificate: from the connection, or only from the configured proxy header.
+        let certificate: Option<CertificateThumbprint> = match settings
+            .certificate
+            .thumbprint(req.headers(), req.extensions())
+        {
+            Ok(certificate) => certificate,
+            Err(malformed) => {
+                return refused(InvalidRequest::MalformedCertificate(malformed).into(), &req);
+            }
+        };
+        if let Some(thumbprint) = &certificate {
             presentation = presentation.with_certificate(thumbprint);
         }
         let (verdict, next_nonce) = match &settings.dpop {
