@@ -22,7 +22,8 @@ use crate::{TestKey, TokenBuilder};
 /// | `GET {path}/.well-known/openid-configuration` | OpenID Connect discovery |
 /// | `GET /.well-known/oauth-authorization-server{path}` | RFC 8414 metadata (path inserted) |
 /// | `GET {path}/jwks.json` | the JWKS, with `Cache-Control`, `ETag` and `Last-Modified` |
-/// | `POST {path}/token` | `client_credentials` grant, RFC 9068 JWT access tokens (or opaque ones) |
+/// | `POST {path}/token` | `client_credentials` grant, RFC 9068 JWT access tokens (or opaque ones); DPoP-bound with a `DPoP` proof |
+/// | `OPTIONS {path}/token` | CORS preflight, for a browser client on any origin |
 /// | `POST {path}/introspect` | RFC 7662 introspection, for an authenticated client |
 /// | `POST {path}/revoke` | RFC 7009 revocation of opaque tokens, for an authenticated client |
 ///
@@ -31,6 +32,36 @@ use crate::{TestKey, TokenBuilder};
 /// ([`TestIssuer::revoke`]) or its `exp` passes, and `{"active": false}` for anything else.
 /// The token, introspection and revocation endpoints authenticate clients with
 /// `client_secret_basic` or `client_secret_post`.
+///
+/// A token request with a `DPoP` header (RFC 9449 section 5) gets a token bound to the proof's
+/// key: `cnf.jkt` is the key's RFC 7638 thumbprint and the answer's `token_type` is `DPoP`
+/// (an opaque token's introspection says so too). The proof must be one compact JWS with
+/// `typ` `dpop+jwt`, an asymmetric `alg`, a public `jwk` that verifies its signature, a `jti`
+/// not seen before, `htm` `POST`, `htu` the [token URL](TestIssuer::token_url) (as written,
+/// query ignored) and an `iat` from 60 s ago to 10 s ahead; any other proof is answered
+/// `400 {"error":"invalid_dpop_proof"}` with the reason in `error_description`. The server
+/// asks for no nonce. Its answers carry `Access-Control-Allow-Origin: *`, so that a page on
+/// another origin can read them.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use portcullis_testkit::{Algorithm, DpopClient, TestIssuer};
+///
+/// let idp = TestIssuer::start().await;
+/// let client = DpopClient::new(Algorithm::ES256);
+/// let answer: serde_json::Value = reqwest::Client::new()
+///     .post(idp.token_url())
+///     .basic_auth("client-1", Some("secret-1"))
+///     .header("DPoP", client.proof("POST", &idp.token_url()).sign())
+///     .form(&[("grant_type", "client_credentials")])
+///     .send().await.unwrap().json().await.unwrap();
+/// assert_eq!(answer["token_type"], "DPoP");
+/// let token = answer["access_token"].as_str().unwrap();
+/// let (_, claims, _) = portcullis_testkit::tamper::parts(token);
+/// assert!(claims.contains(&client.jkt()));
+/// # }
+/// ```
 ///
 /// Clones share the server. It stops accepting connections when the last clone is dropped (or
 /// at [`TestIssuer::shutdown`]); requests held by [`JwksFault::Hang`] then get a `503`.

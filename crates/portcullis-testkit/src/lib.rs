@@ -7,8 +7,9 @@
 //! - [`TokenBuilder`] and [`tamper`]: mint compact JWS access tokens (RFC 9068 shape by default)
 //!   and break them on purpose. No server needed, so benches can use them.
 //! - [`TestIssuer`]: a real HTTP server on `127.0.0.1:0` serving discovery documents
-//!   (OpenID Connect and RFC 8414), a JWKS and a `client_credentials` token endpoint, with key
-//!   rotation, fault injection and request counters.
+//!   (OpenID Connect and RFC 8414), a JWKS and a `client_credentials` token endpoint (bearer or,
+//!   with a proof, DPoP-bound tokens; open to browsers through CORS), with key rotation, fault
+//!   injection and request counters.
 //! - `tls` (feature `tls`): a generated certificate authority with server and client
 //!   certificates, and an axum `Router` served over rustls with client certificates, for
 //!   certificate-bound tokens ([`TokenBuilder::certificate_bound`]).
@@ -37,6 +38,7 @@ mod faults;
 mod issuer;
 mod key;
 mod logs;
+mod proof_check;
 mod server;
 pub mod tamper;
 #[cfg(feature = "tls")]

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::faults::{JwksFault, RecordedRequest};
+use crate::proof_check::{self, SeenProofs};
 use crate::{TestKey, TokenBuilder, b64url, unix_now};
 
 /// Everything the handlers and the [`crate::TestIssuer`] handles share.
@@ -55,6 +56,8 @@ pub(crate) struct Dynamic {
     /// Opaque tokens issued, by token: their claims, and whether they were revoked.
     pub(crate) opaque: HashMap<String, Opaque>,
     pub(crate) introspection_fault: Option<JwksFault>,
+    /// The DPoP proofs the token endpoint accepted within their window, to refuse replays.
+    pub(crate) seen_proofs: SeenProofs,
     /// Hash of the last JWKS body served, and the `Last-Modified` second assigned to it.
     last_body_hash: Vec<u8>,
     last_modified: u64,
@@ -72,6 +75,7 @@ impl Dynamic {
             discovery_issuer: None,
             opaque: HashMap::new(),
             introspection_fault: None,
+            seen_proofs: SeenProofs::default(),
             last_body_hash: Vec::new(),
             last_modified: 0,
         }
@@ -190,7 +194,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(discovery),
         )
         .route(&format!("{prefix}/jwks.json"), get(jwks))
-        .route(&format!("{prefix}/token"), post(token))
+        .route(
+            &format!("{prefix}/token"),
+            post(token_with_cors).options(token_preflight),
+        )
         .route(&format!("{prefix}/introspect"), post(introspect))
         .route(&format!("{prefix}/revoke"), post(revoke))
         .with_state(shared)
@@ -230,6 +237,8 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "revocation_endpoint": shared.revocation_url(),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "id_token_signing_alg_values_supported": algs,
+        // RFC 9449 section 5.1: the proof algorithms the token endpoint accepts.
+        "dpop_signing_alg_values_supported": DPOP_ALGS,
     });
     json_response(StatusCode::OK, &doc)
 }
@@ -422,13 +431,79 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
     response
 }
 
-async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The asymmetric algorithms portcullis-core verifies: those the token endpoint accepts in a
+/// DPoP proof.
+const DPOP_ALGS: [&str; 10] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+
+/// The request headers a browser on another origin may send to the token endpoint.
+const TOKEN_CORS_HEADERS: &str = "authorization, content-type, dpop";
+
+/// CORS preflight (Fetch standard, "CORS protocol") of the token endpoint, for a browser
+/// client on any origin: `POST` with `Authorization`, `Content-Type` and `DPoP`. No
+/// credentials mode: the client authenticates with its secret, not with cookies.
+async fn token_preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "POST"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, TOKEN_CORS_HEADERS),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
+}
+
+/// The token endpoint, its answers (refusals included) readable by a page on any origin.
+async fn token_with_cors(shared: State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut response = token(shared, &headers, &body);
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// The DPoP proof of a token request (RFC 9449 section 5): the thumbprint of its key when
+/// there is one good proof, `None` without a `DPoP` header, or why the proof is refused.
+fn token_proof(shared: &Shared, headers: &HeaderMap) -> Result<Option<String>, String> {
+    let mut proofs = headers.get_all("dpop").iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    if proofs.next().is_some() {
+        return Err("more than one DPoP header".into());
+    }
+    let proof = proof.to_str().map_err(|_| "the DPoP header is not ASCII")?;
+    let now = unix_now();
+    let accepted = proof_check::check(proof, "POST", &shared.token_url(), now)?;
+    if !shared.lock().seen_proofs.first_use(&accepted, now) {
+        return Err("the proof was used before".into());
+    }
+    Ok(Some(accepted.jkt))
+}
+
+/// `400 invalid_dpop_proof` (RFC 9449 section 5), with the reason as `error_description`.
+fn invalid_dpop_proof(reason: &str) -> Response {
+    let mut response = json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": "invalid_dpop_proof", "error_description": reason }),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn token(State(shared): State<Arc<Shared>>, headers: &HeaderMap, body: &[u8]) -> Response {
     shared.token_requests.fetch_add(1, Ordering::SeqCst);
-    let Some(form) = parse_form(&body) else {
+    let Some(form) = parse_form(body) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
     let param = |name: &str| field(&form, name);
-    let client_id = match authenticate(&shared, &headers, &form) {
+    let client_id = match authenticate(&shared, headers, &form) {
         Ok(client_id) => client_id,
         Err((status, code)) => return oauth_error(status, code),
     };
@@ -442,14 +517,28 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         .filter(|s| !s.trim().is_empty())
         .unwrap_or(&shared.default_scope)
         .to_owned();
+    let jkt = match token_proof(&shared, headers) {
+        Ok(jkt) => jkt,
+        Err(reason) => return invalid_dpop_proof(&reason),
+    };
 
-    let minted = shared
+    let mut minted = shared
         .token()
         .subject(&client_id)
         .claim("client_id", Value::from(client_id.as_str()))
         .scope(&scope);
+    if let Some(jkt) = &jkt {
+        // RFC 9449 section 6.1: the token is bound to the proof's key.
+        minted = minted.claim("cnf", json!({ "jkt": jkt }));
+    }
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let access_token = if shared.opaque_tokens {
-        shared.issue_opaque(minted.claims_json())
+        // Introspection tells the token's type (RFC 9449 section 6.2).
+        shared.issue_opaque(
+            minted
+                .claim("token_type", Value::from(token_type))
+                .claims_json(),
+        )
     } else {
         minted.sign()
     };
@@ -457,7 +546,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         StatusCode::OK,
         &json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": token_type,
             "expires_in": shared.lifetime,
             "scope": scope,
         }),
