@@ -6,7 +6,8 @@
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
-//!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
+//!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL] \
+//!     [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]
 //! ```
 //!
 //! The API: `GET /health` (public), `GET /me` (any valid token; returns its claims),
@@ -19,6 +20,13 @@
 //! same value accept each other's nonces; unset, one is generated); `--public-origin` is the
 //! URL clients address, which the proofs' `htu` must name (default: `http://` and the
 //! `--listen` address).
+//!
+//! Certificate-bound tokens (RFC 8705): `--tls-cert`, `--tls-key` and `--client-ca` (PEM files)
+//! serve over TLS and ask clients for a certificate (optional, so bearer clients still work),
+//! whose thumbprint a token's `cnf.x5t#S256` must name; `--client-cert-header NAME` reads it
+//! instead from a header set by a TLS-terminating proxy: `client-cert` (RFC 9440),
+//! `x-forwarded-client-cert` (Envoy), or any other name for nginx's `$ssl_client_escaped_cert`.
+//! Trust that header only behind a proxy that overwrites it.
 
 // An example prints, and stops loudly on a setup failure.
 #![allow(
@@ -40,6 +48,9 @@ use portcullis::jwt::{Algorithm, TypPolicy};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
 use portcullis::{DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
+use axum::http::HeaderName;
+use portcullis::layer::CertificateSource;
+use portcullis_testkit::tls::{ClientAuth, TlsConfig, serve_tls_on};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
 /// The protected API.
@@ -108,7 +119,8 @@ async fn main() -> ExitCode {
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
        quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
-                  [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]";
+                  [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
+                  [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]";
 
 /// The environment variable holding the DPoP nonce secret of `--dpop-nonce`.
 const NONCE_KEY_VAR: &str = "PORTCULLIS_DPOP_NONCE_KEY";
@@ -130,6 +142,9 @@ struct External {
     dpop: Option<bool>,
     dpop_nonce: bool,
     public_origin: Option<String>,
+    client_cert_header: Option<String>,
+    /// `--tls-cert`, `--tls-key`, `--client-ca`.
+    tls: Option<[String; 3]>,
 }
 
 impl Mode {
@@ -145,6 +160,8 @@ impl Mode {
         let mut dpop = None;
         let mut dpop_nonce = false;
         let mut public_origin = None;
+        let mut client_cert_header = None;
+        let (mut tls_cert, mut tls_key, mut client_ca) = (None, None, None);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || {
@@ -188,6 +205,10 @@ impl Mode {
                 "--require-dpop" => dpop = Some(true),
                 "--dpop-nonce" => dpop_nonce = true,
                 "--public-origin" => public_origin = Some(value()?),
+                "--client-cert-header" => client_cert_header = Some(value()?),
+                "--tls-cert" => tls_cert = Some(value()?),
+                "--tls-key" => tls_key = Some(value()?),
+                "--client-ca" => client_ca = Some(value()?),
                 "-h" | "--help" => return Err("help".to_owned()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -200,6 +221,21 @@ impl Mode {
         }
         if dpop_nonce && dpop.is_none() {
             return Err("--dpop-nonce goes with --dpop or --require-dpop".to_owned());
+        }
+        let tls = match (tls_cert, tls_key, client_ca) {
+            (Some(cert), Some(key), Some(ca)) => Some([cert, key, ca]),
+            (None, None, None) => None,
+            _ => return Err("--tls-cert, --tls-key and --client-ca go together".to_owned()),
+        };
+        if issuer.is_none() && (tls.is_some() || client_cert_header.is_some()) {
+            return Err("--tls-* and --client-cert-header go with --issuer".to_owned());
+        }
+        if tls.is_some() && client_cert_header.is_some() {
+            return Err(
+                "--client-cert-header is for a proxy that terminates TLS; with --tls-cert the \
+                 certificate comes from the connection"
+                    .to_owned(),
+            );
         }
         match (issuer, audience) {
             (Some(_), _) if opaque => {
@@ -215,6 +251,8 @@ impl Mode {
                 dpop,
                 dpop_nonce,
                 public_origin,
+                client_cert_header,
+                tls,
             })),
             (Some(_), None) | (None, Some(_)) => {
                 Err("--issuer and --audience go together".to_owned())
@@ -523,9 +561,10 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     if let Some(leeway) = e.leeway {
         builder = builder.leeway(leeway);
     }
+    let scheme = if e.tls.is_some() { "https" } else { "http" };
     let origin = match (&e.public_origin, e.dpop) {
         (Some(origin), _) => Some(origin.clone()),
-        (None, Some(_)) if e.listen.port() != 0 => Some(format!("http://{}", e.listen)),
+        (None, Some(_)) if e.listen.port() != 0 => Some(format!("{scheme}://{}", e.listen)),
         (None, Some(_)) => {
             return Err("--dpop with --listen on port 0 needs --public-origin".to_owned());
         }
@@ -549,8 +588,34 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
         }
         builder = builder.dpop(dpop);
     }
-    let auth = builder.build().await.map_err(|err| err.to_string())?;
-    let base = listen(api(&auth), e.listen).await?;
+    let mut auth = builder.build().await.map_err(|err| err.to_string())?;
+    if let Some(name) = &e.client_cert_header {
+        let source = match name.to_ascii_lowercase().as_str() {
+            "client-cert" => CertificateSource::ClientCertHeader,
+            "x-forwarded-client-cert" => CertificateSource::ForwardedClientCert,
+            other => CertificateSource::EscapedPemHeader(
+                HeaderName::from_bytes(other.as_bytes())
+                    .map_err(|_| format!("--client-cert-header {name:?} is not a header name"))?,
+            ),
+        };
+        auth = auth.client_certificate_from(source);
+    }
+    let (base, _tls) = match &e.tls {
+        None => (listen(api(&auth), e.listen).await?, None),
+        Some([cert, key, ca]) => {
+            let config = TlsConfig::from_pem_files(
+                cert.as_ref(),
+                key.as_ref(),
+                ca.as_ref(),
+                ClientAuth::Optional,
+            )
+            .map_err(|err| format!("TLS: {err}"))?;
+            let server = serve_tls_on(api(&auth), config, e.listen)
+                .await
+                .map_err(|err| format!("cannot listen on {}: {err}", e.listen))?;
+            (format!("https://{}", server.addr()), Some(server))
+        }
+    };
     println!(
         "trusting issuer       {} (keys through discovery)",
         e.issuer
@@ -571,6 +636,15 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
                 ""
             }
         );
+    }
+    match (&e.tls, &e.client_cert_header) {
+        (Some(_), _) => println!(
+            "client certificates   asked for on the TLS connection (cnf.x5t#S256 must name one)"
+        ),
+        (None, Some(name)) => println!(
+            "client certificates   from the {name} header (trust it only behind a proxy that sets it)"
+        ),
+        (None, None) => {}
     }
     println!("protected API         {base}\n");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
