@@ -41,15 +41,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::HeaderName;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use portcullis::jwt::{Algorithm, TypPolicy};
 use portcullis::layer::BearerAuthLayer;
+use portcullis::layer::CertificateSource;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
 use portcullis::{DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
-use axum::http::HeaderName;
-use portcullis::layer::CertificateSource;
 use portcullis_testkit::tls::{ClientAuth, TlsConfig, serve_tls_on};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
