@@ -99,7 +99,7 @@ async fn main() -> ExitCode {
                 .init();
             match mode {
                 Mode::Serve { listen, opaque } => serve_local(listen, opaque).await,
-                Mode::External(external) => serve_external(external).await,
+                Mode::External(external) => serve_external(*external).await,
                 Mode::Tour { opaque } => tour(opaque).await,
             }
         }
@@ -128,7 +128,7 @@ const NONCE_KEY_VAR: &str = "PORTCULLIS_DPOP_NONCE_KEY";
 enum Mode {
     Tour { opaque: bool },
     Serve { listen: SocketAddr, opaque: bool },
-    External(External),
+    External(Box<External>),
 }
 
 struct External {
@@ -241,7 +241,7 @@ impl Mode {
             (Some(_), _) if opaque => {
                 Err("--opaque runs with the local authorization server, not --issuer".to_owned())
             }
-            (Some(issuer), Some(audience)) => Ok(Mode::External(External {
+            (Some(issuer), Some(audience)) => Ok(Mode::External(Box::new(External {
                 issuer,
                 audience,
                 listen,
@@ -253,7 +253,7 @@ impl Mode {
                 public_origin,
                 client_cert_header,
                 tls,
-            })),
+            }))),
             (Some(_), None) | (None, Some(_)) => {
                 Err("--issuer and --audience go together".to_owned())
             }
