@@ -674,6 +674,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_binding_rule_on_each_kind_of_presentation() {
+        use crate::verify::CertificateThumbprint;
+        let (a, b) = ([0xaa_u8; 32], [0xbb_u8; 32]);
+        let b64 = |bytes: &[u8; 32]| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        };
+        let claims = |cnf: &str| Claims::from_trusted_json(&format!(r#"{{"cnf":{cnf}}}"#)).unwrap();
+        let dpop_a = claims(&format!(r#"{{"jkt":"{}"}}"#, b64(&a)));
+        let cert_a = claims(&format!(r#"{{"x5t#S256":"{}"}}"#, b64(&a)));
+        let dpop = Presentation::new(Scheme::DPoP, "t");
+        let bearer = Presentation::bearer("t");
+        let (cert_ok, cert_other) = (CertificateThumbprint(a), CertificateThumbprint(b));
+        for unproven in [false, true] {
+            let check = |c: &Claims, p: &Presentation<'_>| check_binding(c, p, unproven);
+            // A proof of the bound key, of another key, or none checked: never the option's.
+            assert_eq!(check(&dpop_a, &dpop.with_proven_key(a)), Ok(()));
+            assert_eq!(
+                check(&dpop_a, &dpop.with_proven_key(b)),
+                Err(ErrorKind::ProofKeyMismatch)
+            );
+            assert_eq!(
+                check(&dpop_a, &dpop),
+                Err(ErrorKind::InvalidProof(ProofError::Missing))
+            );
+            // The certificate that is bound, another one: never the option's either.
+            let p = bearer.with_certificate(&cert_ok);
+            assert_eq!(check(&cert_a, &p), Ok(()));
+            let p = bearer.with_certificate(&cert_other);
+            assert_eq!(check(&cert_a, &p), Err(ErrorKind::CertificateMismatch));
+            // No proof at all: what the option waives.
+            let waived = |e: ErrorKind| if unproven { Ok(()) } else { Err(e) };
+            assert_eq!(
+                check(&dpop_a, &bearer),
+                waived(ErrorKind::SenderConstrained)
+            );
+            assert_eq!(
+                check(&cert_a, &bearer),
+                waived(ErrorKind::CertificateMismatch)
+            );
+            let other = claims(r#"{"kid":"k"}"#);
+            assert_eq!(check(&other, &bearer), waived(ErrorKind::SenderConstrained));
+        }
+    }
+
+    #[test]
     fn typ_policies() {
         use TypPolicy::*;
         for (policy, typ, ok) in [

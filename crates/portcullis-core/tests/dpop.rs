@@ -885,3 +885,30 @@ fn a_certificate_bound_token_needs_the_certificate_it_names() {
         "as a bearer token"
     );
 }
+
+/// A verifier with its own answers to the questions a router asks.
+struct Particular;
+
+impl Verifier for Particular {
+    fn verify(&self, _: &Presentation<'_>) -> Verdict {
+        Verdict::Ready(Err(ErrorKind::UnknownKey.into()))
+    }
+
+    fn accepts_only_b64tokens(&self) -> bool {
+        true
+    }
+
+    fn max_token_len(&self) -> usize {
+        1234
+    }
+}
+
+#[test]
+fn the_dpop_verifier_answers_for_the_verifier_it_wraps() {
+    let wrapped = DpopVerifier::new(Particular, Dpop::builder().build().unwrap());
+    assert!(wrapped.accepts_only_b64tokens());
+    assert_eq!(wrapped.max_token_len(), 1234);
+    let s = Setup::new(|b| b);
+    assert!(!s.verifier.accepts_only_b64tokens());
+    assert_eq!(s.verifier.max_token_len(), 8 * 1024);
+}
