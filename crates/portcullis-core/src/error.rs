@@ -91,6 +91,15 @@ pub enum ErrorKind {
     /// The store that remembers DPoP proofs already used (their `jti`) could not answer (the
     /// store's reason): the request is refused (fail-closed) without being judged.
     ReplayStoreUnavailable(Box<str>),
+    /// The token is on the deny list: revoked by (`iss`, `jti`), or issued before its
+    /// subject's revocation instant.
+    Revoked,
+    /// The deny list could not answer (the list's reason): the request is refused
+    /// (fail-closed) without being judged.
+    RevocationUnavailable(Box<str>),
+    /// The verdict cache shared by the replicas could not answer (the store's reason), and
+    /// the deployment asked to fail closed then.
+    SharedCacheUnavailable(Box<str>),
 }
 
 /// Why a DPoP proof (RFC 9449 section 4.3) was refused.
@@ -289,6 +298,9 @@ impl ErrorKind {
             ErrorKind::UseDpopNonce(_) => "use_dpop_nonce",
             ErrorKind::DpopRequired => "dpop_required",
             ErrorKind::ReplayStoreUnavailable(_) => "replay_store_unavailable",
+            ErrorKind::Revoked => "revoked",
+            ErrorKind::RevocationUnavailable(_) => "revocation_unavailable",
+            ErrorKind::SharedCacheUnavailable(_) => "shared_cache_unavailable",
         }
     }
 }
@@ -353,6 +365,13 @@ impl fmt::Display for ErrorKind {
             ErrorKind::DpopRequired => f.write_str("DPoP required, bearer token presented"),
             ErrorKind::ReplayStoreUnavailable(reason) => {
                 write!(f, "DPoP replay store unavailable: {reason}")
+            }
+            ErrorKind::Revoked => f.write_str("token revoked"),
+            ErrorKind::RevocationUnavailable(reason) => {
+                write!(f, "revocation list unavailable: {reason}")
+            }
+            ErrorKind::SharedCacheUnavailable(reason) => {
+                write!(f, "shared verdict cache unavailable: {reason}")
             }
         }
     }

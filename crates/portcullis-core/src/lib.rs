@@ -16,6 +16,7 @@ pub mod error;
 pub mod jws;
 pub mod key;
 pub mod keyset;
+pub mod revocation;
 mod scan;
 pub mod scope;
 pub mod validation;

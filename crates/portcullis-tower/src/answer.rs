@@ -7,7 +7,8 @@
 //! | malformed request (two tokens, bad syntax) | 400, `error="invalid_request"` | 16 UNAUTHENTICATED |
 //! | token invalid for any reason | 401, `error="invalid_token"` | 16 UNAUTHENTICATED |
 //! | insufficient scope | 403, `error="insufficient_scope"`, `scope="…"` | 7 PERMISSION_DENIED |
-//! | keys unavailable | 503, `Retry-After` | 14 UNAVAILABLE |
+//! | revoked (on the deny list) | 401, `error="invalid_token"` | 16 UNAUTHENTICATED |
+//! | keys, replay store, deny list or shared cache unavailable | 503, `Retry-After` | 14 UNAVAILABLE |
 //! | layer missing (a configuration error) | 500 | 13 INTERNAL |
 //!
 //! Every answer carries `Cache-Control: no-store`. `error_description` is off unless
@@ -82,9 +83,10 @@ impl Rejection {
             Rejection::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::Refused(e) => match e.kind() {
                 ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
-                ErrorKind::KeysUnavailable | ErrorKind::ReplayStoreUnavailable(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ErrorKind::KeysUnavailable
+                | ErrorKind::ReplayStoreUnavailable(_)
+                | ErrorKind::RevocationUnavailable(_)
+                | ErrorKind::SharedCacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::UNAUTHORIZED,
             },
             Rejection::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +119,8 @@ impl Rejection {
                 ErrorKind::UseDpopNonce(_) => Some("use_dpop_nonce"),
                 ErrorKind::KeysUnavailable
                 | ErrorKind::ReplayStoreUnavailable(_)
+                | ErrorKind::RevocationUnavailable(_)
+                | ErrorKind::SharedCacheUnavailable(_)
                 | ErrorKind::DpopRequired => None,
                 _ => Some("invalid_token"),
             },
@@ -435,6 +439,16 @@ fn generic_message(rejection: &Rejection) -> &'static str {
         {
             "DPoP replay store unavailable"
         }
+        StatusCode::SERVICE_UNAVAILABLE
+            if matches!(kind, Some(ErrorKind::RevocationUnavailable(_))) =>
+        {
+            "revocation list unavailable"
+        }
+        StatusCode::SERVICE_UNAVAILABLE
+            if matches!(kind, Some(ErrorKind::SharedCacheUnavailable(_))) =>
+        {
+            "shared verdict cache unavailable"
+        }
         StatusCode::SERVICE_UNAVAILABLE => "verification keys unavailable",
         StatusCode::INTERNAL_SERVER_ERROR => "internal error",
         _ if matches!(rejection, Rejection::MissingCredentials) => "missing bearer token",
@@ -580,6 +594,24 @@ mod tests {
                 None,
                 14,
             ),
+            (
+                Rejection::Refused(ErrorKind::Revoked.into()),
+                401,
+                Some(r#"Bearer realm="api", error="invalid_token""#),
+                16,
+            ),
+            (
+                Rejection::Refused(ErrorKind::RevocationUnavailable("down".into()).into()),
+                503,
+                None,
+                14,
+            ),
+            (
+                Rejection::Refused(ErrorKind::SharedCacheUnavailable("down".into()).into()),
+                503,
+                None,
+                14,
+            ),
             (Rejection::LayerMissing, 500, None, 13),
         ];
         for (rejection, status, challenge, grpc) in rows {
@@ -594,6 +626,30 @@ mod tests {
             assert_eq!(header(&g, "grpc-status"), Some(&*grpc.to_string()));
             assert_eq!(header(&g, "www-authenticate"), challenge);
             assert!(header(&g, "grpc-message").is_some());
+        }
+    }
+
+    #[test]
+    fn each_unavailable_dependency_is_named_in_the_grpc_message() {
+        let a = Answers::default();
+        for (kind, message) in [
+            (ErrorKind::KeysUnavailable, "verification keys unavailable"),
+            (
+                ErrorKind::ReplayStoreUnavailable("r".into()),
+                "DPoP replay store unavailable",
+            ),
+            (
+                ErrorKind::RevocationUnavailable("r".into()),
+                "revocation list unavailable",
+            ),
+            (
+                ErrorKind::SharedCacheUnavailable("r".into()),
+                "shared verdict cache unavailable",
+            ),
+        ] {
+            let g = answer(&kind.into(), Protocol::Grpc, &a);
+            assert_eq!(header(&g, "grpc-message"), Some(message));
+            assert_eq!(header(&g, "grpc-status"), Some("14"));
         }
     }
 
