@@ -409,7 +409,7 @@ fn judged(claims: Claims, standing: Result<Standing, RevocationError>) -> Result
     match standing {
         Ok(Standing::NotRevoked) => Ok(claims),
         Ok(Standing::Revoked) => Err(ErrorKind::Revoked.into()),
-        Err(e) => Err(ErrorKind::RevocationUnavailable(e.reason.clone()).into()),
+        Err(e) => Err(ErrorKind::RevocationUnavailable(e.reason).into()),
     }
 }
 
