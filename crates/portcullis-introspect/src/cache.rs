@@ -29,6 +29,13 @@ impl Digester {
         Some(Digester { key })
     }
 
+    /// A digester with a key shared by the replicas.
+    pub(crate) fn shared(key: &crate::shared::SharedCacheKey) -> Self {
+        Digester {
+            key: key.digest_key().clone(),
+        }
+    }
+
     pub(crate) fn key(&self, token: &str) -> Key {
         let tag = hmac::sign(&self.key, token.as_bytes());
         let mut key = [0u8; 32];
@@ -75,23 +82,49 @@ impl Expiry<Key, Entry> for ByEntry {
     }
 }
 
+/// How long verdicts are used: an active token until the earlier of its `exp` and the active
+/// lifetime, a refusal for the inactive lifetime.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    pub(crate) active: f64,
+    pub(crate) inactive: f64,
+}
+
+impl Lifetimes {
+    pub(crate) fn new(active: Duration, inactive: Duration) -> Self {
+        Lifetimes {
+            active: active.as_secs_f64(),
+            inactive: inactive.as_secs_f64(),
+        }
+    }
+
+    /// Until when a verdict reached at `now` is used.
+    pub(crate) fn until(&self, verdict: &Verdict, now: f64) -> f64 {
+        match verdict {
+            Verdict::Active(claims) => {
+                let cap = now + self.active;
+                claims.expires_at().map_or(now, |exp| exp.min(cap))
+            }
+            Verdict::Refused(_) => now + self.inactive,
+        }
+    }
+}
+
 /// Verdicts by token digest, bounded in number. Lifetimes are decided on the validator's
 /// clock (checked on every read); moka's own expiry, on real time, only frees the memory.
 pub(crate) struct VerdictCache {
     entries: moka::sync::Cache<Key, Entry>,
-    active_ttl: f64,
-    inactive_ttl: f64,
+    lifetimes: Lifetimes,
 }
 
 impl VerdictCache {
-    pub(crate) fn new(max_entries: u64, active_ttl: Duration, inactive_ttl: Duration) -> Self {
+    pub(crate) fn new(max_entries: u64, lifetimes: Lifetimes) -> Self {
         VerdictCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(max_entries)
                 .expire_after(ByEntry)
                 .build(),
-            active_ttl: active_ttl.as_secs_f64(),
-            inactive_ttl: inactive_ttl.as_secs_f64(),
+            lifetimes,
         }
     }
 
@@ -110,16 +143,16 @@ impl VerdictCache {
         self.entries.invalidate(key);
     }
 
-    /// Remembers a verdict reached at `now`: an active token until the earlier of its `exp`
-    /// and the active lifetime, a refusal for the inactive lifetime.
+    /// Remembers a verdict reached at `now`, for its lifetime.
     pub(crate) fn insert(&self, key: Key, verdict: &Verdict, now: f64) {
-        let until = match verdict {
-            Verdict::Active(claims) => {
-                let cap = now + self.active_ttl;
-                claims.expires_at().map_or(now, |exp| exp.min(cap))
-            }
-            Verdict::Refused(_) => now + self.inactive_ttl,
-        };
+        let until = self.lifetimes.until(verdict, now);
+        self.insert_until(key, verdict, now, until);
+    }
+
+    /// Remembers a verdict until `until`, or its own lifetime from `now` if that is sooner
+    /// (a verdict another replica reached earlier keeps its first deadline).
+    pub(crate) fn insert_until(&self, key: Key, verdict: &Verdict, now: f64, until: f64) {
+        let until = until.min(self.lifetimes.until(verdict, now));
         let Ok(ttl) = Duration::try_from_secs_f64(until - now) else {
             return; // not positive (or not finite): nothing to remember
         };
@@ -222,7 +255,8 @@ mod tests {
 
     #[test]
     fn active_verdicts_last_until_exp_or_the_cap_and_refusals_briefly() {
-        let cache = VerdictCache::new(10, Duration::from_secs(60), Duration::from_secs(5));
+        let lifetimes = Lifetimes::new(Duration::from_secs(60), Duration::from_secs(5));
+        let cache = VerdictCache::new(10, lifetimes);
         let now = 1_000.0;
         cache.insert([1; 32], &active(1_030.0), now);
         cache.insert([2; 32], &active(5_000.0), now);
@@ -236,6 +270,30 @@ mod tests {
         assert!(cache.get(&[3; 32], 1_004.9).is_some());
         assert!(cache.get(&[3; 32], 1_005.0).is_none());
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_verdict_from_another_replica_keeps_its_first_deadline() {
+        let lifetimes = Lifetimes::new(Duration::from_secs(60), Duration::from_secs(5));
+        let cache = VerdictCache::new(10, lifetimes);
+        let now = 1_000.0;
+        // Reached elsewhere and good until 1_020: not extended to now + 60.
+        cache.insert_until([1; 32], &active(5_000.0), now, 1_020.0);
+        assert!(cache.get(&[1; 32], 1_019.9).is_some());
+        assert!(cache.get(&[1; 32], 1_020.0).is_none());
+        // A deadline past the verdict's own lifetime is cut to it.
+        cache.insert_until([2; 32], &active(1_010.0), now, 1_050.0);
+        assert!(cache.get(&[2; 32], 1_009.9).is_some());
+        assert!(cache.get(&[2; 32], 1_010.0).is_none());
+        let refused = Verdict::Refused(ErrorKind::Inactive.into());
+        cache.insert_until([3; 32], &refused, now, 2_000.0);
+        assert!(cache.get(&[3; 32], 1_005.0).is_none());
+        cache.insert_until([4; 32], &refused, now, 999.0); // past: not kept
+        assert!(cache.get(&[4; 32], now).is_none());
+        let shared = crate::shared::SharedCacheKey::new(&[9; 32]).unwrap();
+        let (a, b) = (Digester::shared(&shared), Digester::shared(&shared));
+        assert_eq!(a.key("t"), b.key("t"));
+        assert_ne!(a.key("t"), Digester::random().unwrap().key("t"));
     }
 
     #[test]

@@ -10,10 +10,11 @@ use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use tokio::sync::Semaphore;
 
-use crate::cache::{Digester, Flights, Key, Leave, Verdict, VerdictCache};
+use crate::cache::{Digester, Flights, Key, Leave, Lifetimes, Verdict, VerdictCache};
 use crate::client_auth::{AuthMethod, ClientSecret, Credentials};
 use crate::error::{IntrospectError, IntrospectErrorKind};
 use crate::response;
+use crate::shared::{Shared, SharedCacheKey, SharedCachePolicy, SharedVerdicts};
 use portcullis_jwks::http::{BodyError, read_capped};
 
 /// How long an active token's verdict is reused at most (it is also never reused past the
@@ -55,6 +56,7 @@ pub struct IntrospectorBuilder {
     max_body_bytes: usize,
     max_concurrent_calls: usize,
     allow_http: bool,
+    shared: Option<Shared>,
 }
 
 /// Asks the authorization server about opaque tokens (RFC 7662), applies the claim rules of
@@ -73,6 +75,8 @@ struct Inner {
     credentials: Credentials,
     validator: Validator,
     cache: Option<VerdictCache>,
+    lifetimes: Lifetimes,
+    shared: Option<Shared>,
     flights: Flights,
     digester: Digester,
     permits: Semaphore,
@@ -80,6 +84,7 @@ struct Inner {
     max_body_bytes: usize,
     calls: AtomicU64,
     failures: AtomicU64,
+    shared_hits: AtomicU64,
 }
 
 /// What one call to the endpoint said: see [`Introspector::introspect_once`].
@@ -101,6 +106,8 @@ pub struct IntrospectionStats {
     /// Calls that gave no verdict (the endpoint failed, refused the client, or answered
     /// something that is not an RFC 7662 response).
     pub failures: u64,
+    /// Verdicts read from the shared cache, another replica's calls.
+    pub shared_hits: u64,
 }
 
 impl Introspector {
@@ -262,6 +269,7 @@ impl Introspector {
         IntrospectionStats {
             calls: self.inner.calls.load(Ordering::Relaxed),
             failures: self.inner.failures.load(Ordering::Relaxed),
+            shared_hits: self.inner.shared_hits.load(Ordering::Relaxed),
         }
     }
 
@@ -342,12 +350,100 @@ impl Inner {
         }
     }
 
-    /// One call, its verdict remembered, its failure logged and turned into "unavailable".
+    /// The verdict another replica stored for `key`, read with this replica's rules and
+    /// remembered here until the deadline it was stored with: `Ok(None)` when there is none
+    /// usable (absent, expired, not authentic, unreadable), `Err` when the store failed.
+    async fn shared_verdict(
+        &self,
+        shared: &Shared,
+        key: &Key,
+    ) -> Result<Option<Verdict>, crate::SharedCacheError> {
+        let Some(record) = shared.store.get(key).await? else {
+            return Ok(None);
+        };
+        let Some((until, response)) = shared.key.open(key, &record) else {
+            tracing::warn!(
+                target: "portcullis::introspection",
+                "a shared verdict record failed its authentication (another secret, or \
+                 written by something else); ignored, the endpoint is asked"
+            );
+            return Ok(None);
+        };
+        let now = self.validator.clock().now_unix();
+        if until <= now {
+            return Ok(None);
+        }
+        let Ok(verdict) = response::read(response, &self.validator) else {
+            return Ok(None);
+        };
+        self.shared_hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(cache) = &self.cache {
+            cache.insert_until(*key, &verdict, now, until);
+        }
+        Ok(Some(verdict))
+    }
+
+    /// The verdict on the token: from the shared cache when one is configured and holds it,
+    /// else from one call to the endpoint (written to the shared cache for the others).
     async fn fetch(&self, key: Key, token: &str) -> Result<Claims, AuthError> {
+        if let Some(shared) = &self.shared {
+            match self.shared_verdict(shared, &key).await {
+                Ok(Some(verdict)) => return verdict.into_result(),
+                Ok(None) => {}
+                Err(e) => match shared.policy {
+                    SharedCachePolicy::FailClosed => {
+                        tracing::warn!(
+                            target: "portcullis::introspection",
+                            reason = e.reason(),
+                            "shared verdict cache unavailable; the request is answered 503 \
+                             (fail closed)"
+                        );
+                        return Err(ErrorKind::SharedCacheUnavailable(e.reason().into()).into());
+                    }
+                    SharedCachePolicy::FailOpen => {
+                        tracing::warn!(
+                            target: "portcullis::introspection",
+                            reason = e.reason(),
+                            "shared verdict cache unavailable; asking the endpoint (fail open)"
+                        );
+                        return self.call_and_remember(key, token, None).await;
+                    }
+                },
+            }
+        }
+        self.call_and_remember(key, token, self.shared.as_ref())
+            .await
+    }
+
+    /// One call, its verdict remembered (here, and in `shared` when given), its failure
+    /// logged and turned into "unavailable".
+    async fn call_and_remember(
+        &self,
+        key: Key,
+        token: &str,
+        shared: Option<&Shared>,
+    ) -> Result<Claims, AuthError> {
         match self.call(token).await {
-            Ok((verdict, _response)) => {
+            Ok((verdict, response)) => {
+                let now = self.validator.clock().now_unix();
                 if let Some(cache) = &self.cache {
-                    cache.insert(key, &verdict, self.validator.clock().now_unix());
+                    cache.insert(key, &verdict, now);
+                }
+                if let Some(shared) = shared {
+                    let until = self.lifetimes.until(&verdict, now);
+                    if let Ok(ttl) = Duration::try_from_secs_f64(until - now)
+                        && !ttl.is_zero()
+                    {
+                        let record = shared.key.seal(&key, until, &response);
+                        if let Err(e) = shared.store.put(&key, record, ttl).await {
+                            tracing::warn!(
+                                target: "portcullis::introspection",
+                                reason = e.reason(),
+                                "could not share a verdict with the other replicas; they will \
+                                 ask the endpoint themselves"
+                            );
+                        }
+                    }
                 }
                 verdict.into_result()
             }
@@ -455,7 +551,36 @@ impl IntrospectorBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             allow_http: false,
+            shared: None,
         }
+    }
+
+    /// Shares verdicts with the other replicas through `store`: a local cache miss reads the
+    /// store before calling the endpoint, and a call's verdict is written there for the
+    /// others, with the same lifetime it has here. `key` must be the same on every replica
+    /// (see [`SharedCacheKey`]); tokens are never stored, records are authenticated with it.
+    ///
+    /// When the store cannot answer a read, the request is refused with 503
+    /// ([`SharedCachePolicy::FailClosed`], the default) unless
+    /// [`IntrospectorBuilder::shared_cache_policy`] says to ask the endpoint. A failed write
+    /// is logged and changes nothing for the request.
+    pub fn shared_cache(mut self, store: impl SharedVerdicts, key: SharedCacheKey) -> Self {
+        let policy = self.shared.as_ref().map(|s| s.policy).unwrap_or_default();
+        self.shared = Some(Shared {
+            store: Arc::new(store),
+            key,
+            policy,
+        });
+        self
+    }
+
+    /// What to do when the shared cache cannot answer a read (with
+    /// [`IntrospectorBuilder::shared_cache`]).
+    pub fn shared_cache_policy(mut self, policy: SharedCachePolicy) -> Self {
+        if let Some(shared) = &mut self.shared {
+            shared.policy = policy;
+        }
+        self
     }
 
     /// This resource server's client credentials at the authorization server, sent with
@@ -622,10 +747,14 @@ impl IntrospectorBuilder {
                     .map_err(url_error)?
             }
         };
-        let digester = Digester::random()
-            .ok_or_else(|| IntrospectError::config("no system randomness for the cache key"))?;
-        let cache = (self.cache_entries > 0)
-            .then(|| VerdictCache::new(self.cache_entries, self.active_ttl, self.inactive_ttl));
+        let digester = match &self.shared {
+            Some(shared) => Digester::shared(&shared.key),
+            None => Digester::random()
+                .ok_or_else(|| IntrospectError::config("no system randomness for the cache key"))?,
+        };
+        let lifetimes = Lifetimes::new(self.active_ttl, self.inactive_ttl);
+        let cache =
+            (self.cache_entries > 0).then(|| VerdictCache::new(self.cache_entries, lifetimes));
         Ok(Introspector {
             inner: Arc::new(Inner {
                 endpoint,
@@ -633,6 +762,8 @@ impl IntrospectorBuilder {
                 credentials: Credentials::new(client_id, &secret, self.method)?,
                 validator: self.validator,
                 cache,
+                lifetimes,
+                shared: self.shared,
                 flights: Flights::default(),
                 digester,
                 permits: Semaphore::new(self.max_concurrent_calls),
@@ -640,6 +771,7 @@ impl IntrospectorBuilder {
                 max_body_bytes: self.max_body_bytes,
                 calls: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
+                shared_hits: AtomicU64::new(0),
             }),
         })
     }

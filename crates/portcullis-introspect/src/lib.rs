@@ -81,6 +81,7 @@ mod client_auth;
 mod error;
 mod introspector;
 mod response;
+mod shared;
 mod verifier;
 
 pub use client_auth::{AuthMethod, ClientSecret};
@@ -89,5 +90,8 @@ pub use introspector::{
     DEFAULT_ACTIVE_TTL, DEFAULT_CACHE_ENTRIES, DEFAULT_CONNECT_TIMEOUT, DEFAULT_INACTIVE_TTL,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENT_CALLS, DEFAULT_TIMEOUT, Introspection,
     IntrospectionStats, Introspector, IntrospectorBuilder,
+};
+pub use shared::{
+    SharedCacheError, SharedCacheKey, SharedCachePolicy, SharedFuture, SharedVerdicts, ShortSecret,
 };
 pub use verifier::JwtOrIntrospection;
