@@ -22,9 +22,12 @@ use portcullis_introspect::{
 };
 use portcullis_testkit::TestIssuer;
 
+/// Records by digest, with the lifetime each was stored for.
+type Records = HashMap<[u8; 32], (Vec<u8>, Duration)>;
+
 #[derive(Default)]
 struct Memory {
-    records: Mutex<HashMap<[u8; 32], (Vec<u8>, Duration)>>,
+    records: Mutex<Records>,
     reads_fail: AtomicBool,
     writes_fail: AtomicBool,
     gets: AtomicUsize,
