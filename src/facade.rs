@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::dpop::{Dpop, NonceKey, ReplayStore};
+use portcullis_core::revocation::{RevocationList, RevocationVerifier};
 use portcullis_core::{
     Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, TypPolicy, Validator, Verifier,
 };
@@ -508,6 +509,7 @@ impl Portcullis {
             client: None,
             policy: None,
             replay: None,
+            revocations: None,
         }
     }
 }
@@ -521,6 +523,17 @@ pub struct PortcullisBuilder {
     client: Option<reqwest::Client>,
     policy: Option<Policy>,
     replay: Option<Replay>,
+    revocations: Option<Revocations>,
+}
+
+/// The deny list given to the builder.
+#[derive(Clone)]
+struct Revocations(Arc<dyn RevocationList>);
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevocationList(..)")
+    }
 }
 
 /// The DPoP replay store given to the builder.
@@ -666,6 +679,15 @@ impl PortcullisBuilder {
         self
     }
 
+    /// A deny list asked about every token accepted, on every request (verified-token cache
+    /// hits and introspection verdicts included): a revoked token is `401 invalid_token`, a
+    /// list that cannot answer `503`. [`LocalRevocations`](portcullis_core::revocation::LocalRevocations)
+    /// for one replica; `portcullis-redis` shares one between replicas.
+    pub fn revocations(mut self, list: impl RevocationList) -> Self {
+        self.revocations = Some(Revocations(Arc::new(list)));
+        self
+    }
+
     /// How many verified tokens to remember per issuer (0 turns the cache off).
     pub fn token_cache_entries(mut self, entries: u64) -> Self {
         self.config.token_cache_entries = entries;
@@ -799,6 +821,10 @@ impl PortcullisBuilder {
                 let trusted = config.issuers.iter().map(|i| i.issuer.clone());
                 Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
             }
+        };
+        let verifier: Arc<dyn Verifier> = match self.revocations {
+            Some(Revocations(list)) => Arc::new(RevocationVerifier::new(verifier, list)),
+            None => verifier,
         };
 
         let mut answers = Answers::default()
