@@ -8,7 +8,10 @@ use portcullis_core::revocation::{RevocationList, RevocationVerifier};
 use portcullis_core::{
     Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, TypPolicy, Validator, Verifier,
 };
-use portcullis_introspect::{AuthMethod, ClientSecret, Introspector, JwtOrIntrospection};
+use portcullis_introspect::{
+    AuthMethod, ClientSecret, Introspector, JwtOrIntrospection, SharedCacheKey, SharedCachePolicy,
+    SharedVerdicts,
+};
 use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, TokenCache};
 use portcullis_tower::{Answers, BearerAuthLayer, Policy, TokenSources};
 use serde::Deserialize;
@@ -510,6 +513,7 @@ impl Portcullis {
             policy: None,
             replay: None,
             revocations: None,
+            shared_verdicts: None,
         }
     }
 }
@@ -524,6 +528,23 @@ pub struct PortcullisBuilder {
     policy: Option<Policy>,
     replay: Option<Replay>,
     revocations: Option<Revocations>,
+    shared_verdicts: Option<SharedVerdictCache>,
+}
+
+/// The introspection verdict cache shared by the replicas, given to the builder.
+#[derive(Clone)]
+struct SharedVerdictCache {
+    store: Arc<dyn SharedVerdicts>,
+    key: SharedCacheKey,
+    policy: SharedCachePolicy,
+}
+
+impl std::fmt::Debug for SharedVerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedVerdictCache")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The deny list given to the builder.
@@ -688,6 +709,24 @@ impl PortcullisBuilder {
         self
     }
 
+    /// Shares introspection verdicts with the other replicas through `store` (Redis:
+    /// `portcullis-redis`), under the secret `key` every replica holds; `policy` says what
+    /// a request does when the store cannot answer (see
+    /// [`IntrospectorBuilder::shared_cache`](portcullis_introspect::IntrospectorBuilder::shared_cache)).
+    pub fn shared_introspection_cache(
+        mut self,
+        store: impl SharedVerdicts,
+        key: SharedCacheKey,
+        policy: SharedCachePolicy,
+    ) -> Self {
+        self.shared_verdicts = Some(SharedVerdictCache {
+            store: Arc::new(store),
+            key,
+            policy,
+        });
+        self
+    }
+
     /// How many verified tokens to remember per issuer (0 turns the cache off).
     pub fn token_cache_entries(mut self, entries: u64) -> Self {
         self.config.token_cache_entries = entries;
@@ -791,6 +830,12 @@ impl PortcullisBuilder {
                          tokens to introspection or jwt_or_introspection",
                     ));
                 }
+                if self.shared_verdicts.is_some() {
+                    return Err(ConfigError::invalid(
+                        "tokens",
+                        "a shared introspection cache is given but only JWTs are accepted",
+                    ));
+                }
                 jwt_verifier(&config, client).await?
             }
             TokenMode::Introspection => {
@@ -801,7 +846,7 @@ impl PortcullisBuilder {
                          endpoint is asked); use jwt_or_introspection to trust JWTs of others",
                     ));
                 };
-                Arc::new(build_introspector(only, client).await?)
+                Arc::new(build_introspector(only, client, self.shared_verdicts.as_ref()).await?)
             }
             TokenMode::JwtOrIntrospection => {
                 let introspecting: Vec<&IssuerConfig> = config
@@ -816,7 +861,8 @@ impl PortcullisBuilder {
                          one issuer (opaque tokens do not say whose they are)",
                     ));
                 };
-                let introspector = build_introspector(issuer, client).await?;
+                let introspector =
+                    build_introspector(issuer, client, self.shared_verdicts.as_ref()).await?;
                 let jwt = jwt_verifier(&config, client).await?;
                 let trusted = config.issuers.iter().map(|i| i.issuer.clone());
                 Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
@@ -929,6 +975,7 @@ async fn jwt_verifier(
 async fn build_introspector(
     c: &IssuerConfig,
     client: Option<&reqwest::Client>,
+    shared: Option<&SharedVerdictCache>,
 ) -> Result<Introspector, ConfigError> {
     let invalid = |what: &str| {
         ConfigError::invalid("introspection", format!("issuer {:?}: {what}", c.issuer))
@@ -971,6 +1018,11 @@ async fn build_introspector(
     }
     if c.danger_allow_http {
         builder = builder.danger_allow_http();
+    }
+    if let Some(shared) = shared {
+        builder = builder
+            .shared_cache(shared.store.clone(), shared.key.clone())
+            .shared_cache_policy(shared.policy);
     }
     builder.build().await.map_err(|e| {
         let (setting, value) = match &i.endpoint {
