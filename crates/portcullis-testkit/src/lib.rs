@@ -39,6 +39,8 @@ mod issuer;
 mod key;
 mod logs;
 mod proof_check;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod server;
 pub mod tamper;
 #[cfg(feature = "tls")]
