@@ -85,11 +85,17 @@
 
 mod error;
 mod replay;
+pub mod revocation;
 mod store;
 mod target;
+#[cfg(feature = "introspection")]
+mod verdicts;
 
 pub use error::{RedisError, RedisErrorKind};
 pub use replay::RedisReplayStore;
+pub use revocation::{RedisRevocations, RedisRevocationsBuilder, RevocationPolicy};
 pub use store::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisStoreBuilder,
 };
+#[cfg(feature = "introspection")]
+pub use verdicts::RedisVerdicts;

@@ -37,6 +37,10 @@ pub struct RedisStore {
 
 struct Inner {
     connection: Connection,
+    /// A client for the subscriptions (pub/sub needs a connection of its own): the server,
+    /// or a cluster's first seed node (a message published on any node reaches them all).
+    subscriber: Client,
+    connect_timeout: Duration,
     prefix: Box<str>,
     timeout: Duration,
     /// The server (or the cluster's first seed node), redacted.
@@ -111,6 +115,21 @@ impl RedisStore {
         key.push_str(&self.inner.prefix);
         key.push_str(name);
         key
+    }
+
+    /// The client for a subscription of its own.
+    pub(crate) fn subscriber(&self) -> &Client {
+        &self.inner.subscriber
+    }
+
+    /// How long establishing a connection may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.inner.connect_timeout
+    }
+
+    /// The client's error, classified, with no password in its message.
+    pub(crate) fn error(&self, e: &redis::RedisError) -> RedisError {
+        RedisError::from_client(e, &self.inner.target, &self.inner.secrets)
     }
 
     /// Runs `cmd` on the server, or on the cluster node that holds its key, within the
@@ -243,6 +262,11 @@ impl RedisStoreBuilder {
             install_crypto_provider();
         }
 
+        let subscriber = match certificates.clone() {
+            Some(certificates) => Client::build_with_tls(&*first.url, certificates),
+            None => Client::open(&*first.url),
+        }
+        .map_err(|e| fail(&e))?;
         let connecting = async {
             if self.cluster {
                 let mut builder =
@@ -294,6 +318,8 @@ impl RedisStoreBuilder {
         let store = RedisStore {
             inner: Arc::new(Inner {
                 connection,
+                subscriber,
+                connect_timeout: self.connect_timeout,
                 prefix: self.prefix.into_boxed_str(),
                 timeout: self.timeout,
                 target: shown,
