@@ -148,7 +148,14 @@ impl RedisStore {
         };
         match tokio::time::timeout(inner.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(RedisError::from_client(&e, &inner.target, &inner.secrets)),
+            Ok(Err(e)) => {
+                let error = RedisError::from_client(&e, &inner.target, &inner.secrets);
+                if error.kind() == RedisErrorKind::Timeout {
+                    // The client's own response timeout, which is the store's.
+                    return Err(RedisError::timeout(&inner.target, inner.timeout));
+                }
+                Err(error)
+            }
             Err(_) => Err(RedisError::timeout(&inner.target, inner.timeout)),
         }
     }

@@ -15,7 +15,7 @@
 //! Each server has a temporary directory of its own, persists nothing (`--save ""`,
 //! `--appendonly no`), listens on 127.0.0.1 only, and is stopped (SIGKILL) when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -298,8 +298,8 @@ impl RedisServer {
     }
 
     /// Runs one command on the server (credentials included) and returns the reply as text:
-    /// a status or error line (`+OK`, `-ERR ..`), an integer (`:1`), or a bulk string's
-    /// contents. Not for TLS servers.
+    /// a status, error or integer line as sent (`+OK`, `-ERR ..`, `:1`), a bulk string's
+    /// contents (`$-1` for nil), an array's elements one per line. Not for TLS servers.
     ///
     /// # Panics
     /// When the server cannot be reached.
@@ -597,19 +597,27 @@ fn roundtrip(stream: &mut TcpStream, args: &[&str]) -> std::io::Result<String> {
         request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
     }
     stream.write_all(request.as_bytes())?;
-    let mut reader = BufReader::new(stream);
+    read_reply(&mut BufReader::new(stream))
+}
+
+/// One reply as text: a status, error or integer line as sent (`+OK`, `-ERR ..`, `:1`), a
+/// bulk string's contents (`$-1` for nil), an array's elements one per line.
+fn read_reply(reader: &mut impl BufRead) -> std::io::Result<String> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let line = line.trim_end().to_owned();
-    if let Some(len) = line.strip_prefix('$') {
-        let Ok(len) = len.parse::<usize>() else {
-            // `$-1`: nil.
-            return Ok(line);
-        };
+    if let Some(Ok(len)) = line.strip_prefix('$').map(str::parse::<usize>) {
         let mut body = vec![0u8; len + 2];
         reader.read_exact(&mut body)?;
         body.truncate(len);
         return Ok(String::from_utf8_lossy(&body).into_owned());
+    }
+    if let Some(Ok(n)) = line.strip_prefix('*').map(str::parse::<usize>) {
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(read_reply(reader)?);
+        }
+        return Ok(items.join("\n"));
     }
     Ok(line)
 }
