@@ -150,7 +150,9 @@ impl Lookup {
         let issuer = claims.issuer().unwrap_or("");
         Lookup {
             token: claims.jwt_id().map(|jti| RevocationKey::token(issuer, jti)),
-            subject: claims.subject().map(|sub| RevocationKey::subject(issuer, sub)),
+            subject: claims
+                .subject()
+                .map(|sub| RevocationKey::subject(issuer, sub)),
             issued_at: claims.issued_at(),
         }
     }
@@ -405,7 +407,10 @@ impl<V: Verifier, L: RevocationList + Clone> RevocationVerifier<V, L> {
     }
 }
 
-fn judged(claims: Claims, standing: Result<Standing, RevocationError>) -> Result<Claims, AuthError> {
+fn judged(
+    claims: Claims,
+    standing: Result<Standing, RevocationError>,
+) -> Result<Claims, AuthError> {
     match standing {
         Ok(Standing::NotRevoked) => Ok(claims),
         Ok(Standing::Revoked) => Err(ErrorKind::Revoked.into()),

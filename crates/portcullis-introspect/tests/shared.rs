@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use portcullis_core::{ErrorKind, ManualClock, Validator};
 use portcullis_introspect::{
-    Introspector, SharedCacheError, SharedCacheKey, SharedCachePolicy, SharedFuture,
-    SharedVerdicts,
+    Introspector, SharedCacheError, SharedCacheKey, SharedCachePolicy, SharedFuture, SharedVerdicts,
 };
 use portcullis_testkit::TestIssuer;
 
@@ -39,7 +38,12 @@ impl SharedVerdicts for Memory {
         let result = if self.reads_fail.load(Ordering::SeqCst) {
             Err(SharedCacheError::new("connection refused"))
         } else {
-            Ok(self.records.lock().unwrap().get(key).map(|(r, _)| r.clone()))
+            Ok(self
+                .records
+                .lock()
+                .unwrap()
+                .get(key)
+                .map(|(r, _)| r.clone()))
         };
         Box::pin(async move { result })
     }
@@ -88,8 +92,22 @@ async fn one_replicas_call_serves_the_other() {
     let idp = TestIssuer::start().await;
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
-    let a = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
-    let b = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let a = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
+    let b = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let token = idp.opaque(&idp.token().scope("orders.read").expires_in(600));
     let on_a = a.introspect(&token).await.unwrap();
     assert_eq!(idp.introspection_calls(), 1);
@@ -111,7 +129,9 @@ async fn one_replicas_call_serves_the_other() {
     let raw = String::from_utf8_lossy(record);
     assert!(!raw.contains(&token), "the token is never stored");
     assert!(
-        records.keys().all(|k| !token.as_bytes().windows(8).any(|w| k.starts_with(w))),
+        records
+            .keys()
+            .all(|k| !token.as_bytes().windows(8).any(|w| k.starts_with(w))),
         "keys are digests"
     );
 }
@@ -121,8 +141,22 @@ async fn refusals_are_shared_for_the_short_lifetime_and_read_with_each_replicas_
     let idp = TestIssuer::start().await;
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
-    let a = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
-    let b = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let a = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
+    let b = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let revoked = idp.opaque(&idp.token());
     idp.revoke(&revoked);
     assert_eq!(
@@ -159,8 +193,22 @@ async fn a_shared_verdict_keeps_the_deadline_it_was_stored_with() {
     let idp = TestIssuer::start().await;
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
-    let a = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
-    let b = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let a = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
+    let b = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let token = idp.opaque(&idp.token().expires_in(3600));
     a.introspect(&token).await.unwrap();
     clock.advance_secs(50);
@@ -179,8 +227,22 @@ async fn records_that_fail_authentication_are_ignored() {
     let idp = TestIssuer::start().await;
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
-    let a = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
-    let b = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let a = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
+    let b = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let revoked = idp.opaque(&idp.token());
     idp.revoke(&revoked);
     a.introspect(&revoked).await.unwrap_err();
@@ -199,11 +261,22 @@ async fn records_that_fail_authentication_are_ignored() {
         b.introspect(&revoked).await.unwrap_err().kind(),
         &ErrorKind::Inactive
     );
-    assert_eq!(idp.introspection_calls(), 2, "the forged record was not used");
+    assert_eq!(
+        idp.introspection_calls(),
+        2,
+        "the forged record was not used"
+    );
     assert_eq!(b.stats().shared_hits, 0);
 
     // A replica with another secret neither finds nor trusts the others' records.
-    let c = replica(&idp, &clock, &store, secret(2), SharedCachePolicy::FailClosed).await;
+    let c = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(2),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let token = idp.opaque(&idp.token());
     a.introspect(&token).await.unwrap();
     c.introspect(&token).await.unwrap();
@@ -217,7 +290,14 @@ async fn a_store_that_cannot_answer_is_a_503_unless_told_to_fail_open() {
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
     store.reads_fail.store(true, Ordering::SeqCst);
-    let closed = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let closed = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let open = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailOpen).await;
     let token = idp.opaque(&idp.token());
     assert_eq!(
@@ -225,7 +305,10 @@ async fn a_store_that_cannot_answer_is_a_503_unless_told_to_fail_open() {
         &ErrorKind::SharedCacheUnavailable("connection refused".into())
     );
     assert_eq!(idp.introspection_calls(), 0, "fail closed asks nobody");
-    assert!(closed.cached(&token).is_none(), "an outage is never remembered");
+    assert!(
+        closed.cached(&token).is_none(),
+        "an outage is never remembered"
+    );
     open.introspect(&token).await.unwrap();
     assert_eq!(idp.introspection_calls(), 1);
     // The store is back: the fail-closed replica answers again, with nothing to restart.
@@ -240,8 +323,22 @@ async fn a_failed_write_changes_nothing_for_the_request() {
     let clock = ManualClock::frozen_now();
     let store = Arc::new(Memory::default());
     store.writes_fail.store(true, Ordering::SeqCst);
-    let a = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
-    let b = replica(&idp, &clock, &store, secret(1), SharedCachePolicy::FailClosed).await;
+    let a = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
+    let b = replica(
+        &idp,
+        &clock,
+        &store,
+        secret(1),
+        SharedCachePolicy::FailClosed,
+    )
+    .await;
     let token = idp.opaque(&idp.token());
     a.introspect(&token).await.unwrap();
     b.introspect(&token).await.unwrap();
