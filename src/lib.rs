@@ -36,6 +36,8 @@ pub use portcullis_core::revocation;
 pub use portcullis_introspect as introspection;
 #[cfg(feature = "keys")]
 pub use portcullis_jwks as keys;
+#[cfg(feature = "redis")]
+pub use portcullis_redis as redis;
 #[cfg(feature = "layer")]
 pub use portcullis_tower as layer;
 
