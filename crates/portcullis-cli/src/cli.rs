@@ -42,6 +42,87 @@ pub(crate) enum Command {
     /// from its token endpoint (`client_credentials`, client `client-1`, secret `secret-1`).
     /// It signs whatever it is asked: for development only.
     DevIssuer(DevIssuerArgs),
+    /// Refuse tokens before they expire, on every replica that shares a Redis deny list.
+    ///
+    /// Writes the entry to Redis and announces it to the replicas (which refuse it as soon
+    /// as they hear, and at most their `fresh_for` later). The entry expires when the tokens
+    /// it covers would have. The Redis URL comes from `--redis-url-env` (default
+    /// `PORTCULLIS_REDIS_URL`) so that its password stays out of shell history; it is never
+    /// printed.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    #[command(subcommand)]
+    pub(crate) what: RevokeWhat,
+
+    /// The variable holding the Redis URL (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://`); a cluster's seed nodes separated by spaces, with --cluster.
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "PORTCULLIS_REDIS_URL",
+        global = true
+    )]
+    pub(crate) redis_url_env: String,
+
+    /// The URL is a Redis Cluster's (one or more seed nodes).
+    #[arg(long, global = true)]
+    pub(crate) cluster: bool,
+
+    /// The deployment's key prefix, as its replicas are configured.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "portcullis:",
+        global = true
+    )]
+    pub(crate) key_prefix: String,
+
+    /// How long Redis may take to answer, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000, global = true)]
+    pub(crate) timeout_ms: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RevokeWhat {
+    /// One token, by its issuer and `jti`, until its expiry.
+    Jti {
+        /// The token's `iss`.
+        #[arg(long, value_name = "URL")]
+        issuer: String,
+        /// The token's `jti`.
+        #[arg(long, value_name = "ID")]
+        jti: String,
+        /// When the token expires (its `exp`): a Unix time or an RFC 3339 date-time.
+        #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
+        expires_at: i64,
+    },
+    /// One token, given whole: its `iss`, `jti` and `exp` are read from it WITHOUT verifying
+    /// it (revoking a forged token harms nobody).
+    Token {
+        /// The token; `-` or nothing reads it from standard input.
+        #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
+        token: Option<String>,
+    },
+    /// Every token of a subject issued before an instant ("log out everywhere").
+    Subject {
+        /// The issuer of the tokens.
+        #[arg(long, value_name = "URL")]
+        issuer: String,
+        /// The subject (`sub`).
+        #[arg(long, value_name = "SUB")]
+        subject: String,
+        /// Tokens issued before this instant are refused (a Unix time or an RFC 3339
+        /// date-time; default: now, so every token issued up to this second).
+        #[arg(long, value_name = "TIME", value_parser = time::parse_time)]
+        before: Option<i64>,
+        /// The longest lifetime of the issuer's tokens, in seconds: the entry is kept that
+        /// long after the instant.
+        #[arg(long, value_name = "SECS")]
+        max_token_lifetime: u64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod inspect;
 mod introspection;
 mod keys;
 mod output;
+mod revoke;
 mod rules;
 mod time;
 mod verify;
@@ -63,6 +64,7 @@ async fn run(cli: &Cli) -> Result<bool, CliError> {
         Command::Inspect(args) => inspect::run(args).map(|()| true),
         Command::Jwks(args) => keys::run(args).await,
         Command::DevIssuer(args) => dev_issuer::run(args).await.map(|()| true),
+        Command::Revoke(args) => revoke::run(args).await.map(|()| true),
     }
 }
 
