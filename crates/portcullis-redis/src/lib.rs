@@ -82,6 +82,17 @@
 //!
 //! Messages name the server with its password replaced by `***`
 //! (`redis://app:***@cache.internal:6379/0`).
+//!
+//! # Deployment caveat
+//!
+//! Replay protection is as strong as Redis's memory of the last minute or so. A Redis that
+//! restarts empty (no persistence), or a failover to a replica that had not yet received
+//! the latest writes (replication is asynchronous), forgets the proofs recorded just before:
+//! those proofs could be replayed until their window ends, about 70 s later. Run Redis with
+//! persistence (`appendonly yes`) where that matters, and keep `maxmemory-policy` at
+//! `noeviction` (Redis's default): a full Redis then refuses the write, which fails closed
+//! (503), whereas every eviction policy, `volatile-*` included (each entry has an expiry),
+//! may evict a live entry, and an evicted entry is a forgotten proof.
 
 #![forbid(unsafe_code)]
 

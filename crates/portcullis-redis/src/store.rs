@@ -69,14 +69,12 @@ impl RedisStore {
     /// A builder for one server at `url`: `redis://[user:password@]host[:port][/db]`, or
     /// `rediss://` for TLS (certificates checked against the system's roots, or
     /// [`RedisStoreBuilder::tls_root_certificate_pem`]).
-    #[must_use]
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder::new(vec![url.into()], false)
     }
 
     /// A builder for a Redis Cluster reached through its seed nodes `urls` (one is enough;
     /// the others are tried when it is down). Every URL has the same scheme and credentials.
-    #[must_use]
     pub fn cluster_builder<I, S>(urls: I) -> RedisStoreBuilder
     where
         I: IntoIterator<Item = S>,

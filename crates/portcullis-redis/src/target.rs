@@ -47,10 +47,10 @@ impl Target {
         let mut shown = parsed.clone();
         if let Some(password) = parsed.password() {
             secrets.push(Box::from(password));
-            if let Some(decoded) = percent_decode(password) {
-                if decoded != password {
-                    secrets.push(decoded.into_boxed_str());
-                }
+            if let Some(decoded) = percent_decode(password)
+                && decoded != password
+            {
+                secrets.push(decoded.into_boxed_str());
             }
             // A URL with a host accepts a password.
             let _ = shown.set_password(Some("***"));

@@ -13,6 +13,10 @@
 //! - `tls` (feature `tls`): a generated certificate authority with server and client
 //!   certificates, and an axum `Router` served over rustls with client certificates, for
 //!   certificate-bound tokens ([`TokenBuilder::certificate_bound`]).
+//! - `redis` (feature `redis`): real `redis-server` processes on free loopback ports, one
+//!   server or a three-node cluster, and a TCP proxy that delays traffic, for the tests of
+//!   the shared stores (`portcullis-redis`). Without `redis-server` those tests skip, unless
+//!   `PORTCULLIS_REQUIRE_REDIS=1` makes that a failure.
 //!
 //! ```
 //! use portcullis_testkit::{tamper, Algorithm, TestKey, TokenBuilder};

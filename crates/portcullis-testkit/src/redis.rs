@@ -5,11 +5,16 @@
 //! is skipped with a line on stderr, unless `PORTCULLIS_REQUIRE_REDIS=1` (as in CI) makes
 //! that a failure:
 //!
-//! ```no_run
+//! ```
 //! use portcullis_testkit::redis::RedisServer;
 //!
-//! let Some(redis) = RedisServer::start_or_skip("a_test_name") else { return };
+//! let Some(mut redis) = RedisServer::start_or_skip("the_redis_module_doctest") else { return };
 //! assert!(redis.url().starts_with("redis://127.0.0.1:"));
+//! assert_eq!(redis.command(&["SET", "k", "v", "NX"]), "+OK");
+//! // A second `SET NX` of the same key is refused: nil.
+//! assert_eq!(redis.command(&["SET", "k", "v", "NX"]), "$-1");
+//! redis.kill();
+//! assert!(std::net::TcpStream::connect(redis.addr()).is_err());
 //! ```
 //!
 //! Each server has a temporary directory of its own, persists nothing (`--save ""`,
