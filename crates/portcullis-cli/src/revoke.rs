@@ -7,6 +7,7 @@ use portcullis_redis::{RedisRevocations, RedisStore};
 
 use crate::cli::{RevokeArgs, RevokeWhat};
 use crate::error::CliError;
+use crate::output::Report;
 use crate::{decode, input, time};
 
 /// What is revoked, resolved from the arguments.
@@ -155,9 +156,12 @@ pub(crate) async fn run(args: &RevokeArgs) -> Result<(), CliError> {
             )
         }
     };
-    println!("revoked: {what}");
-    println!("  key {} on {shown}", list.redis_key(&key));
-    Ok(())
+    let mut report = Report::default();
+    report.line(format!("revoked: {what}"));
+    report.line(format!("  key {} on {shown}", list.redis_key(&key)));
+    report
+        .print()
+        .map_err(|e| CliError::caused("cannot write the report", &e))
 }
 
 fn when(unix: u64) -> String {
