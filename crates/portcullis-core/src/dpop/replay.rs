@@ -20,6 +20,13 @@ use crate::clock::{Clock, SystemClock};
 pub struct ReplayKey(pub(crate) [u8; 32]);
 
 impl ReplayKey {
+    /// A key from its 32 bytes: for a store's own tests and benches (the core derives the
+    /// keys of real proofs itself).
+    #[must_use]
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ReplayKey(bytes)
+    }
+
     /// The digest.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8; 32] {
