@@ -6,6 +6,7 @@
 //! | [`security`] | each threat to a resource server that accepts bearer tokens, how portcullis defends against it, the tests that prove it, and what it does not defend against |
 //! | [`defaults`] | each default (verification rules, the layer and its answers, key sources, introspection) and the reason for it |
 //! | [`guide`] | the quickstart's options, issuers in code, several issuers, opaque tokens, where tokens are read, certificate-bound tokens (mutual TLS) and where the certificate comes from, DPoP from a browser (CORS), per-route rules and tonic in detail, the crates on their own |
+//! | [`replicas`] | several replicas as one: the DPoP replay store, the deny list and introspection verdicts shared through Redis, their guarantees, sizing and outage policy |
 //! | [`performance`] | the bench figures, and how they are measured |
 //! | [`testing`] | the attack suite, test vectors, property tests, load under faults, fuzzing, CI, the repository's layout, and how to run each |
 //! | [`crypto`] | why aws-lc-rs and not jsonwebtoken; the algorithms and keys accepted |
@@ -21,6 +22,9 @@ pub mod defaults {}
 
 #[doc = include_str!("../docs/manual/guide.md")]
 pub mod guide {}
+
+#[doc = include_str!("../docs/manual/replicas.md")]
+pub mod replicas {}
 
 #[doc = include_str!("../docs/manual/performance.md")]
 pub mod performance {}
