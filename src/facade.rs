@@ -80,6 +80,93 @@ pub struct Config {
     /// accepted (a DPoP-bound token is refused as a bearer token). Needs `public_origin`.
     #[serde(default)]
     pub dpop: Option<DpopConfig>,
+    /// Share state with the other replicas through Redis or Valkey (the `redis` feature):
+    /// the DPoP replay store (when `dpop` is on), and optionally the deny list and the
+    /// introspection verdicts. Absent: each replica keeps its own.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+}
+
+/// State shared with the other replicas through Redis or Valkey (needs the `redis` feature;
+/// see [`manual::replicas`](crate::manual::replicas)).
+///
+/// ```
+/// let config: portcullis::Config = serde_json::from_str(r#"{
+///     "issuers": [{ "issuer": "https://auth.example.com", "audiences": ["orders-api"] }],
+///     "redis": { "url_env": "ORDERS_REDIS_URL", "key_prefix": "orders-api:", "revocation": {} }
+/// }"#).unwrap();
+/// let redis = config.redis.unwrap();
+/// assert_eq!((redis.timeout_ms, redis.revocation.unwrap().fresh_for_ms), (50, 250));
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The environment variable that holds the URL (`redis://[user:password@]host[:port][/db]`,
+    /// `rediss://` for TLS; a cluster's seed nodes separated by spaces): the place for a URL
+    /// with a password.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// The URL itself, for a Redis without a password (a sidecar, loopback). Give `url` or
+    /// `url_env`, not both.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The URL is a Redis Cluster's.
+    #[serde(default)]
+    pub cluster: bool,
+    /// The prefix of every key (one per deployment when deployments share a Redis).
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// How long one call may take, in milliseconds; past it the request is answered 503.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Share the deny list: tokens revoked through any replica (or `portcullis revoke`) are
+    /// refused by all.
+    #[serde(default)]
+    pub revocation: Option<RedisRevocationConfig>,
+    /// Share introspection verdicts: one replica's call serves the others.
+    #[serde(default)]
+    pub introspection_cache: Option<RedisIntrospectionConfig>,
+}
+
+/// The deny list shared through Redis.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisRevocationConfig {
+    /// How long a "not revoked" answer is reused, in milliseconds: the worst-case delay
+    /// before a replica that missed the announcement refuses a newly revoked token.
+    #[serde(default = "default_fresh_for_ms")]
+    pub fresh_for_ms: u64,
+    /// When Redis cannot answer, judge from the entries this replica has heard of instead
+    /// of answering 503.
+    #[serde(default)]
+    pub fail_open: bool,
+}
+
+/// Introspection verdicts shared through Redis.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisIntrospectionConfig {
+    /// The environment variable that holds the secret every replica shares (at least 32
+    /// bytes), from which the records' keys and authentication are derived.
+    pub secret_env: String,
+    /// When Redis cannot answer, ask the endpoint instead of answering 503.
+    #[serde(default)]
+    pub fail_open: bool,
+}
+
+fn default_key_prefix() -> String {
+    "portcullis:".to_owned()
+}
+
+fn default_redis_timeout_ms() -> u64 {
+    50
+}
+
+fn default_fresh_for_ms() -> u64 {
+    250
 }
 
 /// How DPoP-bound tokens (RFC 9449) are accepted.
@@ -447,6 +534,7 @@ impl Default for Config {
             token_cache_entries: default_cache_entries(),
             tokens: TokenMode::default(),
             dpop: None,
+            redis: None,
         }
     }
 }
@@ -802,8 +890,30 @@ impl PortcullisBuilder {
             .as_deref()
             .map(public_origin)
             .transpose()?;
+        let mut replay = self.replay;
+        let mut revocations = self.revocations;
+        let mut shared_verdicts = self.shared_verdicts;
+        if let Some(redis) = &config.redis {
+            #[cfg(feature = "redis")]
+            redis_state(
+                redis,
+                config.dpop.is_some(),
+                &mut replay,
+                &mut revocations,
+                &mut shared_verdicts,
+            )
+            .await?;
+            #[cfg(not(feature = "redis"))]
+            {
+                let _ = redis;
+                return Err(ConfigError::invalid(
+                    "redis",
+                    "this build has no Redis support: enable portcullis's `redis` feature",
+                ));
+            }
+        }
         let dpop = match &config.dpop {
-            None if self.replay.is_some() => {
+            None if replay.is_some() => {
                 return Err(ConfigError::invalid(
                     "dpop",
                     "a DPoP replay store is given but DPoP is not accepted",
@@ -818,7 +928,7 @@ impl PortcullisBuilder {
                      the Host header",
                 ));
             }
-            Some(dpop) => Some(dpop.rules(self.replay.clone().map(|r| r.0))?),
+            Some(dpop) => Some(dpop.rules(replay.map(|r| r.0))?),
         };
         let client = self.client.as_ref();
         let verifier: Arc<dyn Verifier> = match config.tokens {
@@ -830,7 +940,7 @@ impl PortcullisBuilder {
                          tokens to introspection or jwt_or_introspection",
                     ));
                 }
-                if self.shared_verdicts.is_some() {
+                if shared_verdicts.is_some() {
                     return Err(ConfigError::invalid(
                         "tokens",
                         "a shared introspection cache is given but only JWTs are accepted",
@@ -846,7 +956,7 @@ impl PortcullisBuilder {
                          endpoint is asked); use jwt_or_introspection to trust JWTs of others",
                     ));
                 };
-                Arc::new(build_introspector(only, client, self.shared_verdicts.as_ref()).await?)
+                Arc::new(build_introspector(only, client, shared_verdicts.as_ref()).await?)
             }
             TokenMode::JwtOrIntrospection => {
                 let introspecting: Vec<&IssuerConfig> = config
@@ -862,13 +972,13 @@ impl PortcullisBuilder {
                     ));
                 };
                 let introspector =
-                    build_introspector(issuer, client, self.shared_verdicts.as_ref()).await?;
+                    build_introspector(issuer, client, shared_verdicts.as_ref()).await?;
                 let jwt = jwt_verifier(&config, client).await?;
                 let trusted = config.issuers.iter().map(|i| i.issuer.clone());
                 Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
             }
         };
-        let verifier: Arc<dyn Verifier> = match self.revocations {
+        let verifier: Arc<dyn Verifier> = match revocations {
             Some(Revocations(list)) => Arc::new(RevocationVerifier::new(verifier, list)),
             None => verifier,
         };
@@ -903,6 +1013,127 @@ impl PortcullisBuilder {
         }
         Ok(layer)
     }
+}
+
+/// Connects to the configured Redis and puts the state it shares where the builder was
+/// given none: the DPoP replay store (with DPoP), the deny list, the introspection verdicts.
+#[cfg(feature = "redis")]
+async fn redis_state(
+    c: &RedisConfig,
+    dpop: bool,
+    replay: &mut Option<Replay>,
+    revocations: &mut Option<Revocations>,
+    shared: &mut Option<SharedVerdictCache>,
+) -> Result<(), ConfigError> {
+    use portcullis_redis::{
+        RedisReplayStore, RedisRevocations, RedisStore, RedisVerdicts, RevocationPolicy,
+    };
+    let from_env = |setting: &'static str, var: &str| {
+        std::env::var(var).map_err(|e| {
+            ConfigError::with_source(
+                ConfigErrorKind::Unusable {
+                    setting,
+                    value: var.to_owned(),
+                },
+                e,
+            )
+        })
+    };
+    let both = |what: &str| {
+        ConfigError::invalid(
+            "redis",
+            format!("{what} is given in code and in the configuration's redis section: keep one"),
+        )
+    };
+    if dpop && replay.is_some() {
+        return Err(both("a DPoP replay store"));
+    }
+    if c.revocation.is_some() && revocations.is_some() {
+        return Err(both("a deny list"));
+    }
+    if c.introspection_cache.is_some() && shared.is_some() {
+        return Err(both("a shared introspection cache"));
+    }
+    // Read before connecting: a configuration error needs no network to be found.
+    let secret = match &c.introspection_cache {
+        Some(i) => Some((
+            SharedCacheKey::new(
+                from_env("redis.introspection_cache.secret_env", &i.secret_env)?.as_bytes(),
+            )
+            .map_err(|e| {
+                ConfigError::with_source(
+                    ConfigErrorKind::Unusable {
+                        setting: "redis.introspection_cache.secret_env",
+                        value: i.secret_env.clone(),
+                    },
+                    e,
+                )
+            })?,
+            if i.fail_open {
+                SharedCachePolicy::FailOpen
+            } else {
+                SharedCachePolicy::FailClosed
+            },
+        )),
+        None => None,
+    };
+    let (url, setting, shown) = match (&c.url, &c.url_env) {
+        (Some(url), None) => (url.clone(), "redis.url", "the configured URL".to_owned()),
+        (None, Some(var)) => (
+            from_env("redis.url_env", var)?,
+            "redis.url_env",
+            var.clone(),
+        ),
+        _ => {
+            return Err(ConfigError::invalid(
+                "redis",
+                "give the URL in url_env (the variable that holds it) or url, exactly one",
+            ));
+        }
+    };
+    let builder = if c.cluster {
+        RedisStore::cluster_builder(url.split_whitespace())
+    } else {
+        RedisStore::builder(url.trim())
+    };
+    // The error names the variable, never the URL (it may hold a password; the store's
+    // own message shows it redacted).
+    let store = builder
+        .key_prefix(c.key_prefix.clone())
+        .timeout(Duration::from_millis(c.timeout_ms))
+        .connect()
+        .await
+        .map_err(|e| {
+            ConfigError::with_source(
+                ConfigErrorKind::Unusable {
+                    setting,
+                    value: shown,
+                },
+                e,
+            )
+        })?;
+    if dpop {
+        *replay = Some(Replay(Arc::new(RedisReplayStore::new(store.clone()))));
+    }
+    if let Some(r) = &c.revocation {
+        let list = RedisRevocations::builder(store.clone())
+            .fresh_for(Duration::from_millis(r.fresh_for_ms))
+            .policy(if r.fail_open {
+                RevocationPolicy::FailOpen
+            } else {
+                RevocationPolicy::FailClosed
+            })
+            .start();
+        *revocations = Some(Revocations(Arc::new(list)));
+    }
+    if let Some((key, policy)) = secret {
+        *shared = Some(SharedVerdictCache {
+            store: Arc::new(RedisVerdicts::new(store)),
+            key,
+            policy,
+        });
+    }
+    Ok(())
 }
 
 /// The configured public origin, checked: an absolute `https` URL (`http` for loopback

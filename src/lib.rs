@@ -55,5 +55,6 @@ mod facade;
 pub mod manual;
 #[cfg(feature = "layer")]
 pub use facade::{
-    Config, DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
+    Config, DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder,
+    RedisConfig, RedisIntrospectionConfig, RedisRevocationConfig, TokenMode,
 };
