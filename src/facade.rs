@@ -890,28 +890,32 @@ impl PortcullisBuilder {
             .as_deref()
             .map(public_origin)
             .transpose()?;
-        let mut replay = self.replay;
-        let mut revocations = self.revocations;
-        let mut shared_verdicts = self.shared_verdicts;
-        if let Some(redis) = &config.redis {
-            #[cfg(feature = "redis")]
-            redis_state(
-                redis,
-                config.dpop.is_some(),
-                &mut replay,
-                &mut revocations,
-                &mut shared_verdicts,
-            )
-            .await?;
-            #[cfg(not(feature = "redis"))]
-            {
-                let _ = redis;
+        #[cfg(feature = "redis")]
+        let (replay, revocations, shared_verdicts) = {
+            let (mut replay, mut revocations, mut shared_verdicts) =
+                (self.replay, self.revocations, self.shared_verdicts);
+            if let Some(redis) = &config.redis {
+                redis_state(
+                    redis,
+                    config.dpop.is_some(),
+                    &mut replay,
+                    &mut revocations,
+                    &mut shared_verdicts,
+                )
+                .await?;
+            }
+            (replay, revocations, shared_verdicts)
+        };
+        #[cfg(not(feature = "redis"))]
+        let (replay, revocations, shared_verdicts) = {
+            if config.redis.is_some() {
                 return Err(ConfigError::invalid(
                     "redis",
                     "this build has no Redis support: enable portcullis's `redis` feature",
                 ));
             }
-        }
+            (self.replay, self.revocations, self.shared_verdicts)
+        };
         let dpop = match &config.dpop {
             None if replay.is_some() => {
                 return Err(ConfigError::invalid(
