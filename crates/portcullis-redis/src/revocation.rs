@@ -202,7 +202,8 @@ impl RedisRevocationsBuilder {
     /// The list, with its subscription started (a task on the current Tokio runtime, which
     /// reconnects by itself and stops when the last clone of the list is dropped).
     ///
-    /// Must be called inside a Tokio runtime.
+    /// Outside a Tokio runtime the list cannot subscribe: it then reuses no answer and asks
+    /// Redis on every check (logged at `warn`).
     pub fn start(self) -> RedisRevocations {
         let channel = self.store.key("revocations").into_boxed_str();
         let inner = Arc::new(Inner {
@@ -217,7 +218,17 @@ impl RedisRevocationsBuilder {
             channel,
             store: self.store,
         });
-        tokio::spawn(subscribe(Arc::downgrade(&inner)));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(subscribe(Arc::downgrade(&inner)));
+            }
+            // Still a correct list: without the subscription no answer is ever reused.
+            Err(_) => tracing::warn!(
+                target: "portcullis::revocation",
+                "RedisRevocations started outside a Tokio runtime: it cannot subscribe to \
+                 new entries, so every check asks Redis"
+            ),
+        }
         RedisRevocations { inner }
     }
 }

@@ -370,3 +370,29 @@ async fn a_slow_redis_answers_within_the_timeout() {
         refused.reason()
     );
 }
+
+#[test]
+fn a_list_started_outside_a_runtime_asks_redis_every_time() {
+    let Some(redis) =
+        RedisServer::start_or_skip("a_list_started_outside_a_runtime_asks_redis_every_time")
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(connect(&redis.url()));
+    let clock = ManualClock::at(NOW);
+    let list = RedisRevocations::builder(store)
+        .clock(clock)
+        .fresh_for(Duration::from_secs(3600))
+        .start();
+    assert!(!list.is_subscribed());
+    let t = token("t");
+    assert_eq!(rt.block_on(standing(&list, &t)), Ok(Standing::NotRevoked));
+    assert!(
+        !answered_at_once(&list, &t),
+        "no answer reused unsubscribed"
+    );
+}
