@@ -644,6 +644,16 @@ mod tests {
     }
 
     #[test]
+    fn an_unavailable_list_says_why() {
+        let e = RevocationError::new("timed out after 50ms");
+        assert_eq!(e.reason(), "timed out after 50ms");
+        assert_eq!(
+            e.to_string(),
+            "revocation list unavailable: timed out after 50ms"
+        );
+    }
+
+    #[test]
     fn a_list_that_cannot_answer_is_unavailable_never_accepted() {
         let p = Presentation::bearer("t");
         for verifier in [
