@@ -106,7 +106,9 @@ mod verdicts;
 
 pub use error::{RedisError, RedisErrorKind};
 pub use replay::RedisReplayStore;
-pub use revocation::{RedisRevocations, RedisRevocationsBuilder, RevocationPolicy};
+pub use revocation::{
+    RedisRevocations, RedisRevocationsBuilder, RevocationPolicy, RevocationStats,
+};
 pub use store::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisStoreBuilder,
 };

@@ -49,6 +49,22 @@ pub const DEFAULT_CACHED_ANSWERS: usize = 100_000;
 
 const SHARDS: usize = 16;
 
+/// Counters of a [`RedisRevocations`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RevocationStats {
+    /// Checks answered from memory (an entry heard of, or an answer still fresh).
+    pub local_answers: u64,
+    /// Checks that asked Redis.
+    pub round_trips: u64,
+    /// Round trips that got no answer (answered by the policy).
+    pub failures: u64,
+    /// Messages heard on the channel.
+    pub messages: u64,
+    /// Whether the subscription is up now.
+    pub subscribed: bool,
+}
+
 /// What a check does when Redis cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -138,6 +154,10 @@ struct Inner {
     subscribed: AtomicBool,
     /// Messages heard so far: an answer read before a message arrived is not remembered.
     heard: AtomicU64,
+    /// Checks answered from memory, and by a round trip; round trips that failed.
+    local_answers: AtomicU64,
+    round_trips: AtomicU64,
+    failures: AtomicU64,
     /// When an outage was last logged (Unix seconds on the list's clock, as bits).
     logged: AtomicU64,
     channel: Box<str>,
@@ -214,6 +234,9 @@ impl RedisRevocationsBuilder {
             clock: self.clock,
             subscribed: AtomicBool::new(false),
             heard: AtomicU64::new(0),
+            local_answers: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             logged: AtomicU64::new(0),
             channel,
             store: self.store,
@@ -254,6 +277,19 @@ impl RedisRevocations {
             let _ = write!(name, "{b:02x}");
         }
         self.inner.store.key(&name)
+    }
+
+    /// Counters, for health checks, metrics and tests.
+    #[must_use]
+    pub fn stats(&self) -> RevocationStats {
+        let inner = &*self.inner;
+        RevocationStats {
+            local_answers: inner.local_answers.load(Ordering::Relaxed),
+            round_trips: inner.round_trips.load(Ordering::Relaxed),
+            failures: inner.failures.load(Ordering::Relaxed),
+            messages: inner.heard.load(Ordering::Relaxed),
+            subscribed: self.is_subscribed(),
+        }
     }
 
     /// Whether the subscription that tells this replica of new entries is up.
@@ -345,10 +381,10 @@ impl RedisRevocations {
     fn standing(&self, lookup: &Lookup) -> RevocationCheck {
         let inner = &*self.inner;
         if inner.local.standing(lookup) == Standing::Revoked {
+            inner.local_answers.fetch_add(1, Ordering::Relaxed);
             return RevocationCheck::Ready(Ok(Standing::Revoked));
         }
-        let keys: Vec<RevocationKey> = lookup.token.into_iter().chain(lookup.subject).collect();
-        if keys.is_empty() {
+        if lookup.token.is_none() && lookup.subject.is_none() {
             return RevocationCheck::Ready(Ok(Standing::NotRevoked));
         }
         let since = inner.clock.now_unix() - inner.fresh_for;
@@ -364,6 +400,7 @@ impl RedisRevocations {
                     })
                 };
                 let refused = lookup.refused_by(entry(token).as_ref(), entry(subject).as_ref());
+                inner.local_answers.fetch_add(1, Ordering::Relaxed);
                 return RevocationCheck::Ready(Ok(if refused {
                     Standing::Revoked
                 } else {
@@ -372,6 +409,7 @@ impl RedisRevocations {
             }
         }
         let heard = inner.heard.load(Ordering::Acquire);
+        let keys: Vec<RevocationKey> = lookup.token.into_iter().chain(lookup.subject).collect();
         let list = self.clone();
         let lookup = *lookup;
         RevocationCheck::Pending(Box::pin(async move { list.ask(lookup, keys, heard).await }))
@@ -384,6 +422,7 @@ impl RedisRevocations {
         heard: u64,
     ) -> Result<Standing, RevocationError> {
         let inner = &*self.inner;
+        inner.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut get = redis::cmd("MGET");
         for key in &keys {
             get.arg(self.redis_key(key));
@@ -423,6 +462,7 @@ impl RedisRevocations {
 
     fn unavailable(&self, lookup: &Lookup, reason: &str) -> Result<Standing, RevocationError> {
         let inner = &*self.inner;
+        inner.failures.fetch_add(1, Ordering::Relaxed);
         let now = inner.clock.now_unix();
         let last = f64::from_bits(inner.logged.load(Ordering::Relaxed));
         let log = now - last >= 1.0;

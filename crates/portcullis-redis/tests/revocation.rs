@@ -88,6 +88,12 @@ async fn a_jti_revoked_through_one_replica_is_refused_by_both() {
     assert_eq!(standing(&b, &t1).await, Ok(Standing::NotRevoked));
     assert!(answered_at_once(&b, &t1), "the answer is remembered");
     assert_eq!(standing(&b, &t1).await, Ok(Standing::NotRevoked));
+    let stats = b.stats();
+    assert_eq!(
+        (stats.round_trips, stats.local_answers, stats.failures),
+        (1, 2, 0)
+    );
+    assert!(stats.subscribed);
 
     a.revoke_jti(ISS, "t1", (NOW + 600) as u64).await.unwrap();
     assert!(answered_at_once(&a, &t1));
@@ -316,6 +322,7 @@ async fn an_outage_is_503_or_the_local_copy_and_the_list_comes_back_by_itself() 
     assert!(!answered_at_once(&closed, &fine));
     let refused = standing(&closed, &fine).await.unwrap_err();
     assert!(!refused.reason().is_empty());
+    assert!(closed.stats().failures >= 1 && !closed.stats().subscribed);
     assert_eq!(standing(&open, &fine).await, Ok(Standing::NotRevoked));
     assert_eq!(
         standing(&open, &token("known")).await,
