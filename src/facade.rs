@@ -107,8 +107,8 @@ pub struct RedisConfig {
     /// with a password.
     #[serde(default)]
     pub url_env: Option<String>,
-    /// The URL itself, for a Redis without a password (a sidecar, loopback). Give `url` or
-    /// `url_env`, not both.
+    /// The URL itself, for a Redis without credentials (a sidecar, loopback; a URL with
+    /// `user:password@` is refused here). Give `url` or `url_env`, not both.
     #[serde(default)]
     pub url: Option<String>,
     /// The URL is a Redis Cluster's.
@@ -898,6 +898,7 @@ impl PortcullisBuilder {
                 redis_state(
                     redis,
                     config.dpop.is_some(),
+                    config.tokens != TokenMode::Jwt,
                     &mut replay,
                     &mut revocations,
                     &mut shared_verdicts,
@@ -1025,6 +1026,7 @@ impl PortcullisBuilder {
 async fn redis_state(
     c: &RedisConfig,
     dpop: bool,
+    introspection: bool,
     replay: &mut Option<Replay>,
     revocations: &mut Option<Revocations>,
     shared: &mut Option<SharedVerdictCache>,
@@ -1032,15 +1034,21 @@ async fn redis_state(
     use portcullis_redis::{
         RedisReplayStore, RedisRevocations, RedisStore, RedisVerdicts, RevocationPolicy,
     };
+    // Never the variable's value in the error: `VarError::NotUnicode` holds it.
     let from_env = |setting: &'static str, var: &str| {
         std::env::var(var).map_err(|e| {
-            ConfigError::with_source(
-                ConfigErrorKind::Unusable {
-                    setting,
-                    value: var.to_owned(),
-                },
-                e,
-            )
+            let unusable = ConfigErrorKind::Unusable {
+                setting,
+                value: var.to_owned(),
+            };
+            match e {
+                std::env::VarError::NotPresent => {
+                    ConfigError::with_source(unusable, "the variable is not set")
+                }
+                std::env::VarError::NotUnicode(_) => {
+                    ConfigError::with_source(unusable, "the variable is not UTF-8 text")
+                }
+            }
         })
     };
     let both = |what: &str| {
@@ -1050,7 +1058,16 @@ async fn redis_state(
         )
     };
     if dpop && replay.is_some() {
-        return Err(both("a DPoP replay store"));
+        // With DPoP on, the redis section always shares the replay store.
+        return Err(both(
+            "a DPoP replay store (the redis section shares it when dpop is on)",
+        ));
+    }
+    if c.introspection_cache.is_some() && !introspection {
+        return Err(ConfigError::invalid(
+            "redis.introspection_cache",
+            "a shared introspection cache is configured but only JWTs are accepted",
+        ));
     }
     if c.revocation.is_some() && revocations.is_some() {
         return Err(both("a deny list"));
@@ -1082,7 +1099,18 @@ async fn redis_state(
         None => None,
     };
     let (url, setting, shown) = match (&c.url, &c.url_env) {
-        (Some(url), None) => (url.clone(), "redis.url", "the configured URL".to_owned()),
+        (Some(url), None) => {
+            // `url` is a plain setting (shown by `Debug`, kept in files): no credentials there.
+            let authority = url.split_once("://").map_or("", |(_, rest)| rest);
+            let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                return Err(ConfigError::invalid(
+                    "redis.url",
+                    "the URL has credentials: give it in url_env (the variable that holds it)",
+                ));
+            }
+            (url.clone(), "redis.url", "the configured URL".to_owned())
+        }
         (None, Some(var)) => (
             from_env("redis.url_env", var)?,
             "redis.url_env",

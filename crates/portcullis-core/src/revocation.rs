@@ -140,6 +140,9 @@ pub struct Lookup {
     pub subject: Option<RevocationKey>,
     /// The token's `iat`.
     pub issued_at: Option<f64>,
+    /// The token's `exp`: how long an entry found for it must be remembered to keep
+    /// refusing it.
+    pub expires_at: Option<f64>,
 }
 
 impl Lookup {
@@ -154,6 +157,7 @@ impl Lookup {
                 .subject()
                 .map(|sub| RevocationKey::subject(issuer, sub)),
             issued_at: claims.issued_at(),
+            expires_at: claims.expires_at(),
         }
     }
 

@@ -57,6 +57,7 @@ pub struct IntrospectorBuilder {
     max_concurrent_calls: usize,
     allow_http: bool,
     shared: Option<Shared>,
+    shared_policy: SharedCachePolicy,
 }
 
 /// Asks the authorization server about opaque tokens (RFC 7662), applies the claim rules of
@@ -279,7 +280,9 @@ impl Introspector {
         self.inner.cache.as_ref().map_or(0, VerdictCache::len)
     }
 
-    /// Forgets every remembered verdict, e.g. after learning of a mass revocation.
+    /// Forgets every verdict remembered in this process, e.g. after learning of a mass
+    /// revocation. A shared cache ([`IntrospectorBuilder::shared_cache`]) is not cleared:
+    /// its records expire with their verdicts (at most the active lifetime).
     pub fn clear_cache(&self) {
         if let Some(cache) = &self.inner.cache {
             cache.clear();
@@ -552,6 +555,7 @@ impl IntrospectorBuilder {
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             allow_http: false,
             shared: None,
+            shared_policy: SharedCachePolicy::default(),
         }
     }
 
@@ -565,11 +569,10 @@ impl IntrospectorBuilder {
     /// [`IntrospectorBuilder::shared_cache_policy`] says to ask the endpoint. A failed write
     /// is logged and changes nothing for the request.
     pub fn shared_cache(mut self, store: impl SharedVerdicts, key: SharedCacheKey) -> Self {
-        let policy = self.shared.as_ref().map(|s| s.policy).unwrap_or_default();
         self.shared = Some(Shared {
             store: Arc::new(store),
             key,
-            policy,
+            policy: self.shared_policy,
         });
         self
     }
@@ -577,6 +580,7 @@ impl IntrospectorBuilder {
     /// What to do when the shared cache cannot answer a read (with
     /// [`IntrospectorBuilder::shared_cache`]).
     pub fn shared_cache_policy(mut self, policy: SharedCachePolicy) -> Self {
+        self.shared_policy = policy;
         if let Some(shared) = &mut self.shared {
             shared.policy = policy;
         }

@@ -7,7 +7,10 @@
 //! which it may be used, and a MAC over both under a second key derived from the same
 //! secret: a replica reading it checks the MAC, then reads the response with its own rules,
 //! exactly as if it had made the call itself. Someone who can write to the store but does
-//! not hold the secret can neither forge a verdict nor move one to another token.
+//! not hold the secret can neither forge a verdict nor move one to another token. They can
+//! put back an older record of the same token that is still within its deadline (an
+//! `active` answer over a later refusal), which the replicas then use until that deadline:
+//! at most the active lifetime (60 s by default), as a replica's own cache would have.
 
 use std::fmt;
 use std::future::Future;

@@ -80,8 +80,9 @@ async fn replica(
         .client_secret_basic("client-1", "secret-1")
         .active_ttl(Duration::from_secs(60))
         .inactive_ttl(Duration::from_secs(10))
-        .shared_cache(store.clone(), key)
+        // The policy before the store: the order does not matter.
         .shared_cache_policy(policy)
+        .shared_cache(store.clone(), key)
         .build()
         .await
         .unwrap()

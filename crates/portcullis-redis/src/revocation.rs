@@ -59,7 +59,7 @@ pub struct RevocationStats {
     pub round_trips: u64,
     /// Round trips that got no answer (answered by the policy).
     pub failures: u64,
-    /// Messages heard on the channel.
+    /// Messages heard on the channel, and changes of the subscription.
     pub messages: u64,
     /// Whether the subscription is up now.
     pub subscribed: bool,
@@ -161,6 +161,14 @@ struct Inner {
     /// When an outage was last logged (Unix seconds on the list's clock, as bits).
     logged: AtomicU64,
     channel: Box<str>,
+    /// Tells the subscription task the list is gone.
+    stop: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+    }
 }
 
 /// The deny list in Redis, shared by every replica (see the module docs for its
@@ -239,11 +247,12 @@ impl RedisRevocationsBuilder {
             failures: AtomicU64::new(0),
             logged: AtomicU64::new(0),
             channel,
+            stop: Arc::new(tokio::sync::Notify::new()),
             store: self.store,
         });
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(subscribe(Arc::downgrade(&inner)));
+                runtime.spawn(subscribe(Arc::downgrade(&inner), inner.stop.clone()));
             }
             // Still a correct list: without the subscription no answer is ever reused.
             Err(_) => tracing::warn!(
@@ -374,7 +383,16 @@ impl RedisRevocations {
         inner.store.query::<redis::Value>(&write).await?;
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(&*inner.channel).arg(message(&key, &entry));
-        inner.store.query::<redis::Value>(&publish).await?;
+        if let Err(e) = inner.store.query::<redis::Value>(&publish).await {
+            // Written, not announced: the other replicas refuse the token when their
+            // remembered answer goes stale (fresh_for), not at once.
+            tracing::warn!(
+                target: "portcullis::revocation",
+                reason = %e,
+                "a revocation was written to Redis but not announced; the other replicas \
+                 refuse it within fresh_for"
+            );
+        }
         Ok(())
     }
 
@@ -423,6 +441,9 @@ impl RedisRevocations {
     ) -> Result<Standing, RevocationError> {
         let inner = &*self.inner;
         inner.round_trips.fetch_add(1, Ordering::Relaxed);
+        // An answer is as old as the question: an entry written while the reply travels is
+        // one this answer may have missed.
+        let asked_at = inner.clock.now_unix();
         let mut get = redis::cmd("MGET");
         for key in &keys {
             get.arg(self.redis_key(key));
@@ -434,19 +455,26 @@ impl RedisRevocations {
         };
         let mut token = None;
         let mut subject = None;
-        let now = inner.clock.now_unix();
-        // Remembered only if no message arrived while Redis was asked: a message may be
-        // the entry this answer missed.
+        // Remembered only if no message (nor a change of the subscription) came while Redis
+        // was asked: a message may be the entry this answer missed.
         let remember = inner.fresh_for > 0.0 && inner.heard.load(Ordering::Acquire) == heard;
+        // An entry found is kept in the local copy as long as this token lives: it then
+        // refuses the token without Redis, also when Redis is down (fail open).
+        let keep_until = whole_seconds(lookup.expires_at.unwrap_or(asked_at + 3600.0));
         for (key, value) in keys.iter().zip(&values) {
             let rule = value.as_deref().map(read_rule);
             if remember {
-                inner.answers.insert(*key, now, rule, now - inner.fresh_for);
+                inner
+                    .answers
+                    .insert(*key, asked_at, rule, asked_at - inner.fresh_for);
             }
             let entry = rule.map(|rule| Entry {
                 rule,
-                expires_at: u64::MAX,
+                expires_at: keep_until,
             });
+            if let Some(entry) = entry {
+                inner.local.insert(*key, entry);
+            }
             if Some(*key) == lookup.token {
                 token = entry;
             } else {
@@ -508,6 +536,18 @@ impl fmt::Debug for RedisRevocations {
 impl RevocationList for RedisRevocations {
     fn check(&self, claims: &Claims) -> RevocationCheck {
         self.standing(&Lookup::of(claims))
+    }
+}
+
+/// Unix seconds, rounded up; 0 for what is not a positive finite time.
+// The value is checked finite and positive, and saturates at u64::MAX: no truncation that
+// matters, no sign lost.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn whole_seconds(unix: f64) -> u64 {
+    if unix.is_finite() && unix > 0.0 {
+        unix.ceil() as u64
+    } else {
+        0
     }
 }
 
@@ -575,7 +615,14 @@ fn parse_message(m: &str) -> Option<(RevocationKey, Entry)> {
 }
 
 /// Hears of new entries until the list is dropped; reconnects with a backoff.
-async fn subscribe(list: Weak<Inner>) {
+async fn subscribe(list: Weak<Inner>, stop: Arc<tokio::sync::Notify>) {
+    tokio::select! {
+        () = stop.notified() => {}
+        () = listen(list) => {}
+    }
+}
+
+async fn listen(list: Weak<Inner>) {
     let mut backoff = Duration::from_millis(50);
     loop {
         let Some(inner) = list.upgrade() else { return };
@@ -593,8 +640,9 @@ async fn subscribe(list: Weak<Inner>) {
                 backoff = Duration::from_millis(50);
                 let Some(inner) = list.upgrade() else { return };
                 // Anything remembered before is from a time this replica may have missed
-                // messages.
+                // messages, and so is an answer still on its way.
                 inner.answers.clear();
+                inner.heard.fetch_add(1, Ordering::AcqRel);
                 inner.subscribed.store(true, Ordering::Release);
                 drop(inner);
                 let mut messages = pubsub.into_on_message();
@@ -615,6 +663,7 @@ async fn subscribe(list: Weak<Inner>) {
                 }
                 if let Some(inner) = list.upgrade() {
                     inner.subscribed.store(false, Ordering::Release);
+                    inner.heard.fetch_add(1, Ordering::AcqRel);
                     inner.answers.clear();
                     tracing::warn!(
                         target: "portcullis::revocation",

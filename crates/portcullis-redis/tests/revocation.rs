@@ -310,6 +310,14 @@ async fn an_outage_is_503_or_the_local_copy_and_the_list_comes_back_by_itself() 
     open.revoke_jti(ISS, "known", (NOW + 600) as u64)
         .await
         .unwrap();
+    // An entry from before this replica started (no message will come): found once.
+    let older = open.redis_key(&RevocationKey::token(ISS, "older"));
+    assert_eq!(redis.command(&["SET", &older, "t", "EX", "600"]), "+OK");
+    let older_token = claims(&format!(
+        r#"{{"iss":"{ISS}","jti":"older","exp":{}}}"#,
+        NOW + 300
+    ));
+    assert_eq!(standing(&open, &older_token).await, Ok(Standing::Revoked));
     let fine = token("fine");
     assert_eq!(standing(&closed, &fine).await, Ok(Standing::NotRevoked));
 
@@ -328,6 +336,11 @@ async fn an_outage_is_503_or_the_local_copy_and_the_list_comes_back_by_itself() 
         standing(&open, &token("known")).await,
         Ok(Standing::Revoked),
         "fail open still refuses what this replica knows"
+    );
+    assert_eq!(
+        standing(&open, &older_token).await,
+        Ok(Standing::Revoked),
+        "and what it once read from Redis"
     );
     assert!(
         closed
@@ -402,4 +415,23 @@ fn a_list_started_outside_a_runtime_asks_redis_every_time() {
         !answered_at_once(&list, &t),
         "no answer reused unsubscribed"
     );
+}
+
+#[tokio::test]
+async fn a_dropped_list_closes_its_subscription() {
+    let Some(redis) = RedisServer::start_or_skip("a_dropped_list_closes_its_subscription") else {
+        return;
+    };
+    let clock = ManualClock::at(NOW);
+    let subscribers = || {
+        redis
+            .command(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .lines()
+            .filter(|l| l.contains("sub="))
+            .count()
+    };
+    let list = replica(connect(&redis.url()).await, &clock, Duration::ZERO).await;
+    assert_eq!(subscribers(), 1);
+    drop(list);
+    eventually("the subscription is closed", async || subscribers() == 0).await;
 }

@@ -411,11 +411,14 @@ pub fn answer(rejection: &Rejection, protocol: Protocol, answers: &Answers) -> R
                 "grpc-status",
                 HeaderValue::from(u16::from(rejection.grpc_code())),
             );
-            let message = if answers.describe {
-                rejection.to_string()
-            } else {
-                generic_message(rejection).to_owned()
-            };
+            // A 503's reason names the dependency that failed (a server, a port): for the logs,
+            // never for the client.
+            let message =
+                if answers.describe && rejection.status() != StatusCode::SERVICE_UNAVAILABLE {
+                    rejection.to_string()
+                } else {
+                    generic_message(rejection).to_owned()
+                };
             if let Ok(value) = HeaderValue::from_str(&grpc_percent_encode(&message)) {
                 headers.insert("grpc-message", value);
             }
@@ -647,9 +650,13 @@ mod tests {
                 "shared verdict cache unavailable",
             ),
         ] {
-            let g = answer(&kind.into(), Protocol::Grpc, &a);
+            let refused = Rejection::from(kind);
+            let g = answer(&refused, Protocol::Grpc, &a);
             assert_eq!(header(&g, "grpc-message"), Some(message));
             assert_eq!(header(&g, "grpc-status"), Some("14"));
+            // Described errors still keep the failing dependency's details to the logs.
+            let described = answer(&refused, Protocol::Grpc, &a.clone().describe_errors(true));
+            assert_eq!(header(&described, "grpc-message"), Some(message));
         }
     }
 
