@@ -526,6 +526,7 @@ mod tests {
         assert!(list.is_empty());
         list.revoke_jti("https://i", "t1", 2000);
         assert_eq!(list.len(), 1);
+        assert!(!list.is_empty());
         assert_eq!(list.standing(&Lookup::of(&token)), Standing::Revoked);
         assert_eq!(list.standing(&Lookup::of(&other)), Standing::NotRevoked);
         clock.set(2000);
@@ -568,11 +569,36 @@ mod tests {
         for i in 0..100 {
             list.revoke_jti("https://i", &format!("t{i}"), 1001);
         }
-        clock.set(1002);
+        // At 1001 exactly those entries are expired (an entry refuses before its expiry).
+        clock.set(1001);
         for i in 0..200 {
             list.revoke_jti("https://i", &format!("u{i}"), 5000);
         }
-        assert!(list.len() < 300, "{}", list.len());
+        assert_eq!(list.len(), 200, "only the live entries are left");
+        for i in 0..200 {
+            let claims =
+                Claims::from_trusted_json(&format!(r#"{{"iss":"https://i","jti":"u{i}"}}"#))
+                    .unwrap();
+            assert_eq!(
+                list.standing(&Lookup::of(&claims)),
+                Standing::Revoked,
+                "u{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_expired_entry_is_replaced_never_merged() {
+        let clock = Arc::new(ManualClock::at(1000));
+        let list = LocalRevocations::with_clock(clock.clone());
+        list.revoke_subject_before("https://i", "u", 950, 1500);
+        // At its expiry the old instant is gone: the new, earlier one stands alone.
+        clock.set(1500);
+        list.revoke_subject_before("https://i", "u", 100, 5000);
+        let old = claims(r#"{"iss":"https://i","sub":"u","iat":900}"#);
+        assert_eq!(list.standing(&Lookup::of(&old)), Standing::NotRevoked);
+        let older = claims(r#"{"iss":"https://i","sub":"u","iat":50}"#);
+        assert_eq!(list.standing(&Lookup::of(&older)), Standing::Revoked);
     }
 
     struct Accepts(&'static str);
