@@ -200,5 +200,17 @@ mod tests {
             RedisError::from_client(&auth, "t", &[]).kind(),
             RedisErrorKind::Authentication
         );
+        let config = redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, "bad"));
+        assert_eq!(
+            RedisError::from_client(&config, "t", &[]).kind(),
+            RedisErrorKind::InvalidConfig
+        );
+        // Anything else the client reports is the server's (or the client's) answer, not an
+        // outage.
+        let other = redis::RedisError::from((redis::ErrorKind::Client, "odd reply"));
+        assert_eq!(
+            RedisError::from_client(&other, "t", &[]).kind(),
+            RedisErrorKind::Server
+        );
     }
 }

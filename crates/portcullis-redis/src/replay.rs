@@ -63,6 +63,17 @@ fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+/// What `SET NX` answered: `OK` (RESP2's status, or RESP3's simple string) a first use, nil
+/// a replay, anything else no answer.
+fn first_use_of(reply: &Value) -> Option<bool> {
+    match reply {
+        Value::Okay => Some(true),
+        Value::SimpleString(s) if s == "OK" => Some(true),
+        Value::Nil => Some(false),
+        _ => None,
+    }
+}
+
 impl ReplayStore for RedisReplayStore {
     fn first_use(&self, key: &ReplayKey, ttl: Duration) -> FirstUse {
         let mut cmd = redis::cmd("SET");
@@ -74,13 +85,12 @@ impl ReplayStore for RedisReplayStore {
         let store = self.store.clone();
         FirstUse::Pending(Box::pin(async move {
             match store.query::<Value>(&cmd).await {
-                Ok(Value::Okay) => Ok(true),
-                Ok(Value::SimpleString(s)) if s == "OK" => Ok(true),
-                Ok(Value::Nil) => Ok(false),
-                Ok(_) => Err(ReplayStoreError::new(format!(
-                    "redis {}: an unexpected reply to SET NX",
-                    store.redacted_url()
-                ))),
+                Ok(reply) => first_use_of(&reply).ok_or_else(|| {
+                    ReplayStoreError::new(format!(
+                        "redis {}: an unexpected reply to SET NX",
+                        store.redacted_url()
+                    ))
+                }),
                 Err(e) => Err(ReplayStoreError::new(e.to_string())),
             }
         }))
@@ -94,6 +104,20 @@ impl ReplayStore for RedisReplayStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_ok_is_a_first_use_and_only_nil_a_replay() {
+        assert_eq!(first_use_of(&Value::Okay), Some(true));
+        assert_eq!(first_use_of(&Value::SimpleString("OK".into())), Some(true));
+        assert_eq!(first_use_of(&Value::Nil), Some(false));
+        for other in [
+            Value::SimpleString("QUEUED".into()),
+            Value::Int(1),
+            Value::BulkString(b"OK".to_vec()),
+        ] {
+            assert_eq!(first_use_of(&other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn a_ttl_is_whole_milliseconds_at_least_one_at_most_ten_years() {

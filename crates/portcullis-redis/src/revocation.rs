@@ -754,6 +754,38 @@ mod tests {
     }
 
     #[test]
+    fn a_full_shard_drops_its_stale_answers_and_keeps_the_fresh_ones() {
+        let answers = Answers::new(SHARDS * 4);
+        // Keys of one shard (the first byte of the digest chooses it).
+        let keys: Vec<RevocationKey> = (0u32..)
+            .map(|i| RevocationKey::token("i", &i.to_string()))
+            .filter(|k| usize::from(k.as_bytes()[0]) % SHARDS == 3)
+            .take(6)
+            .collect();
+        for key in &keys[..2] {
+            answers.insert(*key, 1.0, None, 0.0); // stale by the time of the next ones
+        }
+        for key in &keys[2..4] {
+            answers.insert(*key, 100.0, None, 50.0);
+        }
+        // The shard is full (4): the next new key makes room by dropping what is stale.
+        answers.insert(keys[4], 100.0, None, 50.0);
+        for key in &keys[2..5] {
+            assert_eq!(answers.fresh(key, 50.0), Some(None));
+        }
+        assert_eq!(
+            answers.fresh(&keys[0], 0.0),
+            None,
+            "a stale answer was dropped"
+        );
+        // Updating a key already there never purges.
+        answers.insert(keys[4], 101.0, None, 100.5);
+        assert_eq!(answers.fresh(&keys[2], 50.0), Some(None));
+        let held = answers.shards[3].lock().unwrap().len();
+        assert_eq!(held, 3);
+    }
+
+    #[test]
     fn stored_values_read_as_rules_and_unknown_ones_refuse() {
         assert_eq!(read_rule("t"), Rule::Token);
         assert_eq!(read_rule("s1700"), Rule::IssuedBefore(1700));

@@ -214,6 +214,8 @@ async fn entries_expire_with_the_tokens_they_cover() {
     let a = replica(connect(&redis.url()).await, &clock, Duration::ZERO).await;
     a.revoke_jti(ISS, "t1", (NOW + 30) as u64).await.unwrap();
     assert_eq!(standing(&a, &token("t1")).await, Ok(Standing::Revoked));
+    let lookup = portcullis_core::revocation::Lookup::of(&token("t1"));
+    assert_eq!(a.local().standing(&lookup), Standing::Revoked);
     // Past the token's expiry the local copy forgets it (Redis does too, by its PXAT).
     clock.advance_secs(31);
     assert!(
@@ -434,4 +436,39 @@ async fn a_dropped_list_closes_its_subscription() {
     assert_eq!(subscribers(), 1);
     drop(list);
     eventually("the subscription is closed", async || subscribers() == 0).await;
+}
+
+#[tokio::test]
+async fn each_key_of_a_token_is_judged_on_its_own_answer() {
+    let Some(redis) = RedisServer::start_or_skip("each_key_of_a_token_is_judged_on_its_own_answer")
+    else {
+        return;
+    };
+    let clock = ManualClock::at(NOW);
+    let b = replica(
+        connect(&redis.url()).await,
+        &clock,
+        Duration::from_millis(250),
+    )
+    .await;
+    let at = |jti: &str, sub: &str| {
+        claims(&format!(
+            r#"{{"iss":"{ISS}","jti":"{jti}","sub":"{sub}","iat":{}}}"#,
+            NOW - 10
+        ))
+    };
+    // The token's (jti a, sub u) answers at 0 ms; the jti's again at 200 ms, with another sub.
+    assert_eq!(standing(&b, &at("a", "u")).await, Ok(Standing::NotRevoked));
+    clock.advance_millis(200);
+    assert_eq!(standing(&b, &at("a", "v")).await, Ok(Standing::NotRevoked));
+    // Subject u revoked by something that does not publish.
+    let key = b.redis_key(&RevocationKey::subject(ISS, "u"));
+    assert_eq!(
+        redis.command(&["SET", &key, &format!("s{NOW}"), "EX", "600"]),
+        "+OK"
+    );
+    // At 300 ms the jti's answer is fresh and the subject's is not: Redis is asked.
+    clock.advance_millis(100);
+    assert!(!answered_at_once(&b, &at("a", "u")));
+    assert_eq!(standing(&b, &at("a", "u")).await, Ok(Standing::Revoked));
 }
