@@ -436,4 +436,36 @@ mod tests {
             "redis redis://app:***@127.0.0.1:1/0: connection refused"
         );
     }
+
+    #[tokio::test]
+    async fn a_store_keeps_what_it_was_built_with() {
+        let Some(redis) = portcullis_testkit::redis::RedisServer::builder()
+            .password("hunter2")
+            .start_or_skip("a_store_keeps_what_it_was_built_with")
+        else {
+            return;
+        };
+        let url = format!("redis://:hunter2@127.0.0.1:{}/0", redis.port());
+        let store = RedisStore::builder(url)
+            .key_prefix("orders-api:")
+            .timeout(Duration::from_millis(70))
+            .connect_timeout(Duration::from_millis(900))
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(store.key_prefix(), "orders-api:");
+        assert_eq!(store.key("x"), "orders-api:x");
+        assert_eq!(store.timeout(), Duration::from_millis(70));
+        assert_eq!(store.connect_timeout(), Duration::from_millis(900));
+        assert!(!store.is_cluster());
+        assert_eq!(
+            store.redacted_url(),
+            format!("redis://:***@127.0.0.1:{}/0", redis.port())
+        );
+        let shown = format!("{store:?}");
+        assert!(
+            shown.contains("orders-api:") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
 }
