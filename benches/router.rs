@@ -1,19 +1,27 @@
 //! The cost users pay: portcullis inside an axum `Router` exactly as the README builds it
-//! (`route_layer(auth.require_scopes([..]))` then `route_layer(auth)`), over the same router
-//! without authentication, beside the raw signature check of the same token, in one run; and
-//! the allocations of one request of each kind.
+//! (one `route_layer(auth.with_scopes([..]))`), over the same router without authentication,
+//! beside the raw signature check of the same token, in one run; the same for the other
+//! shapes users build (per-route scopes as a second layer, a policy table, a tonic service);
+//! and the allocations of one request of each kind.
 //!
 //! `cargo bench --bench router` prints criterion's figures, then a table per algorithm:
 //! - `raw`: the signature check alone, key parsed once (the floor of a new token);
-//! - `no_auth`: the router without portcullis (what every other row is measured over);
+//! - `no_auth`: the router without portcullis (what the axum rows are measured over);
 //! - `repeated_token`: the same token again (the verified-token cache hit);
 //! - `new_token`: the verified-token cache off, so every token is verified in full, as a token
 //!   never seen is;
 //! - `no_token`: refused, 401 without a challenge error;
-//! - `bad_signature`: refused, 401 `invalid_token` (the signature checked and failed).
+//! - `bad_signature`: refused, 401 `invalid_token` (the signature checked and failed);
+//! - `two_layers_*`: `route_layer(auth.require_scopes([..]))` then `route_layer(auth)`, the
+//!   form for scopes that differ per method;
+//! - `policy_*`: `route_layer(auth.policy(table))`, the request matching the table's fourth rule;
+//! - `grpc_*`: tonic's generated health service behind the layer with a policy, over the same
+//!   service without it (`grpc_no_auth`).
 //!
-//! Allocations are counted by an instrumented global allocator (`stats_alloc`) around one
-//! request, and reported over `no_auth`'s.
+//! Routers are called as `axum::serve` calls them, after `with_state(())` (which turns every
+//! route into a service once, not per request). Allocations are counted by an instrumented
+//! global allocator (`stats_alloc`) around one request, and reported over the unprotected
+//! service's.
 
 // Bench code: setup failures should stop the run loudly.
 #![allow(
@@ -34,20 +42,20 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::SystemTime;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use common::{median_ns, output_dir, raw_verifier, verifying_key};
+use common::{output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
-use http::{Request, StatusCode};
-use portcullis_core::{Algorithm, KeySet, Validator};
+use http::{Method, Request, Response};
+use portcullis_core::{Algorithm, KeySet, ScopeRequirement, Validator};
 use portcullis_jwks::{JwtVerifier, StaticKeys, TokenCache};
 use portcullis_testkit::{TestKey, TokenBuilder};
-use portcullis_tower::BearerAuthLayer;
+use portcullis_tower::{Access, BearerAuthLayer, Policy};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tower::Service;
+use tower::{Layer, Service};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -60,14 +68,8 @@ const ALGS: [Algorithm; 4] = [
     Algorithm::HS256,
 ];
 
-/// The rows, in the table's order.
-const CASES: [&str; 5] = [
-    "no_auth",
-    "repeated_token",
-    "new_token",
-    "no_token",
-    "bad_signature",
-];
+/// The gRPC method the tonic rows call.
+const HEALTH_CHECK: &str = "/grpc.health.v1.Health/Check";
 
 /// Polls a future that the bench knows to be ready at once (the synchronous path).
 fn now<F: Future>(f: F) -> F::Output {
@@ -86,41 +88,175 @@ fn request(authorization: Option<&str>) -> Request<Body> {
     request.body(Body::empty()).unwrap()
 }
 
+/// A unary gRPC call of `Health/Check` for the default service: one frame holding an empty
+/// message.
+fn grpc_request(authorization: Option<&str>) -> Request<Body> {
+    let mut request = Request::post(HEALTH_CHECK)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers");
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    request.body(Body::from(vec![0u8; 5])).unwrap()
+}
+
+/// What a response said: its status, and `grpc-status` when refused as gRPC (a trailers-only
+/// answer carries it in the headers; a call that reached the service has it in trailers).
+fn outcome<B>(response: &Response<B>) -> String {
+    match response.headers().get("grpc-status") {
+        Some(code) => format!(
+            "{} grpc-status {}",
+            response.status().as_u16(),
+            code.to_str().unwrap()
+        ),
+        None => response.status().as_u16().to_string(),
+    }
+}
+
 async fn orders() -> &'static str {
     "orders"
 }
 
-/// The README's router, with `auth` or without.
-fn router(auth: Option<BearerAuthLayer>) -> Router {
+/// The README's router, with `auth` (and the scope it requires) or without.
+fn router(auth: Option<&BearerAuthLayer>) -> Router {
     let app = Router::new().route("/orders", get(orders));
     match auth {
-        Some(auth) => app
-            .route_layer(auth.require_scopes(["orders.read"]))
-            .route_layer(auth),
+        Some(auth) => app.route_layer(auth.with_scopes(["orders.read"])),
         None => app,
     }
+    .with_state(())
 }
 
-/// One request of a case: its service and its `Authorization` header.
+/// Scopes as a second layer behind a router-wide one.
+fn two_layers(auth: &BearerAuthLayer) -> Router {
+    Router::new()
+        .route("/orders", get(orders))
+        .route_layer(auth.require_scopes(["orders.read"]))
+        .route_layer(auth.clone())
+        .with_state(())
+}
+
+/// A table of a handful of rules, the request's route matching the fourth.
+fn table(first: &str) -> Policy {
+    Policy::deny_by_default()
+        .public("/health")
+        .route_method(
+            Method::POST,
+            "/orders",
+            ScopeRequirement::all_of(["orders.write"]),
+        )
+        .route("/admin/**", ScopeRequirement::all_of(["admin"]))
+        .route_method(
+            Method::GET,
+            first,
+            ScopeRequirement::any_of(["orders.read"]),
+        )
+        .route("/me", Access::Authenticated)
+        .build()
+        .unwrap()
+}
+
+fn policy_router(auth: &BearerAuthLayer) -> Router {
+    Router::new()
+        .route("/orders", get(orders))
+        .route_layer(auth.clone().policy(table("/orders")))
+        .with_state(())
+}
+
+type Call = Box<dyn FnMut() -> String>;
+
+/// One request of a case, and what it must answer.
 struct Case {
     name: &'static str,
-    router: Router,
-    authorization: Option<String>,
-    status: StatusCode,
+    call: Call,
+    expected: &'static str,
 }
 
-impl Case {
-    fn call(&mut self) -> StatusCode {
-        let response = now(self.router.call(request(self.authorization.as_deref()))).unwrap();
-        response.status()
+fn axum_case(
+    name: &'static str,
+    mut router: Router,
+    authorization: Option<String>,
+    expected: &'static str,
+) -> Case {
+    Case {
+        name,
+        call: Box::new(move || {
+            outcome(&now(router.call(request(authorization.as_deref()))).unwrap())
+        }),
+        expected,
     }
+}
+
+fn grpc_case<S, B>(name: &'static str, mut service: S, authorization: Option<String>) -> Case
+where
+    S: Service<Request<Body>, Response = Response<B>> + 'static,
+    S::Error: std::fmt::Debug,
+{
+    Case {
+        name,
+        call: Box::new(move || {
+            let response = now(service.call(grpc_request(authorization.as_deref()))).unwrap();
+            outcome(&response)
+        }),
+        expected: "200",
+    }
+}
+
+/// Rounds of the interleaved measurement, and requests per case in each round.
+const ROUNDS: usize = 31;
+const PER_ROUND: u32 = 1_000;
+
+/// The median time per request of each case, measured in rounds that take every case in
+/// turn: a slow moment of a shared machine then slows all cases alike, instead of the one
+/// criterion happened to be measuring (on this 2-core VM, back-to-back criterion runs of one
+/// case differ by up to 1.7x; the differences between cases measured so stay within a few
+/// percent).
+fn interleaved(cases: &mut [Case], raw: &mut dyn FnMut() -> bool) -> Vec<f64> {
+    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len() + 1];
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        for _ in 0..PER_ROUND {
+            black_box(raw());
+        }
+        samples[0].push(started.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+        for (case, samples) in cases.iter_mut().zip(&mut samples[1..]) {
+            let started = Instant::now();
+            for _ in 0..PER_ROUND {
+                black_box((case.call)());
+            }
+            samples.push(started.elapsed().as_nanos() as f64 / f64::from(PER_ROUND));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect()
 }
 
 fn group_name(alg: Algorithm) -> String {
     format!("router/{alg}")
 }
 
-fn bench_alg(c: &mut Criterion, alg: Algorithm, allocations: &mut Vec<(Algorithm, String, i64)>) {
+/// One algorithm's figures: the interleaved medians and the allocations of each case.
+struct Table {
+    alg: Algorithm,
+    /// `raw` first, then the cases, in their order.
+    rows: Vec<(&'static str, f64, i64)>,
+}
+
+impl Table {
+    fn get(&self, name: &str) -> Option<(f64, i64)> {
+        self.rows
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, t, a)| (*t, *a))
+    }
+}
+
+fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Table {
     let key = TestKey::generate(alg).with_kid("bench-key");
     let token = TokenBuilder::new(&key)
         .issuer("https://issuer.example")
@@ -154,117 +290,151 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm, allocations: &mut Vec<(Algorithm
     let auth = |cache: Option<TokenCache>| {
         BearerAuthLayer::new(JwtVerifier::new(keys.clone(), validator.clone()).with_cache(cache))
     };
-    let cached = router(Some(auth(Some(TokenCache::default()))));
+    let cached = auth(Some(TokenCache::default()));
+    let uncached = auth(None);
     let bearer = Some(format!("Bearer {token}"));
+    let health = || tonic_health::server::health_reporter().1;
+    let grpc_policy = || {
+        Policy::deny_by_default()
+            .route(
+                "/grpc.health.v1.Health/*",
+                ScopeRequirement::any_of(["orders.read"]),
+            )
+            .build()
+            .unwrap()
+    };
     let mut cases = [
-        Case {
-            name: "no_auth",
-            router: router(None),
-            authorization: bearer.clone(),
-            status: StatusCode::OK,
-        },
-        Case {
-            name: "repeated_token",
-            router: cached.clone(),
-            authorization: bearer.clone(),
-            status: StatusCode::OK,
-        },
-        Case {
-            name: "new_token",
-            router: router(Some(auth(None))),
-            authorization: bearer,
-            status: StatusCode::OK,
-        },
-        Case {
-            name: "no_token",
-            router: cached.clone(),
-            authorization: None,
-            status: StatusCode::UNAUTHORIZED,
-        },
-        Case {
-            name: "bad_signature",
-            router: cached,
-            authorization: Some(format!("Bearer {forged}")),
-            status: StatusCode::UNAUTHORIZED,
-        },
+        axum_case("no_auth", router(None), bearer.clone(), "200"),
+        axum_case(
+            "repeated_token",
+            router(Some(&cached)),
+            bearer.clone(),
+            "200",
+        ),
+        axum_case("new_token", router(Some(&uncached)), bearer.clone(), "200"),
+        axum_case("no_token", router(Some(&cached)), None, "401"),
+        axum_case(
+            "bad_signature",
+            router(Some(&cached)),
+            Some(format!("Bearer {forged}")),
+            "401",
+        ),
+        axum_case(
+            "two_layers_repeated",
+            two_layers(&cached),
+            bearer.clone(),
+            "200",
+        ),
+        axum_case(
+            "policy_repeated",
+            policy_router(&cached),
+            bearer.clone(),
+            "200",
+        ),
+        axum_case(
+            "policy_new",
+            policy_router(&uncached),
+            bearer.clone(),
+            "200",
+        ),
+        grpc_case("grpc_no_auth", health(), bearer.clone()),
+        grpc_case(
+            "grpc_repeated",
+            cached.clone().policy(grpc_policy()).layer(health()),
+            bearer.clone(),
+        ),
+        grpc_case(
+            "grpc_new",
+            uncached.clone().policy(grpc_policy()).layer(health()),
+            bearer,
+        ),
     ];
     for case in &mut cases {
         // Twice: the first request warms the cache (and the router's own lazy state).
         for _ in 0..2 {
-            assert_eq!(case.call(), case.status, "{alg} {}", case.name);
+            assert_eq!((case.call)(), case.expected, "{alg} {}", case.name);
         }
-        let region = Region::new(GLOBAL);
-        black_box(case.call());
-        let stats = region.change();
-        allocations.push((alg, case.name.to_owned(), stats.allocations as i64));
     }
+    let allocations: Vec<i64> = cases
+        .iter_mut()
+        .map(|case| {
+            let region = Region::new(GLOBAL);
+            black_box((case.call)());
+            region.change().allocations as i64
+        })
+        .collect();
 
     let mut group = c.benchmark_group(group_name(alg));
     group.bench_function("raw", |b| {
         b.iter(|| raw(black_box(signing_input.as_bytes()), black_box(&signature)));
     });
     for case in &mut cases {
-        group.bench_function(case.name, |b| b.iter(|| black_box(case.call())));
+        group.bench_function(case.name, |b| b.iter(|| black_box((case.call)())));
     }
     group.finish();
+
+    let medians = interleaved(&mut cases, &mut || {
+        raw(black_box(signing_input.as_bytes()), black_box(&signature))
+    });
+    let mut rows = vec![("raw", medians[0], 0)];
+    for ((case, median), allocations) in cases.iter().zip(&medians[1..]).zip(allocations) {
+        rows.push((case.name, *median, allocations));
+    }
+    Table { alg, rows }
 }
 
 fn main() {
-    let started = SystemTime::now();
-    let dir = output_dir();
     let mut c = Criterion::default()
-        .output_directory(&dir)
+        .output_directory(&output_dir())
         .configure_from_args();
-    let mut allocations = Vec::new();
-    for alg in ALGS {
-        bench_alg(&mut c, alg, &mut allocations);
-    }
+    let tables: Vec<Table> = ALGS.into_iter().map(|alg| bench_alg(&mut c, alg)).collect();
     c.final_summary();
 
-    let allocs = |alg: Algorithm, case: &str| {
-        allocations
-            .iter()
-            .find(|(a, c, _)| *a == alg && c == case)
-            .map_or(0, |(_, _, n)| *n)
-    };
+    // Each row: time over the unprotected service (and, for new tokens, over raw), then the
+    // allocations over the unprotected service's.
+    let rows: [(&str, &str, bool); 9] = [
+        ("repeated_token", "no_auth", false),
+        ("new_token", "no_auth", true),
+        ("no_token", "no_auth", false),
+        ("bad_signature", "no_auth", false),
+        ("two_layers_repeated", "no_auth", false),
+        ("policy_repeated", "no_auth", false),
+        ("policy_new", "no_auth", true),
+        ("grpc_repeated", "grpc_no_auth", false),
+        ("grpc_new", "grpc_no_auth", true),
+    ];
     println!();
+    println!("Interleaved medians of {ROUNDS} rounds x {PER_ROUND} requests per case, one run.");
     println!(
-        "| alg | raw | no auth | repeated token (over no auth) | new token (over no auth) | / raw | no token (over no auth) | bad signature (over no auth) | allocations over no auth: repeated / new / no token / bad signature |"
+        "| alg | case | median | over the unprotected service | (new token - unprotected) / raw | allocations over the unprotected service |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for alg in ALGS {
-        let group = group_name(alg);
-        let m = |f: &str| median_ns(&dir, &group, f, started);
-        let Some(raw) = m("raw") else { continue };
-        let medians: Vec<Option<f64>> = CASES.iter().map(|case| m(case)).collect();
-        let [
-            Some(none),
-            Some(repeated),
-            Some(new),
-            Some(missing),
-            Some(bad),
-        ] = medians[..]
-        else {
+    println!("|---|---|---|---|---|---|");
+    for table in &tables {
+        let alg = table.alg;
+        let Some((raw, _)) = table.get("raw") else {
             continue;
         };
-        let base = allocs(alg, "no_auth");
-        println!(
-            "| {alg} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.3}x | {:.2} µs | {:.2} µs | {} / {} / {} / {} |",
-            raw / 1e3,
-            none / 1e3,
-            (repeated - none) / 1e3,
-            (new - none) / 1e3,
-            (new - none) / raw,
-            (missing - none) / 1e3,
-            (bad - none) / 1e3,
-            allocs(alg, "repeated_token") - base,
-            allocs(alg, "new_token") - base,
-            allocs(alg, "no_token") - base,
-            allocs(alg, "bad_signature") - base,
-        );
+        println!("| {alg} | raw | {:.2} µs | | | |", raw / 1e3);
+        for base in ["no_auth", "grpc_no_auth"] {
+            if let Some((t, a)) = table.get(base) {
+                println!("| {alg} | {base} | {:.2} µs | | | {a} in all |", t / 1e3);
+            }
+        }
+        for (case, base, new) in rows {
+            let (Some((t, a)), Some((b, ab))) = (table.get(case), table.get(base)) else {
+                continue;
+            };
+            let ratio = if new {
+                format!("{:.3}x", (t - b) / raw)
+            } else {
+                String::new()
+            };
+            println!(
+                "| {alg} | {case} | {:.2} µs | {:+.2} µs | {ratio} | {:+} |",
+                t / 1e3,
+                (t - b) / 1e3,
+                a - ab,
+            );
+        }
     }
-    println!(
-        "allocations of one request without auth: {}",
-        allocs(Algorithm::RS256, "no_auth")
-    );
 }

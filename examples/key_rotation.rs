@@ -37,8 +37,7 @@ async fn main() -> ExitCode {
         .expect("the issuer is up");
     let app = Router::new()
         .route("/orders", get(|| async { "orders" }))
-        .route_layer(auth.require_scopes(["read"]))
-        .route_layer(auth.clone());
+        .route_layer(auth.with_scopes(["read"]));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/orders", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

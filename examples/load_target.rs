@@ -32,8 +32,7 @@ fn api(auth: Option<&BearerAuthLayer>) -> Router {
     match auth {
         Some(auth) => Router::new()
             .route("/read", handler)
-            .route_layer(auth.require_scopes(["read"]))
-            .route_layer(auth.clone()),
+            .route_layer(auth.with_scopes(["read"])),
         None => Router::new().route("/read", handler),
     }
 }

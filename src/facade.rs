@@ -579,8 +579,7 @@ impl IssuerConfig {
 /// let auth = Portcullis::builder().issuer(idp.issuer()).audience("api").build().await?;
 /// let app: Router = Router::new()
 ///     .route("/orders", get(|| async { "orders" }))
-///     .route_layer(auth.require_scopes(["orders.read"]))
-///     .route_layer(auth);
+///     .route_layer(auth.with_scopes(["orders.read"]));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy)]

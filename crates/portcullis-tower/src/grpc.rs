@@ -52,7 +52,7 @@ use crate::respond::{Hook, answers_of, log};
 /// method, optional authentication) or when no layer ran at all.
 #[must_use]
 pub fn claims<T>(request: &Request<T>) -> Option<&Claims> {
-    request.extensions().get::<Claims>()
+    crate::respond::verified_claims(request.extensions())
 }
 
 /// The scopes the verified token grants; `None` as for [`claims`].
@@ -132,6 +132,7 @@ mod tests {
 
     fn passed(answers: Answers) -> crate::respond::Passed {
         crate::respond::Passed {
+            claims: None,
             dpop_proven: false,
             answers: std::sync::Arc::new(answers),
         }

@@ -84,7 +84,7 @@ pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
 pub use policy::{Access, Policy, PolicyBuilder};
-pub use respond::{DefaultAnswer, JsonAnswer, OnRejection};
+pub use respond::{DefaultAnswer, JsonAnswer, OnRejection, verified_claims};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;
 

@@ -129,8 +129,14 @@ impl<B> Clone for Hook<B> {
 /// Put in the extensions of every request the layer lets through, with or without claims, so
 /// that scope checks and extractors behind it can tell "unauthenticated" from "no layer", and
 /// word their refusals as the layer would.
+///
+/// One value for all of it: each value in `http::Extensions` is its own allocation, and a
+/// request passes through with exactly one. The type is private, so claims that some other
+/// code put in the extensions never count as verified here.
 #[derive(Debug, Clone)]
 pub(crate) struct Passed {
+    /// The verified claims; `None` when the layer let the request through without a token.
+    pub(crate) claims: Option<Claims>,
     // Read by the axum extractors and the gRPC helpers, to word their refusals.
     #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
     pub(crate) answers: Arc<Answers>,
@@ -148,11 +154,23 @@ pub(crate) struct Passed {
 /// [`Rejection::LayerMissing`] when no layer ran before: a handler or check that reads
 /// claims must never run unprotected.
 pub(crate) fn verified(extensions: &Extensions) -> Result<Option<&Claims>, Rejection> {
-    match extensions.get::<Claims>() {
-        Some(claims) => Ok(Some(claims)),
-        None if extensions.get::<Passed>().is_some() => Ok(None),
+    match extensions.get::<Passed>() {
+        Some(passed) => Ok(passed.claims.as_ref()),
         None => Err(Rejection::LayerMissing),
     }
+}
+
+/// The claims that a [`BearerAuthLayer`](crate::BearerAuthLayer) verified for this request,
+/// read from its extensions (`request.extensions()`), for code that is neither an axum
+/// extractor ([`axum::Verified`](crate::axum)) nor a tonic handler
+/// ([`grpc::claims`](crate::grpc)): a middleware of your own, a hyper service.
+///
+/// `None` when the layer let the request through without a token (optional authentication,
+/// a public route), and when no layer ran at all. A [`Claims`] value that other code inserted
+/// in the extensions is not read: only what the layer verified counts.
+#[must_use]
+pub fn verified_claims(extensions: &Extensions) -> Option<&Claims> {
+    extensions.get::<Passed>()?.claims.as_ref()
 }
 
 /// The verified claims of a request that must have them.
@@ -238,15 +256,23 @@ mod tests {
         let mut ext = Extensions::new();
         assert!(matches!(verified(&ext), Err(Rejection::LayerMissing)));
         assert!(matches!(required(&ext), Err(Rejection::LayerMissing)));
-        ext.insert(Passed {
+        // Claims that no layer verified are not read.
+        let claims = Claims::from_trusted_json(r#"{"sub":"alice"}"#).unwrap();
+        ext.insert(claims.clone());
+        assert!(matches!(verified(&ext), Err(Rejection::LayerMissing)));
+        assert!(verified_claims(&ext).is_none());
+        let passed = |claims: Option<Claims>| Passed {
+            claims,
             dpop_proven: false,
             answers: Arc::new(Answers::default().realm("r")),
-        });
+        };
+        ext.insert(passed(None));
         assert!(matches!(verified(&ext), Ok(None)));
         assert!(matches!(required(&ext), Err(Rejection::MissingCredentials)));
-        let claims = Claims::from_trusted_json(r#"{"sub":"alice"}"#).unwrap();
-        ext.insert(claims);
+        assert!(verified_claims(&ext).is_none());
+        ext.insert(passed(Some(claims)));
         assert_eq!(required(&ext).unwrap().subject(), Some("alice"));
+        assert_eq!(verified_claims(&ext).unwrap().subject(), Some("alice"));
         assert_eq!(*answers_of(&Extensions::new()), Answers::default());
         assert_eq!(*answers_of(&ext), Answers::default().realm("r"));
     }

@@ -25,6 +25,9 @@ pub(crate) struct Settings {
     pub(crate) sources: TokenSources,
     pub(crate) optional: bool,
     pub(crate) policy: Option<Arc<Policy>>,
+    /// What every request needs when there is no policy: a token, or a token with scopes
+    /// ([`BearerAuthLayer::with_scopes`](crate::BearerAuthLayer::with_scopes)).
+    pub(crate) access: Access,
     pub(crate) answers: Arc<Answers>,
     /// The public origin clients address, for the presentation's target URI.
     pub(crate) origin: Option<Box<str>>,
@@ -87,12 +90,11 @@ impl<S: std::fmt::Debug, H> std::fmt::Debug for BearerAuth<S, H> {
     }
 }
 
-/// What the route requires, from the policy (every route needs a token without one).
+/// What the route requires: from the policy, or the layer's own access without one.
 fn access_of<'a>(settings: &'a Settings, method: &Method, path: &str) -> &'a Access {
-    static AUTHENTICATED: Access = Access::Authenticated;
     match &settings.policy {
         Some(policy) => policy.access(method, path),
-        None => &AUTHENTICATED,
+        None => &settings.access,
     }
 }
 
@@ -147,16 +149,9 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     ResBody: 'static,
 {
     let extensions = req.extensions_mut();
-    match claims {
-        Some(claims) => {
-            extensions.insert(claims);
-        }
-        // Unauthenticated: no claims an outer layer may have left may pass for ours.
-        None => {
-            extensions.remove::<Claims>();
-        }
-    }
+    // Replaces what an outer layer may have left: unauthenticated here is unauthenticated.
     extensions.insert(Passed {
+        claims,
         answers: settings.answers.clone(),
         dpop_proven,
     });

@@ -252,6 +252,115 @@ async fn route_scopes_answer_403_naming_the_requirement() {
 }
 
 #[tokio::test]
+async fn one_layer_with_scopes_verifies_and_checks() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp).await;
+    let app = Router::new()
+        .route("/orders", get(scopes))
+        .route_layer(auth.with_scopes(["read"]))
+        .merge(
+            Router::new()
+                .route("/any", get(scopes))
+                .route_layer(auth.with_requirement(ScopeRequirement::any_of(["a", "b"]))),
+        )
+        .merge(
+            // Optional authentication does not make a scoped layer optional.
+            Router::new()
+                .route("/scoped-optional", get(who))
+                .route_layer(auth.clone().optional().with_scopes(["read"])),
+        );
+    let base = serve(app).await;
+    let read = idp.token().subject("ann").scope("read write").sign();
+    let a = get_bearer(&format!("{base}/orders"), &read).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "read write"));
+
+    let a = get_bearer(
+        &format!("{base}/orders"),
+        &idp.token().scope("write").sign(),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    assert_eq!(
+        a.www_authenticate.as_deref(),
+        Some(r#"Bearer realm="orders", error="insufficient_scope", scope="read""#)
+    );
+    let a = get_with(&format!("{base}/orders"), &[]).await;
+    assert_eq!(a.status, 401);
+    assert_eq!(
+        a.www_authenticate.as_deref(),
+        Some(r#"Bearer realm="orders""#)
+    );
+    let a = get_bearer(
+        &format!("{base}/orders"),
+        &idp.token().expires_in(-3600).sign(),
+    )
+    .await;
+    assert_eq!((a.status, a.www_authenticate), (401, invalid_token()));
+
+    assert_eq!(
+        get_bearer(&format!("{base}/any"), &idp.token().scope("b").sign())
+            .await
+            .status,
+        200
+    );
+    assert_eq!(get_bearer(&format!("{base}/any"), &read).await.status, 403);
+
+    assert_eq!(
+        get_with(&format!("{base}/scoped-optional"), &[])
+            .await
+            .status,
+        401
+    );
+    let a = get_bearer(&format!("{base}/scoped-optional"), &read).await;
+    assert_eq!((a.status, a.body.as_str()), (200, "ann"));
+    // Unknown paths stay 404.
+    assert_eq!(get_with(&format!("{base}/nope"), &[]).await.status, 404);
+}
+
+#[tokio::test]
+async fn scopes_on_the_layer_and_a_policy_do_not_mix() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp).await;
+    let policy = || Policy::authenticated_by_default().build().unwrap();
+    let scoped = auth.with_scopes(["read"]);
+    let with_policy = auth.clone().policy(policy());
+    let refused = [
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scoped.clone().policy(policy())
+        }))
+        .is_err(),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_policy.with_scopes(["read"])
+        }))
+        .is_err(),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            auth.with_scopes(["two words"])
+        }))
+        .is_err(),
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            auth.with_scopes(Vec::<String>::new())
+        }))
+        .is_err(),
+    ];
+    assert_eq!(refused, [true; 4]);
+    // Scopes set again replace the earlier ones.
+    let app = Router::new()
+        .route("/orders", get(scopes))
+        .route_layer(scoped.with_scopes(["write"]));
+    let base = serve(app).await;
+    let read = idp.token().scope("read").sign();
+    assert_eq!(
+        get_bearer(&format!("{base}/orders"), &read).await.status,
+        403
+    );
+    let write = idp.token().scope("write").sign();
+    assert_eq!(
+        get_bearer(&format!("{base}/orders"), &write).await.status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn public_and_unknown_paths_are_not_challenged() {
     let idp = TestIssuer::start().await;
     let base = serve(api(&layer_for(&idp).await)).await;
