@@ -4,29 +4,38 @@
 //! A table-driven decoder: on the request path it decodes every token, and a table lookup per
 //! character is cheaper than a general-purpose engine with configurable padding.
 
-/// Marks a byte outside the base64url alphabet; any value with the top bits set works.
-const INVALID: u8 = 0xff;
+/// Marks a byte outside the base64url alphabet in the shifted tables: bits that no valid
+/// character sets (a valid one fills bits 0..24 at most).
+const INVALID: u32 = 0xff00_0000;
 
-const TABLE: [u8; 256] = {
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Each character's six bits, already shifted to their place in a group of four characters
+/// (`shift` 18, 12, 6 or 0), or [`INVALID`].
+const fn shifted(shift: u32) -> [u32; 256] {
     let mut table = [INVALID; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut i = 0;
     while i < 64 {
-        // In bounds: `i < 64` and `alphabet` has 64 bytes; values fit u8.
+        // In bounds: `i < 64` and `ALPHABET` has 64 bytes; `i` fits u32.
         #[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
         {
-            table[alphabet[i] as usize] = i as u8;
+            table[ALPHABET[i] as usize] = (i as u32) << shift;
         }
         i += 1;
     }
     table
-};
+}
+
+const AT_18: [u32; 256] = shifted(18);
+const AT_12: [u32; 256] = shifted(12);
+const AT_6: [u32; 256] = shifted(6);
+const AT_0: [u32; 256] = shifted(0);
 
 #[inline]
-fn sextet(byte: u8) -> u32 {
+fn at(table: &[u32; 256], byte: u8) -> u32 {
     // In bounds: a u8 indexes a 256-entry table.
     #[allow(clippy::indexing_slicing)]
-    u32::from(TABLE[usize::from(byte)])
+    table[usize::from(byte)]
 }
 
 /// The decoded length of `len` base64url characters, or `None` for an impossible length.
@@ -45,30 +54,15 @@ pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let len = decoded_len(input.len())?;
     out.resize(start + len, 0);
     let dest = out.get_mut(start..)?;
-    // Every invalid character maps to 0xff; OR-ing the lookups finds any of them at once.
-    let mut bad = 0u64;
-    // Eight characters make six bytes: the bulk goes through a u64.
-    let wide = input.len() / 8;
-    let (head_in, tail_in) = input.split_at_checked(wide * 8)?;
-    let (head_out, tail_out) = dest.split_at_mut_checked(wide * 6)?;
-    for (s, d) in head_in.chunks_exact(8).zip(head_out.chunks_exact_mut(6)) {
-        let mut acc = 0u64;
-        for &c in s {
-            let v = u64::from(sextet(c));
-            bad |= v;
-            acc = (acc << 6) | v;
-        }
-        let bytes = (acc << 16).to_be_bytes();
-        d.copy_from_slice(bytes.get(..6)?);
-    }
-    let mut bad = u32::from(bad & !0x3f != 0) << 8;
-    let mut src = tail_in.chunks_exact(4);
-    let mut dst = tail_out.chunks_exact_mut(3);
+    // Every invalid character sets bits above the 24 a group fills; OR-ing the groups finds
+    // any of them at once, at the end.
+    let mut bad = 0u32;
+    let mut src = input.chunks_exact(4);
+    let mut dst = dest.chunks_exact_mut(3);
     for (s, d) in (&mut src).zip(&mut dst) {
         if let ([a, b, c, e], [x, y, z]) = (s, d) {
-            let (a, b, c, e) = (sextet(*a), sextet(*b), sextet(*c), sextet(*e));
-            bad |= a | b | c | e;
-            let v = (a << 18) | (b << 12) | (c << 6) | e;
+            let v = at(&AT_18, *a) | at(&AT_12, *b) | at(&AT_6, *c) | at(&AT_0, *e);
+            bad |= v;
             let [_, hi, mid, lo] = v.to_be_bytes();
             *x = hi;
             *y = mid;
@@ -79,25 +73,24 @@ pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     match (src.remainder(), tail_out) {
         ([], []) => {}
         ([a, b], [x]) => {
-            let (a, b) = (sextet(*a), sextet(*b));
-            bad |= a | b;
-            // The four low bits of the last character must be zero (canonical encoding).
-            bad |= (b & 0x0f) << 8;
-            let [_, _, _, hi] = ((a << 2) | (b >> 4)).to_be_bytes();
+            let v = at(&AT_18, *a) | at(&AT_12, *b);
+            // The four low bits of the last character must be zero (canonical encoding):
+            // they land in bits 12..16.
+            bad |= v | ((v & 0x0000_f000) << 12);
+            let [_, hi, _, _] = v.to_be_bytes();
             *x = hi;
         }
         ([a, b, c], [x, y]) => {
-            let (a, b, c) = (sextet(*a), sextet(*b), sextet(*c));
-            bad |= a | b | c;
-            bad |= (c & 0x03) << 8;
-            let v = (a << 10) | (b << 4) | (c >> 2);
-            let [_, _, hi, lo] = v.to_be_bytes();
+            let v = at(&AT_18, *a) | at(&AT_12, *b) | at(&AT_6, *c);
+            // The two low bits of the last character land in bits 6..8.
+            bad |= v | ((v & 0x0000_00c0) << 18);
+            let [_, hi, mid, _] = v.to_be_bytes();
             *x = hi;
-            *y = lo;
+            *y = mid;
         }
         _ => return None,
     }
-    if bad & !0x3f != 0 {
+    if bad & INVALID != 0 {
         out.truncate(start);
         return None;
     }

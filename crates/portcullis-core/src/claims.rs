@@ -36,10 +36,10 @@ struct Inner {
     raw: Box<str>,
     /// `None` for claims that no signature vouched for here (token introspection).
     alg: Option<Algorithm>,
-    kid: Option<Box<str>>,
+    kid: Option<Arc<str>>,
     iss: Option<Text>,
     sub: Option<Text>,
-    aud: Box<[Text]>,
+    aud: Audiences<Text>,
     /// Whether `aud` was present (an empty array is present, and holds no audience).
     has_aud: bool,
     exp: Option<f64>,
@@ -79,6 +79,42 @@ impl Text {
     }
 }
 
+/// Claims waiting for their JSON text (see [`Claims::unfinished`]).
+pub(crate) struct Unfinished(Inner);
+
+impl Unfinished {
+    /// The claims, with `raw`: the very text they were read from (their claims point into
+    /// it by offset).
+    pub(crate) fn finish(mut self, raw: Box<str>) -> Claims {
+        self.0.raw = raw;
+        Claims {
+            inner: Arc::new(self.0),
+        }
+    }
+}
+
+/// The audiences of a token: one (the common case, kept without an allocation of its own)
+/// or a list.
+pub(crate) enum Audiences<T> {
+    One(T),
+    Many(Box<[T]>),
+}
+
+impl<T> Default for Audiences<T> {
+    fn default() -> Self {
+        Audiences::Many(Box::default())
+    }
+}
+
+impl<T> Audiences<T> {
+    pub(crate) fn as_slice(&self) -> &[T] {
+        match self {
+            Audiences::One(one) => std::slice::from_ref(one),
+            Audiences::Many(list) => list,
+        }
+    }
+}
+
 impl Inner {
     fn text<'s>(&'s self, text: Option<&'s Text>) -> Option<&'s str> {
         match text? {
@@ -105,6 +141,7 @@ impl Claims {
     pub fn audience(&self) -> impl Iterator<Item = &str> {
         self.inner
             .aud
+            .as_slice()
             .iter()
             .map(|a| self.inner.text(Some(a)).unwrap_or_default())
     }
@@ -242,24 +279,45 @@ impl Claims {
         Ok(Claims::build(json, None, None, registered))
     }
 
+    #[cfg(test)]
     pub(crate) fn from_parts(
         payload: &str,
         alg: Algorithm,
-        kid: Option<&str>,
+        kid: Option<&Arc<str>>,
         r: Registered<'_>,
     ) -> Self {
         Claims::build(payload, Some(alg), kid, r)
     }
 
-    fn build(payload: &str, alg: Option<Algorithm>, kid: Option<&str>, r: Registered<'_>) -> Self {
+    fn build(
+        payload: &str,
+        alg: Option<Algorithm>,
+        kid: Option<&Arc<str>>,
+        r: Registered<'_>,
+    ) -> Self {
+        Claims::unfinished(payload, alg, kid, r).finish(payload.into())
+    }
+
+    /// Claims read from `payload` as `r`, still without their JSON text, which
+    /// [`Unfinished::finish`] gives them: the owner of a decoded payload hands its buffer
+    /// over once the borrows of `r` have ended, and the text is never copied.
+    pub(crate) fn unfinished(
+        payload: &str,
+        alg: Option<Algorithm>,
+        kid: Option<&Arc<str>>,
+        r: Registered<'_>,
+    ) -> Unfinished {
         let text = |value: Cow<'_, str>| Text::of(payload, value);
-        let inner = Inner {
-            raw: payload.into(),
+        Unfinished(Inner {
+            raw: Box::default(),
             alg,
-            kid: kid.map(Into::into),
+            kid: kid.cloned(),
             iss: r.iss.map(text),
             sub: r.sub.map(text),
-            aud: r.aud.into_iter().map(text).collect(),
+            aud: match r.aud {
+                Audiences::One(a) => Audiences::One(text(a)),
+                Audiences::Many(list) => Audiences::Many(list.into_iter().map(text).collect()),
+            },
             has_aud: r.has_aud,
             exp: r.exp,
             nbf: r.nbf,
@@ -268,10 +326,7 @@ impl Claims {
             client_id: r.client_id.map(text),
             scopes: r.scopes,
             cnf: r.cnf,
-        };
-        Claims {
-            inner: Arc::new(inner),
-        }
+        })
     }
 }
 
@@ -293,7 +348,7 @@ impl fmt::Debug for Claims {
 pub(crate) struct Registered<'a> {
     pub(crate) iss: Option<Cow<'a, str>>,
     pub(crate) sub: Option<Cow<'a, str>>,
-    pub(crate) aud: Vec<Cow<'a, str>>,
+    pub(crate) aud: Audiences<Cow<'a, str>>,
     pub(crate) has_aud: bool,
     pub(crate) exp: Option<f64>,
     pub(crate) nbf: Option<f64>,
@@ -530,9 +585,9 @@ impl<'a> Payload<'a> {
             (None, scp) => scopes(scp, "scp")?,
         };
         let (aud, has_aud) = match f.aud {
-            None => (Vec::new(), false),
-            Some(Some(StrOrList::Str(s))) => (vec![s], true),
-            Some(Some(StrOrList::List(items))) => (items, true),
+            None => (Audiences::default(), false),
+            Some(Some(StrOrList::Str(s))) => (Audiences::One(s), true),
+            Some(Some(StrOrList::List(items))) => (Audiences::Many(items.into()), true),
             Some(None) => return Err(invalid("aud")),
         };
         Ok(Registered {
@@ -580,7 +635,7 @@ mod tests {
         let claims = Claims::from_parts(
             json,
             Algorithm::HS256,
-            Some("k"),
+            Some(&Arc::from("k")),
             parsed.registered().unwrap(),
         );
         assert_eq!(claims.issuer(), Some("https://a.example"));
@@ -620,7 +675,7 @@ mod tests {
         .unwrap();
         let r = p.registered().unwrap();
         assert_eq!(r.exp, Some(1.5));
-        assert_eq!(r.aud, ["a", "b"]);
+        assert_eq!(r.aud.as_slice(), ["a", "b"]);
         assert_eq!(r.scopes.as_str(), "x y");
         for (json, name) in [
             (r#"{"exp":"1"}"#, "exp"),

@@ -15,10 +15,12 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 pub(crate) struct Decoded<'t> {
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
     pub(crate) signing_input: &'t [u8],
-    /// header ‖ payload ‖ signature, decoded, in one allocation.
+    /// header ‖ signature, decoded, in one allocation.
     buf: Vec<u8>,
     header_end: usize,
-    payload_end: usize,
+    /// The payload, decoded, in an allocation of its exact size: the claims keep it as their
+    /// JSON text without a copy ([`Decoded::into_payload`]).
+    payload: Vec<u8>,
 }
 
 impl Decoded<'_> {
@@ -26,12 +28,14 @@ impl Decoded<'_> {
         self.buf.get(..self.header_end).unwrap_or_default()
     }
     pub(crate) fn payload(&self) -> &[u8] {
-        self.buf
-            .get(self.header_end..self.payload_end)
-            .unwrap_or_default()
+        &self.payload
     }
     pub(crate) fn signature(&self) -> &[u8] {
-        self.buf.get(self.payload_end..).unwrap_or_default()
+        self.buf.get(self.header_end..).unwrap_or_default()
+    }
+    /// The payload, given away.
+    pub(crate) fn into_payload(self) -> Vec<u8> {
+        self.payload
     }
 }
 
@@ -65,18 +69,19 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKi
     if signature_b64.is_empty() {
         return Err(ErrorKind::Malformed(MalformedPart::Signature));
     }
-    let mut buf = Vec::with_capacity(token.len() / 4 * 3 + 3);
     let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
+    let payload_len = b64::decoded_len(payload_b64.len()).ok_or_else(bad_b64)?;
+    let mut payload = Vec::with_capacity(payload_len);
+    b64::decode_into(payload_b64, &mut payload).ok_or_else(bad_b64)?;
+    let mut buf = Vec::with_capacity((header_b64.len() + signature_b64.len()) / 4 * 3 + 4);
     b64::decode_into(header_b64, &mut buf).ok_or_else(bad_b64)?;
     let header_end = buf.len();
-    b64::decode_into(payload_b64, &mut buf).ok_or_else(bad_b64)?;
-    let payload_end = buf.len();
     b64::decode_into(signature_b64, &mut buf).ok_or_else(bad_b64)?;
     Ok(Decoded {
         signing_input,
         buf,
         header_end,
-        payload_end,
+        payload,
     })
 }
 

@@ -13,6 +13,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
@@ -176,7 +177,8 @@ fn ec_point_thumbprint(curve: Curve, point: &[u8]) -> Option<Box<str>> {
 
 /// A key that verifies signatures, parsed once, with the algorithms it may verify.
 pub struct VerifyingKey {
-    kid: Option<Box<str>>,
+    /// Shared with the claims of every token this key verifies (no copy per token).
+    kid: Option<Arc<str>>,
     algorithms: AlgorithmSet,
     material: Material,
     /// RFC 7638 SHA-256 thumbprint of a public key; never computed for a shared secret.
@@ -542,7 +544,7 @@ impl VerifyingKey {
     /// The same key with a key id.
     #[must_use]
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
-        self.kid = Some(kid.into().into_boxed_str());
+        self.kid = Some(Arc::from(kid.into()));
         self
     }
 
@@ -566,6 +568,11 @@ impl VerifyingKey {
     #[must_use]
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+
+    /// The `kid`, shared: what the claims of a token this key verified point to.
+    pub(crate) fn shared_kid(&self) -> Option<&Arc<str>> {
+        self.kid.as_ref()
     }
 
     /// The RFC 7638 SHA-256 thumbprint of a public key (base64url), computed when the key was

@@ -36,20 +36,31 @@ pub(crate) struct Reader<'a> {
 
 /// Member names of one object, to find repeats. Objects in tokens are small, so a linear scan
 /// beats hashing; the first names live inline so that the common object allocates nothing.
+/// A 64-bit filter of (length, last byte) lets most names skip the scan: a name whose bit is
+/// not yet set cannot be a repeat.
 struct Names<'a> {
     inline: [&'a str; INLINE_NAMES],
     len: usize,
+    /// One bit per (length, last byte) class of the names seen.
+    seen: u64,
     /// Names past the inline ones, and names that had escapes (decoded).
     spill: Vec<Cow<'a, str>>,
 }
 
 const INLINE_NAMES: usize = 12;
 
+/// The filter bit of a name: equal names always share it.
+fn class_bit(name: &str) -> u64 {
+    let last = name.as_bytes().last().copied().unwrap_or(0);
+    1 << ((name.len().wrapping_mul(7) ^ usize::from(last)) & 63)
+}
+
 impl<'a> Names<'a> {
     fn new() -> Self {
         Names {
             inline: [""; INLINE_NAMES],
             len: 0,
+            seen: 0,
             spill: Vec::new(),
         }
     }
@@ -63,9 +74,11 @@ impl<'a> Names<'a> {
     // The `Cow` tells a name borrowed from the input (kept inline) from a decoded one.
     #[allow(clippy::ptr_arg)]
     fn insert(&mut self, name: &Cow<'a, str>) -> Result<()> {
-        if self.contains(name) {
+        let bit = class_bit(name);
+        if self.seen & bit != 0 && self.contains(name) {
             return Err(ScanError::Duplicate);
         }
+        self.seen |= bit;
         match (name, self.inline.get_mut(self.len)) {
             (Cow::Borrowed(name), Some(slot)) => {
                 *slot = name;
@@ -238,7 +251,10 @@ impl<'a> Reader<'a> {
         while let Some(word) = bytes.get(self.pos..self.pos + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(word);
-            if has_special_byte(u64::from_le_bytes(w)) {
+            let special = special_mask(u64::from_le_bytes(w));
+            if special != 0 {
+                // Straight to the first special byte, which the loop below reads.
+                self.pos += (special.trailing_zeros() / 8) as usize;
                 break;
             }
             self.pos += 8;
@@ -442,17 +458,23 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Whether any byte of `word` is `"`, `\\` or below 0x20: the bytes that end the fast path of
-/// a string. (Classic word-at-a-time tests; a flagged word is then scanned byte by byte, so
-/// a false positive only costs time, and there are no false negatives.)
-fn has_special_byte(word: u64) -> bool {
+/// A mask with the high bit set in bytes of `word` that are `"`, `\\` or below 0x20: the
+/// bytes that end the fast path of a string. (Classic word-at-a-time tests.) Bytes above a
+/// flagged one may be flagged falsely (a borrow), but the lowest flagged byte is always a
+/// real one, so `trailing_zeros() / 8` is the index of the first special byte; and no special
+/// byte goes unflagged.
+fn special_mask(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let below_0x20 = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
-    below_0x20
-        || has_zero(word ^ (ONES * u64::from(b'"')))
-        || has_zero(word ^ (ONES * u64::from(b'\\')))
+    let zeros = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_0x20 = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    below_0x20 | zeros(word ^ (ONES * u64::from(b'"'))) | zeros(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// Whether any byte of `word` is special (see [`special_mask`]).
+#[cfg(test)]
+fn has_special_byte(word: u64) -> bool {
+    special_mask(word) != 0
 }
 
 /// A string or an array of strings, as `aud`, `scope` and `scp` may be.
@@ -532,6 +554,25 @@ mod tests {
             r#"{"1":0,"2":0,"3":0,"4":0,"5":0,"6":0,"7":0,"8":0,"9":0,"10":0,"11":0,"12":0,"13":0,"13":0}"#,
         ] {
             assert_eq!(scan(dup), Err(ScanError::Duplicate), "{dup}");
+        }
+    }
+
+    #[test]
+    fn the_word_test_finds_the_first_special_byte_exactly() {
+        let specials: Vec<u8> = (0u8..0x20).chain([b'"', b'\\']).collect();
+        for &first in &specials {
+            for at in 0..8 {
+                // Anything at all after the first special byte, special bytes included.
+                for &after in specials.iter().chain(&[b'a', 0x7f, 0x80, 0xff]) {
+                    let mut w = [b'x'; 8];
+                    w[at] = first;
+                    for b in w.iter_mut().skip(at + 1) {
+                        *b = after;
+                    }
+                    let mask = special_mask(u64::from_le_bytes(w));
+                    assert_eq!(mask.trailing_zeros() as usize / 8, at, "{w:?}");
+                }
+            }
         }
     }
 

@@ -35,7 +35,16 @@ impl Scopes {
     /// Runs of spaces are tolerated and collapse.
     #[must_use]
     pub fn from_space_separated(s: &str) -> Self {
-        if !s.contains("  ") && !s.starts_with(' ') && !s.ends_with(' ') {
+        // Already in normal form (the usual case): no leading, trailing or doubled space.
+        // One pass over the bytes, cheaper than a substring search for short values.
+        let mut previous_space = true;
+        let normal = s.bytes().all(|b| {
+            let space = b == b' ';
+            let ok = !(space && previous_space);
+            previous_space = space;
+            ok
+        }) && !previous_space;
+        if normal || s.is_empty() {
             return Scopes { joined: s.into() };
         }
         Scopes {
@@ -239,6 +248,23 @@ mod tests {
         let s = Scopes::from_space_separated("  a   b ");
         assert_eq!(s.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(s.as_str(), "a b");
+        for (given, normal) in [
+            ("", ""),
+            (" ", ""),
+            ("a", "a"),
+            ("a b", "a b"),
+            (" a", "a"),
+            ("a ", "a"),
+            ("a  b", "a b"),
+            ("ab  cd e", "ab cd e"),
+            ("a b c", "a b c"),
+        ] {
+            assert_eq!(
+                Scopes::from_space_separated(given).as_str(),
+                normal,
+                "{given:?}"
+            );
+        }
     }
 
     #[test]

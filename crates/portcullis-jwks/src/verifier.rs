@@ -27,7 +27,6 @@
 //! ```
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use portcullis_core::{
     AuthError, Claims, ErrorKind, KeySet, Presentation, Validator, Verdict, Verifier,
@@ -168,30 +167,37 @@ fn check(
         && hit.keys.same_as(keys)
         && hit.validator.same_as(validator)
     {
-        return match validator.check_times(&hit.claims) {
-            Ok(()) => {
-                validator.check_binding(&hit.claims, presentation)?;
-                Ok(hit.claims.clone())
-            }
-            Err(error) => {
-                cache.remove(token);
-                Err(error)
-            }
-        };
+        let now = validator.clock().now_unix();
+        // Past its time (its `exp`, or a maximum TTL): dropped, and verified again below.
+        if now >= hit.until {
+            cache.remove(token);
+        } else {
+            return match validator.check_times_at(&hit.claims, now) {
+                Ok(()) => {
+                    validator.check_binding(&hit.claims, presentation)?;
+                    Ok(hit.claims.clone())
+                }
+                Err(error) => {
+                    cache.remove(token);
+                    Err(error)
+                }
+            };
+        }
     }
-    // A miss, or keys that changed since: verify in full.
+    // A miss, keys that changed since, or an entry past its time: verify in full.
     match validator.validate_presentation(presentation, keys) {
         Ok(claims) => {
-            let now = validator.clock().now_unix();
-            let left = claims.expires_at().map_or(0.0, |exp| exp - now);
-            let lifetime = Duration::try_from_secs_f64(left).unwrap_or(Duration::ZERO);
-            cache.insert(
-                token,
-                claims.clone(),
-                keys.clone(),
-                validator.clone(),
-                lifetime,
-            );
+            if let Some(exp) = claims.expires_at() {
+                let now = validator.clock().now_unix();
+                cache.insert(
+                    token,
+                    claims.clone(),
+                    keys.clone(),
+                    validator.clone(),
+                    now,
+                    exp,
+                );
+            }
             Ok(claims)
         }
         Err(error) => {

@@ -234,3 +234,51 @@ fn a_token_inside_its_leeway_past_exp_is_accepted_but_never_cached() {
     verify_now(&v, &token(&key, 300)).unwrap();
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn a_maximum_ttl_sends_a_token_through_full_verification_again_on_the_validators_clock() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::max_ttl(100, std::time::Duration::from_secs(30));
+    let full = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = full.clone();
+    let rules = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .validator(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    let v = JwtVerifier::new(SwapKeys::new(&[&key]), rules).with_cache(Some(cache.clone()));
+    let full = move || full.load(std::sync::atomic::Ordering::Relaxed);
+    let t = token(&key, 3_600);
+    verify_now(&v, &t).unwrap();
+    clock.advance_secs(29);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(full(), 1, "a hit inside the maximum TTL");
+    clock.advance_secs(1);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(full(), 2, "at the maximum TTL, verified in full again");
+    assert_eq!(cache.len(), 1, "and cached anew");
+    verify_now(&v, &t).unwrap();
+    assert_eq!(full(), 2);
+}
+
+#[test]
+fn an_entry_past_its_tokens_exp_is_dropped_while_the_leeway_still_accepts_the_token() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let v = verifier(SwapKeys::new(&[&key]), &clock, cache.clone());
+    let t = token(&key, 120);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(cache.len(), 1);
+    // Past exp, inside the 60 s leeway: accepted after a full verification, and no longer
+    // cached (no lifetime left).
+    clock.advance_secs(130);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(cache.len(), 0);
+}
