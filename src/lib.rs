@@ -31,6 +31,7 @@
 //! ```
 
 pub use portcullis_core as jwt;
+pub use portcullis_core::health;
 pub use portcullis_core::revocation;
 #[cfg(feature = "layer")]
 pub use portcullis_introspect as introspection;

@@ -13,6 +13,7 @@ pub mod clock;
 mod der;
 pub mod dpop;
 pub mod error;
+pub mod health;
 pub mod jws;
 pub mod key;
 pub mod keyset;

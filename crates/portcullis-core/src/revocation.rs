@@ -457,6 +457,10 @@ impl<V: Verifier, L: RevocationList + Clone> Verifier for RevocationVerifier<V, 
     fn max_token_len(&self) -> usize {
         self.inner.max_token_len()
     }
+
+    fn health(&self) -> Vec<crate::health::SourceHealth> {
+        self.inner.health()
+    }
 }
 
 #[cfg(test)]

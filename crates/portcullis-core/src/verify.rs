@@ -413,6 +413,14 @@ pub trait Verifier: Send + Sync + 'static {
     fn max_token_len(&self) -> usize {
         DEFAULT_MAX_TOKEN_LEN
     }
+
+    /// The state of each key source this verifier depends on, by its configured name, for
+    /// readiness probes ([`SourceHealth::all_ready`](crate::health::SourceHealth::all_ready)).
+    /// Cheap: no fetch, no lock held for long. The default, for a verifier without key
+    /// sources (introspection), reports none.
+    fn health(&self) -> Vec<crate::health::SourceHealth> {
+        Vec::new()
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -424,6 +432,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
         (**self).accepts_only_b64tokens()
     }
 
+    fn health(&self) -> Vec<crate::health::SourceHealth> {
+        (**self).health()
+    }
+
     fn max_token_len(&self) -> usize {
         (**self).max_token_len()
     }
@@ -432,6 +444,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
     fn verify(&self, presentation: &Presentation<'_>) -> Verdict {
         (**self).verify(presentation)
+    }
+
+    fn health(&self) -> Vec<crate::health::SourceHealth> {
+        (**self).health()
     }
 
     fn accepts_only_b64tokens(&self) -> bool {

@@ -180,6 +180,11 @@ impl Verifier for JwtOrIntrospection {
     fn max_token_len(&self) -> usize {
         self.max_token_len.max(self.jwt.max_token_len())
     }
+
+    /// The JWT side's key sources (introspection has none).
+    fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
+        self.jwt.health()
+    }
 }
 
 #[cfg(test)]

@@ -145,6 +145,19 @@ impl Verifier for Issuers {
     fn max_token_len(&self) -> usize {
         self.max_token_len
     }
+
+    /// Each issuer's sources, under the issuer's configured name.
+    fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
+        self.entries
+            .iter()
+            .flat_map(|e| {
+                e.verifier.health().into_iter().map(|mut h| {
+                    h.source = e.issuer.clone();
+                    h
+                })
+            })
+            .collect()
+    }
 }
 
 impl fmt::Debug for Issuers {

@@ -29,6 +29,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use portcullis_core::health::KeyHealth;
 use portcullis_core::{Algorithm, AlgorithmSet, KeyError, KeySet, VerifyingKey};
 
 use crate::error::{SourceError, SourceErrorKind};
@@ -56,6 +57,18 @@ pub trait KeySource: Send + Sync + 'static {
     /// # Errors
     /// A [`SourceError`] when no newer keys could be had (rate limit, fetch failure).
     fn refresh_for_unknown_kid<'a>(&'a self, seen: &'a KeySet) -> RefreshFuture<'a>;
+
+    /// The state of the keys now, for readiness probes. The default knows no lifetime: ready
+    /// with keys, unavailable without.
+    fn health(&self) -> KeyHealth {
+        KeyHealth::of_key_count(self.snapshot().len())
+    }
+
+    /// The name this source was configured with, for health reports and logs: an issuer, a
+    /// URL without credentials. Never anything a token said.
+    fn name(&self) -> String {
+        "keys".to_owned()
+    }
 }
 
 impl<S: KeySource + ?Sized> KeySource for Arc<S> {
@@ -65,6 +78,14 @@ impl<S: KeySource + ?Sized> KeySource for Arc<S> {
 
     fn refresh_for_unknown_kid<'a>(&'a self, seen: &'a KeySet) -> RefreshFuture<'a> {
         (**self).refresh_for_unknown_kid(seen)
+    }
+
+    fn health(&self) -> KeyHealth {
+        (**self).health()
+    }
+
+    fn name(&self) -> String {
+        (**self).name()
     }
 }
 
@@ -161,5 +182,9 @@ impl KeySource for StaticKeys {
     fn refresh_for_unknown_kid<'a>(&'a self, _seen: &'a KeySet) -> RefreshFuture<'a> {
         let keys = self.keys.clone();
         Box::pin(std::future::ready(Ok(keys)))
+    }
+
+    fn name(&self) -> String {
+        "static keys".to_owned()
     }
 }

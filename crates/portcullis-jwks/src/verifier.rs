@@ -232,4 +232,12 @@ impl<S: KeySource> Verifier for JwtVerifier<S> {
     fn max_token_len(&self) -> usize {
         self.shared.validator.max_token_len()
     }
+
+    fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
+        let source = &self.shared.source;
+        vec![portcullis_core::health::SourceHealth::new(
+            source.name(),
+            source.health(),
+        )]
+    }
 }

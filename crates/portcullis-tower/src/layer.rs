@@ -233,6 +233,22 @@ impl<H> BearerAuthLayer<H> {
         }
     }
 
+    /// The state of each key source the verifier depends on, by its configured name (see
+    /// [`portcullis_core::health`]): for a readiness probe of your own, or a dashboard.
+    #[must_use]
+    pub fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
+        self.settings.verifier.health()
+    }
+
+    /// A readiness probe (feature `axum`): `200` while every key source can verify tokens,
+    /// `503` when one cannot (no keys yet, or past the staleness limit of an outage), with
+    /// each source's state in a plain-text body. Mount it with
+    /// `.route_service("/ready", auth.readiness())`, outside the layer.
+    #[cfg(feature = "axum")]
+    pub fn readiness(&self) -> crate::Readiness {
+        crate::Readiness::new(self.settings.verifier.clone())
+    }
+
     /// A layer for axum's `route_layer` that requires a DPoP-bound token (RFC 9449), which
     /// this layer accepted only with its proof: on a layer that accepts bearer tokens too,
     /// the routes that hold money or health data can still insist on DPoP. A bearer token

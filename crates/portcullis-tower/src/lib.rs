@@ -74,6 +74,8 @@ mod future;
 pub mod grpc;
 mod layer;
 mod policy;
+#[cfg(feature = "axum")]
+pub mod readiness;
 mod respond;
 mod scopes;
 mod service;
@@ -84,6 +86,8 @@ pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
 pub use policy::{Access, Policy, PolicyBuilder};
+#[cfg(feature = "axum")]
+pub use readiness::Readiness;
 pub use respond::{DefaultAnswer, JsonAnswer, OnRejection, verified_claims};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;

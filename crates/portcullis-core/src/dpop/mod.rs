@@ -560,4 +560,8 @@ impl<V: Verifier> Verifier for DpopVerifier<V> {
     fn max_token_len(&self) -> usize {
         self.inner.max_token_len()
     }
+
+    fn health(&self) -> Vec<crate::health::SourceHealth> {
+        self.inner.health()
+    }
 }

@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use portcullis_core::health::KeyHealth;
 use portcullis_core::{AlgorithmSet, KeyErrorKind, KeySet};
 use reqwest::Url;
 use tokio::sync::watch;
@@ -176,6 +177,8 @@ struct Inner {
 
 struct Current {
     keys: KeySet,
+    /// The end of the keys' lifetime (their TTL), past which they are stale.
+    fresh_until: Duration,
     /// The instant past which `keys` are too stale to serve; `None` before the first load.
     usable_until: Option<Duration>,
 }
@@ -239,6 +242,47 @@ impl KeySource for RemoteJwks {
 
     fn refresh_for_unknown_kid<'a>(&'a self, seen: &'a KeySet) -> RefreshFuture<'a> {
         Box::pin(self.inner.refresh_for_unknown_kid(seen))
+    }
+
+    /// Ready within the keys' lifetime; stale past it while the last good keys are still
+    /// served (refreshes failing); unavailable before the first load and past the staleness
+    /// limit. By the source's timer.
+    fn health(&self) -> KeyHealth {
+        let current = self.inner.current.load();
+        let now = self.inner.timer.now();
+        match current.usable_until {
+            Some(until) if now < until => {
+                let keys = current.keys.len();
+                if now < current.fresh_until {
+                    KeyHealth::Ready { keys }
+                } else {
+                    KeyHealth::Stale {
+                        keys,
+                        stale_for: now.saturating_sub(current.fresh_until),
+                        usable_for: until.saturating_sub(now),
+                    }
+                }
+            }
+            _ => KeyHealth::Unavailable,
+        }
+    }
+
+    /// The configured issuer (discovery), else the JWKS URL without credentials or query.
+    fn name(&self) -> String {
+        if let Some(issuer) = &self.inner.issuer {
+            return issuer.clone();
+        }
+        match &self.inner.state().jwks_url {
+            Some(url) => {
+                let mut shown = url.clone();
+                let _ = shown.set_username("");
+                let _ = shown.set_password(None);
+                shown.set_query(None);
+                shown.set_fragment(None);
+                shown.to_string()
+            }
+            None => "jwks".to_owned(),
+        }
     }
 }
 
@@ -455,6 +499,7 @@ impl RemoteJwksBuilder {
             client,
             current: ArcSwap::from_pointee(Current {
                 keys: empty.clone(),
+                fresh_until: Duration::ZERO,
                 usable_until: None,
             }),
             empty,
@@ -916,6 +961,7 @@ impl Inner {
             state.consecutive_failures = 0;
             self.current.store(Arc::new(Current {
                 keys: keys.clone(),
+                fresh_until: now.saturating_add(ttl),
                 usable_until: Some(now.saturating_add(ttl).saturating_add(c.max_staleness)),
             }));
         }
