@@ -341,7 +341,11 @@ impl Inner {
 
     fn cached_by_key(&self, cache: &VerdictCache, key: &Key) -> Option<Result<Claims, AuthError>> {
         let now = self.validator.clock().now_unix();
-        match cache.get(key, now)? {
+        // A miss is counted where the call is made: a request may look here more than once
+        // (before and after waiting for another request's call).
+        let verdict = cache.get(key, now)?;
+        crate::observe::lookup("hit");
+        match verdict {
             Verdict::Active(claims) => match self.validator.check_times(&claims) {
                 Ok(()) => Some(Ok(claims)),
                 Err(e) => {
@@ -380,6 +384,7 @@ impl Inner {
             return Ok(None);
         };
         self.shared_hits.fetch_add(1, Ordering::Relaxed);
+        crate::observe::lookup("shared_hit");
         if let Some(cache) = &self.cache {
             cache.insert_until(*key, &verdict, now, until);
         }
@@ -426,8 +431,13 @@ impl Inner {
         token: &str,
         shared: Option<&Shared>,
     ) -> Result<Claims, AuthError> {
+        crate::observe::lookup("miss");
         match self.call(token).await {
             Ok((verdict, response)) => {
+                crate::observe::call(match &verdict {
+                    Verdict::Active(_) => "active",
+                    Verdict::Refused(_) => "inactive",
+                });
                 let now = self.validator.clock().now_unix();
                 if let Some(cache) = &self.cache {
                     cache.insert(key, &verdict, now);
@@ -452,6 +462,7 @@ impl Inner {
             }
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                crate::observe::call("failed");
                 let cause = std::error::Error::source(&e)
                     .map(|c| format!(": {c}"))
                     .unwrap_or_default();

@@ -80,6 +80,7 @@ mod cache;
 mod client_auth;
 mod error;
 mod introspector;
+mod observe;
 mod response;
 mod shared;
 mod verifier;

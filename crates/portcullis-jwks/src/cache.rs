@@ -158,7 +158,9 @@ impl TokenCache {
     /// Forgets every token.
     pub fn clear(&self) {
         for shard in &self.inner.shards {
-            write(shard).clear();
+            let mut shard = write(shard);
+            crate::observe::cache_entries(-shard.len().cast_signed());
+            shard.clear();
         }
     }
 
@@ -189,7 +191,11 @@ impl TokenCache {
     pub(crate) fn get(&self, token: &str) -> Option<Arc<Entry>> {
         let hash = self.hash(token);
         let shard = read(self.shard(hash));
-        let slot = shard.find(hash, |s| s.hash == hash && *s.token == *token)?;
+        let Some(slot) = shard.find(hash, |s| s.hash == hash && *s.token == *token) else {
+            crate::observe::cache_lookup(false);
+            return None;
+        };
+        crate::observe::cache_lookup(true);
         if !slot.used.load(Ordering::Relaxed) {
             slot.used.store(true, Ordering::Relaxed);
         }
@@ -201,6 +207,7 @@ impl TokenCache {
         let mut shard = write(self.shard(hash));
         if let Ok(slot) = shard.find_entry(hash, |s| s.hash == hash && *s.token == *token) {
             slot.remove();
+            crate::observe::cache_entries(-1);
         }
     }
 
@@ -240,7 +247,8 @@ impl TokenCache {
             slot.get_mut().entry = entry;
             return;
         }
-        if shard.len() >= self.inner.shard_capacity {
+        let before = shard.len();
+        if before >= self.inner.shard_capacity {
             sweep(&mut shard, now, self.inner.shard_capacity);
         }
         shard.insert_unique(
@@ -253,6 +261,7 @@ impl TokenCache {
             },
             |s| s.hash,
         );
+        crate::observe::cache_entries(shard.len().cast_signed() - before.cast_signed());
     }
 }
 

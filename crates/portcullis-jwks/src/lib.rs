@@ -76,6 +76,7 @@ mod error;
 #[doc(hidden)]
 pub mod http;
 mod issuers;
+mod observe;
 pub mod remote;
 mod source;
 pub mod timer;

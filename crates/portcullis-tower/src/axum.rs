@@ -81,6 +81,7 @@ impl ClaimsRejection {
 
 impl IntoResponse for ClaimsRejection {
     fn into_response(self) -> Response {
+        crate::observe::route_refused(self.rejection.code());
         match &self.hook {
             Some(Hook(hook)) => refuse(
                 &self.rejection,

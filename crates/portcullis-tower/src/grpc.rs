@@ -116,6 +116,7 @@ fn status_of<B>(rejection: &Rejection, response: &http::Response<B>) -> Status {
 /// Logs a refusal from a handler on the layer's target (never the token) and returns its
 /// status, worded by the layer (its answers and its rejection hook).
 fn refuse<T>(rejection: &Rejection, request: &Request<T>) -> Status {
+    crate::observe::route_refused(rejection.code());
     log(rejection, &http::Method::POST, "(gRPC handler)");
     let extensions = request.extensions();
     let answered = answer(rejection, Protocol::Grpc, &answers_of(extensions));

@@ -73,6 +73,7 @@ mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 mod layer;
+mod observe;
 mod policy;
 #[cfg(feature = "axum")]
 pub mod readiness;

@@ -180,6 +180,7 @@ where
             },
             Err(rejection) => rejection,
         };
+        crate::observe::route_refused(rejection.code());
         ResponseFuture::answer(refuse(
             &rejection,
             Protocol::of(req.version(), req.headers(), &self.layer.answers),

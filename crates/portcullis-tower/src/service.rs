@@ -148,6 +148,14 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
 ) where
     ResBody: 'static,
 {
+    crate::observe::request(
+        if claims.is_some() {
+            "accepted"
+        } else {
+            "anonymous"
+        },
+        "none",
+    );
     let extensions = req.extensions_mut();
     // Replaces what an outer layer may have left: unauthenticated here is unauthenticated.
     extensions.insert(Passed {
@@ -182,6 +190,7 @@ where
         let settings = &*self.settings;
         let access = access_of(settings, req.method(), req.uri().path());
         let refused = |rejection: Rejection, req: &Request<ReqBody>| {
+            crate::observe::request("refused", rejection.code());
             ResponseFuture::answer(refuse(
                 &rejection,
                 Protocol::of(req.version(), req.headers(), &settings.answers),
@@ -247,6 +256,7 @@ where
         if let Some(thumbprint) = &certificate {
             presentation = presentation.with_certificate(thumbprint);
         }
+        let timing = crate::observe::Timing::start();
         let (verdict, next_nonce) = match &settings.dpop {
             None => (settings.verifier.verify(&presentation), None),
             Some(dpop) => {
@@ -255,7 +265,10 @@ where
             }
         };
         let verdict = match verdict {
-            Verdict::Ready(verdict) => verdict,
+            Verdict::Ready(verdict) => {
+                timing.done();
+                verdict
+            }
             Verdict::Pending(pending) => {
                 // The rare path. The service that was polled ready goes into the future; its
                 // clone stays here for the next `poll_ready`.
@@ -271,6 +284,7 @@ where
                     self.settings.clone(),
                     self.hook.clone(),
                     OnSuccess {
+                        timing,
                         nonce: nonce_header(next_nonce),
                         dpop_proven: scheme == Scheme::DPoP && settings.dpop.is_some(),
                     },
@@ -294,9 +308,11 @@ where
     }
 }
 
-/// What the pending path needs to pass a request on: the `DPoP-Nonce` of the response, and
-/// whether a DPoP proof was checked.
+/// What the pending path needs besides the request: when the verification started, the
+/// `DPoP-Nonce` of the response, and whether a DPoP proof was checked.
 struct OnSuccess {
+    /// The verification's start, for its latency.
+    timing: crate::observe::Timing,
     nonce: Option<http::HeaderValue>,
     dpop_proven: bool,
 }
@@ -324,6 +340,7 @@ where
     ResBody: 'static,
 {
     let verdict = pending.await;
+    on_success.timing.done();
     let access = access_of(&settings, req.method(), req.uri().path());
     match conclude(verdict, access, || malformed) {
         Ok(claims) => {
@@ -340,13 +357,16 @@ where
             }
             Ok(response)
         }
-        Err(rejection) => Ok(refuse(
-            &rejection,
-            Protocol::of(req.version(), req.headers(), &settings.answers),
-            &settings.answers,
-            &*hook,
-            req.method(),
-            req.uri().path(),
-        )),
+        Err(rejection) => Ok({
+            crate::observe::request("refused", rejection.code());
+            refuse(
+                &rejection,
+                Protocol::of(req.version(), req.headers(), &settings.answers),
+                &settings.answers,
+                &*hook,
+                req.method(),
+                req.uri().path(),
+            )
+        }),
     }
 }

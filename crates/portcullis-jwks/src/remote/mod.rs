@@ -269,20 +269,7 @@ impl KeySource for RemoteJwks {
 
     /// The configured issuer (discovery), else the JWKS URL without credentials or query.
     fn name(&self) -> String {
-        if let Some(issuer) = &self.inner.issuer {
-            return issuer.clone();
-        }
-        match &self.inner.state().jwks_url {
-            Some(url) => {
-                let mut shown = url.clone();
-                let _ = shown.set_username("");
-                let _ = shown.set_password(None);
-                shown.set_query(None);
-                shown.set_fragment(None);
-                shown.to_string()
-            }
-            None => "jwks".to_owned(),
-        }
+        self.inner.name()
     }
 }
 
@@ -721,6 +708,24 @@ impl Inner {
         }
     }
 
+    /// See [`KeySource::name`] on [`RemoteJwks`].
+    fn name(&self) -> String {
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        match &self.state().jwks_url {
+            Some(url) => {
+                let mut shown = url.clone();
+                let _ = shown.set_username("");
+                let _ = shown.set_password(None);
+                shown.set_query(None);
+                shown.set_fragment(None);
+                shown.to_string()
+            }
+            None => "jwks".to_owned(),
+        }
+    }
+
     fn update_stats(&self, f: impl FnOnce(&mut FetchStats)) {
         self.stats.send_modify(f);
     }
@@ -769,6 +774,7 @@ impl Inner {
         if !self.take_budget() {
             // Over the budget: refused at once, never queued for a later fetch.
             self.update_stats(|s| s.rate_limited += 1);
+            crate::observe::jwks_refetch_refused(&self.name());
             return Err(SourceErrorKind::RateLimited.into());
         }
         self.fetch_locked().await
@@ -974,6 +980,12 @@ impl Inner {
                 s.updated += 1;
             }
         });
+        let result = if not_modified {
+            "not_modified"
+        } else {
+            "updated"
+        };
+        crate::observe::jwks_fetch(&self.name(), result, Some(keys.len()));
         Ok(keys)
     }
 
@@ -1020,6 +1032,7 @@ impl Inner {
             s.failures += 1;
             s.consecutive_failures = failures;
         });
+        crate::observe::jwks_fetch(&self.name(), "failed", None);
     }
 }
 
