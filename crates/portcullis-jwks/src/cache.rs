@@ -392,6 +392,32 @@ mod tests {
     }
 
     #[test]
+    fn tokens_that_share_a_tail_keep_their_own_entries() {
+        let cache = TokenCache::new(100);
+        let tail = ".the-same-signature-segment-longer-than-thirty-two-bytes";
+        let (a, b) = (format!("a{tail}"), format!("b{tail}"));
+        assert_eq!(cache.hash(&a), cache.hash(&b));
+        let keys = KeySet::new(Vec::new());
+        let claims_of =
+            |sub: &str| Claims::from_trusted_json(&format!(r#"{{"sub":"{sub}"}}"#)).unwrap();
+        cache.insert(
+            &a,
+            claims_of("alice"),
+            keys.clone(),
+            validator(),
+            100.0,
+            200.0,
+        );
+        cache.insert(&b, claims_of("bob"), keys, validator(), 100.0, 300.0);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(&a).unwrap().claims.subject(), Some("alice"));
+        assert_eq!(cache.get(&b).unwrap().claims.subject(), Some("bob"));
+        assert_eq!(cache.get(&a).unwrap().until, 200.0);
+        cache.remove(&b);
+        assert_eq!(cache.get(&a).unwrap().claims.subject(), Some("alice"));
+    }
+
+    #[test]
     fn inserting_a_token_again_replaces_its_entry() {
         let cache = TokenCache::new(10);
         put(&cache, "t", 100.0, 200.0);
@@ -423,8 +449,8 @@ mod tests {
             put(&cache, &format!("long-{i}"), 100.0, 500.0);
         }
         assert_eq!(cache.len(), 16);
-        // Full at 160: the eight expired ones go, the newcomer stays.
-        put(&cache, "new-0", 160.0, 500.0);
+        // Full at 150, the very end of the short ones' time: they go, the newcomer stays.
+        put(&cache, "new-0", 150.0, 500.0);
         assert_eq!(cache.len(), 9);
         assert!((0..8).all(|i| cache.get(&format!("short-{i}")).is_none()));
         // Fill up again; use the long ones, so that the unused newcomers are the ones to go.
