@@ -282,3 +282,25 @@ fn an_entry_past_its_tokens_exp_is_dropped_while_the_leeway_still_accepts_the_to
     verify_now(&v, &t).unwrap();
     assert_eq!(cache.len(), 0);
 }
+
+#[test]
+fn a_cached_token_past_the_maximum_age_is_refused_before_its_exp() {
+    let key = TestKey::generate(Algorithm::ES256).with_kid("a");
+    let clock = ManualClock::at(NOW);
+    let cache = TokenCache::new(100);
+    let rules = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .max_age(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let v = JwtVerifier::new(SwapKeys::new(&[&key]), rules).with_cache(Some(cache.clone()));
+    let t = token(&key, 3_600);
+    verify_now(&v, &t).unwrap();
+    assert_eq!(cache.len(), 1);
+    // Well before exp, past the maximum age and the leeway: the hit is refused.
+    clock.advance_secs(60 + 60 + 1);
+    assert_eq!(verify_now(&v, &t).unwrap_err().kind(), &ErrorKind::TooOld);
+    assert_eq!(cache.len(), 0, "and leaves the cache");
+}

@@ -140,6 +140,31 @@ mod tests {
     }
 
     #[test]
+    fn the_layers_claims_are_read_and_no_one_elses() {
+        let verified = Claims::from_trusted_json(r#"{"sub":"ann","scope":"a b"}"#).unwrap();
+        // Claims some other code inserted are not the layer's.
+        let mut req = Request::new(());
+        req.extensions_mut().insert(verified.clone());
+        assert!(claims(&req).is_none());
+        let mut passed = passed(Answers::default());
+        passed.claims = Some(verified);
+        req.extensions_mut().insert(passed);
+        assert_eq!(claims(&req).and_then(Claims::subject), Some("ann"));
+        assert_eq!(scopes(&req).map(Scopes::as_str), Some("a b"));
+        assert_eq!(require_claims(&req).unwrap().subject(), Some("ann"));
+        let needs_c = ScopeRequirement::all_of(["c"]);
+        let denied = require(&req, &needs_c).unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert!(
+            denied
+                .metadata()
+                .get("www-authenticate")
+                .is_some_and(|v| v.to_str().unwrap().contains(r#"scope="c""#)),
+            "{denied:?}"
+        );
+    }
+
+    #[test]
     fn without_the_layer_claims_are_absent_and_required_claims_are_internal() {
         let req = Request::new(());
         assert!(claims(&req).is_none());
