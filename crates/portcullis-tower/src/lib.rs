@@ -73,6 +73,7 @@ mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 mod layer;
+mod path;
 mod policy;
 mod respond;
 mod scopes;
@@ -83,6 +84,7 @@ pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADE
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
+pub use path::{AmbiguousPath, AmbiguousPathKind, canonical_path};
 pub use policy::{Access, Policy, PolicyBuilder};
 pub use respond::{DefaultAnswer, JsonAnswer, OnRejection, verified_claims};
 pub use scopes::{RequireScopes, RequireScopesLayer};
