@@ -1,40 +1,4 @@
-//! Canonical request paths: the one form of a path that a rule table may be matched against,
-//! or a refusal when the path could mean something else to the server behind.
-//!
-//! A proxy, a router and a file server do not all read a path the same way: one decodes
-//! `%2F` into a separator and another keeps it, one resolves `..` and another passes it on,
-//! some treat `\` as `/` or `;` as the start of parameters. A rule table matched against the
-//! raw text can then choose one rule while the server routes to another
-//! (`/public/..%2Fadmin`). [`canonical_path`] removes that room:
-//!
-//! - refused ([`AmbiguousPath`]): an encoded `/` or `\` (`%2F`, `%5C`), a `\`, a dot segment
-//!   (`.` or `..`, also encoded as `%2E`, also before a `;` parameter as in `..;`), an empty
-//!   segment (`//`), a `%` not followed by two hex digits, escapes that decode to bytes that
-//!   are not UTF-8, control characters (raw or encoded, `%00` among them), spaces, a fragment,
-//!   and a path that does not start with `/`;
-//! - normalised (RFC 3986 section 6.2.2): escapes of unreserved characters (letters, digits,
-//!   `-`, `.`, `_`, `~`) are decoded, since every server reads `%61` as `a`; every other
-//!   escape is kept, with upper-case hex digits (`%3b` becomes `%3B`).
-//!
-//! The result has no escape a server could decode into a different path: matching it segment
-//! by segment matches what the server routes.
-//!
-//! ```
-//! use portcullis_tower::{canonical_path, AmbiguousPathKind};
-//!
-//! assert_eq!(canonical_path("/orders/7").unwrap(), "/orders/7");
-//! assert_eq!(canonical_path("/%61dmin/%7euser").unwrap(), "/admin/~user");
-//! assert_eq!(canonical_path("/a%3bb").unwrap(), "/a%3Bb");
-//! let refused = canonical_path("/admin/..%2Fpublic").unwrap_err();
-//! assert_eq!(refused.kind(), AmbiguousPathKind::EncodedSeparator);
-//! assert_eq!(canonical_path("/public/%2e%2e/admin").unwrap_err().kind(), AmbiguousPathKind::DotSegment);
-//! ```
-//!
-//! # Deployment caveat
-//!
-//! Paths stay case-sensitive, and a trailing `/` is kept (`/admin/` is not `/admin`): behind a
-//! server that routes case-insensitively or ignores trailing slashes, write patterns that
-//! cover every form (`/admin/**` covers `/admin` and `/admin/`).
+//! Canonical request paths: [`canonical_path`] and why it refuses a path ([`AmbiguousPath`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -149,9 +113,45 @@ fn check_raw(b: u8) -> Result<(), AmbiguousPathKind> {
     }
 }
 
-/// The canonical form of `path` (the path of a request target, without its query), or why it
-/// is refused; see the [module](self) for the rules. Borrowed when the path is already
-/// canonical (the common case: no allocation).
+/// The canonical form of `path` (the path of a request target, without its query): the one
+/// form of a path that a rule table may be matched against, or a refusal when the path could
+/// mean something else to the server behind. Borrowed when the path is already canonical (the
+/// common case: no allocation).
+///
+/// A proxy, a router and a file server do not all read a path the same way: one decodes
+/// `%2F` into a separator and another keeps it, one resolves `..` and another passes it on,
+/// some treat `\` as `/` or `;` as the start of parameters. A rule table matched against the
+/// raw text can then choose one rule while the server routes to another
+/// (`/public/..%2Fadmin`). This function removes that room:
+///
+/// - refused ([`AmbiguousPath`]): an encoded `/` or `\` (`%2F`, `%5C`), a `\`, a dot segment
+///   (`.` or `..`, also encoded as `%2E`, also before a `;` parameter as in `..;`), an empty
+///   segment (`//`), a `%` not followed by two hex digits, escapes that decode to bytes that
+///   are not UTF-8, control characters (raw or encoded, `%00` among them), spaces, a fragment,
+///   and a path that does not start with `/`;
+/// - normalised (RFC 3986 section 6.2.2): escapes of unreserved characters (letters, digits,
+///   `-`, `.`, `_`, `~`) are decoded, since every server reads `%61` as `a`; every other
+///   escape is kept, with upper-case hex digits (`%3b` becomes `%3B`).
+///
+/// The result has no escape a server could decode into a different path: matching it segment
+/// by segment matches what the server routes.
+///
+/// ```
+/// use portcullis_tower::{canonical_path, AmbiguousPathKind};
+///
+/// assert_eq!(canonical_path("/orders/7").unwrap(), "/orders/7");
+/// assert_eq!(canonical_path("/%61dmin/%7euser").unwrap(), "/admin/~user");
+/// assert_eq!(canonical_path("/a%3bb").unwrap(), "/a%3Bb");
+/// let refused = canonical_path("/admin/..%2Fpublic").unwrap_err();
+/// assert_eq!(refused.kind(), AmbiguousPathKind::EncodedSeparator);
+/// assert_eq!(canonical_path("/public/%2e%2e/admin").unwrap_err().kind(), AmbiguousPathKind::DotSegment);
+/// ```
+///
+/// # Deployment caveat
+///
+/// Paths stay case-sensitive, and a trailing `/` is kept (`/admin/` is not `/admin`): behind a
+/// server that routes case-insensitively or ignores trailing slashes, write patterns that
+/// cover every form (`/admin/**` covers `/admin` and `/admin/`).
 ///
 /// # Errors
 /// An [`AmbiguousPath`] for a path that a server could read as another one.

@@ -12,19 +12,6 @@
 //! than left to match nothing. A `GET` rule also applies to `HEAD`, which routers answer
 //! with the `GET` handler.
 //!
-//! # Paths are matched in their canonical form
-//!
-//! Before the table is asked, the path is put in its canonical form by
-//! [`canonical_path`](crate::canonical_path): escapes of unreserved characters are decoded
-//! (`/%61dmin` is matched as `/admin`, as the router behind will read it), and a path that a
-//! server could read as another one (an encoded `/` or `\`, a dot segment, `//`, invalid
-//! percent-encoding, escapes that are not UTF-8, control characters) gets [`Access::Deny`]:
-//! `401` without a token, `403` with one, whatever the rules say. So `/public/..%2Fadmin`
-//! never reaches `/admin` through the rule of `/public/**`. Patterns are matched against the
-//! canonical form, so write them canonical (`/admin`, not `/%61dmin`).
-//! [`PolicyBuilder::danger_accept_ambiguous_paths`] turns the guard off (matching the raw
-//! path, as written), for a router that gives such paths a meaning of its own.
-//!
 //! # Deployment caveat
 //!
 //! The table matches the path the layer sees. Under axum's `Router::nest`, the nested router
@@ -77,6 +64,19 @@ impl From<ScopeRequirement> for Access {
 
 /// The table. Build it with [`Policy::deny_by_default`] or
 /// [`Policy::authenticated_by_default`], then [`PolicyBuilder::build`].
+///
+/// # Paths are matched in their canonical form
+///
+/// Before the table is asked, the path is put in its canonical form by
+/// [`canonical_path`](crate::canonical_path): escapes of unreserved characters are decoded
+/// (`/%61dmin` is matched as `/admin`, as the router behind will read it), and a path that a
+/// server could read as another one (an encoded `/` or `\`, a dot segment, `//`, invalid
+/// percent-encoding, escapes that are not UTF-8, control characters) gets [`Access::Deny`]:
+/// `401` without a token, `403` with one, whatever the rules say. So `/public/..%2Fadmin`
+/// never reaches `/admin` through the rule of `/public/**`. Patterns are matched against the
+/// canonical form, so write them canonical (`/admin`, not `/%61dmin`).
+/// [`PolicyBuilder::danger_accept_ambiguous_paths`] turns the guard off (matching the raw
+/// path, as written), for a router that gives such paths a meaning of its own.
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Box<[Rule]>,
@@ -130,8 +130,8 @@ impl Policy {
     }
 
     /// What a request with this method and path requires: the first matching rule's access
-    /// for the path's canonical form, [`Access::Deny`] for an ambiguous path (see the
-    /// [module](self)).
+    /// for the path's canonical form, [`Access::Deny`] for an ambiguous path (see
+    /// [`Policy`]).
     #[must_use]
     pub fn access(&self, method: &Method, path: &str) -> &Access {
         if self.raw_paths {
@@ -198,7 +198,7 @@ impl PolicyBuilder {
     /// (`/public/..%2Fadmin` then matches `/public/**`): a weakening, for a router that gives
     /// encoded separators or dot segments a meaning of its own and checks them itself. By
     /// default paths are matched in their canonical form and ambiguous ones are denied (see
-    /// the [module](self)).
+    /// [`Policy`]).
     pub fn danger_accept_ambiguous_paths(mut self) -> Self {
         self.raw_paths = true;
         self
