@@ -1,6 +1,6 @@
 //! The `[gateway]` section of a [`Config`](crate::Config): what `portcullis gateway` needs
 //! besides the issuers, to answer the authorization sub-requests of nginx, Caddy, Traefik and
-//! Envoy. The in-process layer ignores it.
+//! Envoy (see [`manual::gateway`](crate::manual::gateway)). The in-process layer ignores it.
 
 use std::fmt;
 use std::net::SocketAddr;

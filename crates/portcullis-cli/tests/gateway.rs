@@ -341,7 +341,10 @@ async fn refusals_are_logged_at_debug_with_their_reason_never_the_token() {
     // At debug: one line per refusal with its reason.
     let refused: Vec<&str> = verbose.lines().filter(|l| l.contains("refused")).collect();
     assert_eq!(refused.len(), 2, "{verbose}");
-    assert!(refused[0].contains("reason=\"invalid_signature\""), "{verbose}");
+    assert!(
+        refused[0].contains("reason=\"invalid_signature\""),
+        "{verbose}"
+    );
     assert!(
         refused[1].contains("reason=\"encoded_separator\""),
         "{verbose}"
