@@ -125,10 +125,10 @@ fn check_raw(b: u8) -> Result<(), AmbiguousPathKind> {
 /// (`/public/..%2Fadmin`). This function removes that room:
 ///
 /// - refused ([`AmbiguousPath`]): an encoded `/` or `\` (`%2F`, `%5C`), a `\`, a dot segment
-///   (`.` or `..`, also encoded as `%2E`, also before a `;` parameter as in `..;`), an empty
-///   segment (`//`), a `%` not followed by two hex digits, escapes that decode to bytes that
-///   are not UTF-8, control characters (raw or encoded, `%00` among them), spaces, a fragment,
-///   and a path that does not start with `/`;
+///   (`.` or `..`, also encoded as `%2E`, also before a `;` parameter as in `..;` or
+///   `..%3B`), an empty segment (`//`), a `%` not followed by two hex digits, escapes that
+///   decode to bytes that are not UTF-8, control characters (raw or encoded, `%00` among
+///   them), spaces, a fragment, and a path that does not start with `/`;
 /// - normalised (RFC 3986 section 6.2.2): escapes of unreserved characters (letters, digits,
 ///   `-`, `.`, `_`, `~`) are decoded, since every server reads `%61` as `a`; every other
 ///   escape is kept, with upper-case hex digits (`%3b` becomes `%3B`).
@@ -242,7 +242,10 @@ fn check_segments(path: &str) -> Result<(), AmbiguousPathKind> {
         if segment.is_empty() && !last {
             return Err(AmbiguousPathKind::EmptySegment);
         }
+        // Before `;` parameters, raw or encoded (`%3B`: canonical escapes are upper case),
+        // which some servers strip before resolving dot segments (`..;/`).
         let name = segment.split(';').next().unwrap_or_default();
+        let name = name.split("%3B").next().unwrap_or_default();
         if name == "." || name == ".." {
             return Err(AmbiguousPathKind::DotSegment);
         }
@@ -310,6 +313,8 @@ mod tests {
             ("/a/%2e%2E/b", K::DotSegment),
             ("/a/.%2e", K::DotSegment),
             ("/a/..;x=1/b", K::DotSegment),
+            ("/a/..%3bx/b", K::DotSegment),
+            ("/a/.%3B/b", K::DotSegment),
             ("/a//b", K::EmptySegment),
             ("//a", K::EmptySegment),
             ("/a%", K::InvalidPercentEncoding),
