@@ -464,3 +464,150 @@ async fn a_one_line_start_from_flags_makes_the_same_decisions() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+#[tokio::test]
+async fn the_gateway_decides_as_the_in_process_layer_does() {
+    use tower::ServiceExt as _;
+
+    let idp = TestIssuer::start().await;
+    let text = gateway_config("", &idp.issuer(), GATEWAY);
+    let gw = GatewayProcess::start(&text, &[]).await;
+    // The same file, built in process as a Rust service would build it.
+    let mut config: portcullis::Config = toml::from_str(&text).unwrap();
+    let section = config.gateway.take().unwrap();
+    let layer = portcullis::Portcullis::from_config(config)
+        .policy(section.policy().unwrap())
+        .build()
+        .await
+        .unwrap();
+    let app = axum::Router::new()
+        .fallback(|| async { "upstream" })
+        .layer(layer);
+
+    let tokens = [
+        None,
+        Some(idp.token().scope("orders.read").sign()),
+        Some(idp.token().scope("admin").sign()),
+        Some(idp.token().scope("profile").sign()),
+        Some(tamper::flip_signature_bit(
+            &idp.token().scope("admin").sign(),
+        )),
+        Some(idp.token().scope("admin").expires_in(-600).sign()),
+        Some(idp.token().scope("admin").audience("other-api").sign()),
+        Some("not a token".to_owned()),
+    ];
+    let requests = [
+        ("GET", "/orders/7"),
+        ("HEAD", "/orders/7"),
+        ("POST", "/orders/7"),
+        ("GET", "/orders"),
+        ("GET", "/admin"),
+        ("PUT", "/admin/users/1"),
+        ("GET", "/%61dmin/users"),
+        ("GET", "/health"),
+        ("GET", "/me"),
+        ("DELETE", "/me"),
+        ("GET", "/elsewhere"),
+        ("GET", "/"),
+    ];
+    let mut compared = 0;
+    for (method, path) in requests {
+        for token in &tokens {
+            let mut local = http::Request::builder().method(method).uri(path);
+            if let Some(t) = token {
+                local = local.header("authorization", format!("Bearer {t}"));
+            }
+            let local = app
+                .clone()
+                .oneshot(local.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let remote = forward(&gw, method, path, token.as_deref()).await;
+            let what = format!("{method} {path} with {token:?}");
+            assert_eq!(remote.status().as_u16(), local.status().as_u16(), "{what}");
+            let all = |h: &HeaderMap| -> Vec<String> {
+                h.get_all("www-authenticate")
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .collect()
+            };
+            assert_eq!(all(remote.headers()), all(local.headers()), "{what}");
+            assert_eq!(
+                remote.headers().contains_key("retry-after"),
+                local.headers().contains_key("retry-after"),
+                "{what}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, requests.len() * tokens.len());
+}
+
+#[tokio::test]
+async fn dpop_proofs_are_checked_against_the_configured_origin_and_the_canonical_path() {
+    use portcullis_testkit::{Algorithm, DpopClient};
+
+    let idp = TestIssuer::start().await;
+    let top = "public_origin = \"https://api.example.com\"\n[dpop]\n";
+    let gw = GatewayProcess::start(&gateway_config(top, &idp.issuer(), GATEWAY), &[]).await;
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = client
+        .bind(idp.token().subject("alice").scope("orders.read"))
+        .sign();
+    let send = |uri: &str, proof: Option<String>, host: &str| {
+        let mut req = reqwest::Client::new()
+            .get(format!("{}/auth/forward", gw.url))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-uri", uri)
+            .header("x-forwarded-host", host)
+            .header("authorization", format!("DPoP {token}"));
+        if let Some(proof) = proof {
+            req = req.header("dpop", proof);
+        }
+        req.send()
+    };
+    let proof = |url: &str| Some(client.proof("GET", url).token(&token).sign());
+    // A proof for the public URI passes, whatever Host the proxy saw.
+    let r = send(
+        "/orders/7?x=1",
+        proof("https://api.example.com/orders/7"),
+        "evil.example",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "x-user"), "alice");
+    // `%6Frders` is `orders`: the proof names the path the upstream routes.
+    let r = send(
+        "/%6Frders/7",
+        proof("https://api.example.com/orders/7"),
+        "api.example.com",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // A proof for another origin (the one in X-Forwarded-Host) or path is refused.
+    for url in [
+        "https://evil.example/orders/7",
+        "https://api.example.com/orders/8",
+    ] {
+        let r = send("/orders/7", proof(url), "evil.example").await.unwrap();
+        assert_eq!(r.status(), 401, "{url}");
+        // Two challenges: `Bearer`, and `DPoP` with the error.
+        let challenges: Vec<&str> = r
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            challenges
+                .iter()
+                .any(|c| c.starts_with("DPoP ") && c.contains(r#"error="invalid_dpop_proof""#)),
+            "{url}: {challenges:?}"
+        );
+    }
+    // Without a proof, the bound token is refused.
+    let r = send("/orders/7", None, "api.example.com").await.unwrap();
+    assert_eq!(r.status(), 401);
+}
