@@ -344,6 +344,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any text: an answer, never a panic; an accepted path is canonical (its own form
+        /// again), and holds neither an escape a server could decode into a separator or a
+        /// dot, nor a dot segment, nor `//`.
+        #[test]
+        fn canonical_paths_are_fixed_points_without_ambiguity(
+            path in "/[a-zA-Z0-9%./;\\\\~_-]{0,24}",
+        ) {
+            if let Ok(canonical) = canonical_path(&path) {
+                let again = canonical_path(&canonical).unwrap();
+                proptest::prop_assert_eq!(&again, &canonical);
+                let upper = canonical.to_ascii_uppercase();
+                for bad in ["%2F", "%5C", "%2E", "//", "\\"] {
+                    proptest::prop_assert!(!upper.contains(bad), "{} in {}", bad, canonical);
+                }
+                for segment in canonical.split('/').skip(1) {
+                    let name = segment.split(';').next().unwrap();
+                    proptest::prop_assert!(name != "." && name != "..");
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(path in ".{0,40}") {
+            let _ = canonical_path(&path);
+        }
+    }
+
     #[test]
     fn errors_name_the_reason_but_never_the_path() {
         let e = canonical_path("/secret-token-value/..").unwrap_err();
