@@ -45,7 +45,7 @@ enum Proxy {
 /// The issuer, the gateway, the upstream and the proxy of one test.
 struct Stack {
     idp: TestIssuer,
-    _gateway: GatewayProcess,
+    gateway: Option<GatewayProcess>,
     upstream: EchoUpstream,
     proxy: ProxyServer,
 }
@@ -69,7 +69,7 @@ impl Stack {
         };
         Some(Stack {
             idp,
-            _gateway: gateway,
+            gateway: Some(gateway),
             upstream,
             proxy,
         })
@@ -224,6 +224,42 @@ async fn path_confusion_never_reaches_a_protected_route(proxy: Proxy, test: &str
         "{:?}",
         s.upstream.received()
     );
+}
+
+async fn a_gateway_that_cannot_be_reached_lets_nothing_through(proxy: Proxy, test: &str) {
+    let Some(mut s) = Stack::start(proxy, test, "", false).await else {
+        return;
+    };
+    let token = s.idp.token().scope("orders.read").sign();
+    assert_eq!(s.get("/orders/7", Some(&token), &[]).await.status(), 200);
+    s.gateway.take().unwrap().stop().await;
+    for (path, token) in [("/orders/7", Some(token.as_str())), ("/health", None)] {
+        let r = s.get(path, token, &[]).await;
+        assert!(r.status().is_server_error(), "{path}: {}", r.status());
+    }
+    assert_eq!(
+        s.upstream.received(),
+        ["/orders/7"],
+        "only the request before the stop"
+    );
+}
+
+#[tokio::test]
+async fn nginx_a_gateway_that_cannot_be_reached_lets_nothing_through() {
+    a_gateway_that_cannot_be_reached_lets_nothing_through(
+        Proxy::Nginx,
+        "nginx_a_gateway_that_cannot_be_reached_lets_nothing_through",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn caddy_a_gateway_that_cannot_be_reached_lets_nothing_through() {
+    a_gateway_that_cannot_be_reached_lets_nothing_through(
+        Proxy::Caddy,
+        "caddy_a_gateway_that_cannot_be_reached_lets_nothing_through",
+    )
+    .await;
 }
 
 #[tokio::test]
