@@ -77,7 +77,8 @@ pub(crate) struct GatewayArgs {
     )]
     pub(crate) config: Option<PathBuf>,
 
-    /// Check the configuration (without fetching keys or listening), print a summary, exit.
+    /// Check the configuration, print a summary, exit: no key is fetched, nothing listens (an
+    /// introspection endpoint found through discovery, and Redis, are still reached).
     #[arg(long)]
     pub(crate) check: bool,
 

@@ -47,8 +47,8 @@ pub(crate) async fn run(args: &GatewayArgs) -> Result<(), CliError> {
     let policy = gateway.policy().map_err(refused)?;
     let headers = gateway.claim_headers().map_err(refused)?;
     if args.check {
-        // Everything but the network: the keys are not fetched (lazy start), nothing is
-        // bound.
+        // The keys are not fetched (lazy start), nothing is bound; the builder still finds
+        // an introspection endpoint through discovery and connects to a configured Redis.
         config.lazy_start = true;
         let checked = Portcullis::from_config(config)
             .policy(policy)
