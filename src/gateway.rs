@@ -386,6 +386,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_address_is_the_documented_one() {
+        assert_eq!(
+            GatewayConfig::default().listen,
+            DEFAULT_GATEWAY_LISTEN.parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn claim_paths_split_on_dots_outside_quotes() {
         let p = |s: &str| ClaimPath::parse(s).map(|p| p.names);
         assert_eq!(p("sub").unwrap(), ["sub"]);
