@@ -16,6 +16,8 @@ use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, TokenCache};
 use portcullis_tower::{Answers, BearerAuthLayer, Policy, TokenSources};
 use serde::Deserialize;
 
+use crate::gateway::GatewayConfig;
+
 /// The configuration of a protected API, as code builds it or as serde reads it (TOML, YAML,
 /// JSON, environment-variable loaders). Unknown fields are errors, so a typo in a setting is
 /// never silently ignored.
@@ -85,6 +87,11 @@ pub struct Config {
     /// introspection verdicts. Absent: each replica keeps its own.
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// What `portcullis gateway` needs besides the issuers: where it listens, its policy
+    /// table, the claims it copies into headers (see [`GatewayConfig`]). The in-process
+    /// layer ignores this section: give it a [`Policy`] with [`PortcullisBuilder::policy`].
+    #[serde(default)]
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// State shared with the other replicas through Redis or Valkey (needs the `redis` feature;
@@ -535,6 +542,7 @@ impl Default for Config {
             tokens: TokenMode::default(),
             dpop: None,
             redis: None,
+            gateway: None,
         }
     }
 }

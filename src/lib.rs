@@ -53,9 +53,16 @@ pub use portcullis_tower::{Access, JsonAnswer, Policy, Rejection};
 
 #[cfg(feature = "layer")]
 mod facade;
+#[cfg(feature = "layer")]
+mod gateway;
 pub mod manual;
 #[cfg(feature = "layer")]
 pub use facade::{
     Config, DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder,
     RedisConfig, RedisIntrospectionConfig, RedisRevocationConfig, TokenMode,
+};
+#[cfg(feature = "layer")]
+pub use gateway::{
+    ClaimHeaderConfig, ClaimPath, DEFAULT_GATEWAY_LISTEN, GatewayConfig, RouteAccess, RouteConfig,
+    RouteSyntaxError,
 };

@@ -7,6 +7,7 @@
 //! | [`defaults`] | each default (verification rules, the layer and its answers, key sources, introspection) and the reason for it |
 //! | [`guide`] | the quickstart's options, issuers in code, several issuers, opaque tokens, where tokens are read, certificate-bound tokens (mutual TLS) and where the certificate comes from, DPoP from a browser (CORS), per-route rules and tonic in detail, the crates on their own |
 //! | [`replicas`] | several replicas as one: the DPoP replay store, the deny list and introspection verdicts shared through Redis, their guarantees, sizing and outage policy |
+//! | [`gateway`] | behind nginx / Caddy / Traefik / Envoy: `portcullis gateway` answers their authorization sub-requests with the layer's decisions; the tested proxy configurations; paths compared as the upstream sees them |
 //! | [`performance`] | the bench figures, and how they are measured |
 //! | [`testing`] | the attack suite, test vectors, property tests, load under faults, fuzzing, CI, the repository's layout, and how to run each |
 //! | [`crypto`] | why aws-lc-rs and not jsonwebtoken; the algorithms and keys accepted |
@@ -25,6 +26,9 @@ pub mod guide {}
 
 #[doc = include_str!("../docs/manual/replicas.md")]
 pub mod replicas {}
+
+#[doc = include_str!("../docs/manual/gateway.md")]
+pub mod gateway {}
 
 #[doc = include_str!("../docs/manual/performance.md")]
 pub mod performance {}

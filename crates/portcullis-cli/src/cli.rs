@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
+use portcullis::{ClaimHeaderConfig, RouteConfig};
 use portcullis_core::{Algorithm, TypPolicy};
 
 use crate::time;
@@ -50,6 +51,79 @@ pub(crate) enum Command {
     /// `PORTCULLIS_REDIS_URL`) so that its password stays out of shell history; it is never
     /// printed.
     Revoke(RevokeArgs),
+    /// Answer the authorization sub-requests of nginx, Caddy, Traefik or Envoy with the
+    /// layer's decisions, for services in any language behind them.
+    ///
+    /// Endpoints: `/auth/nginx` (nginx `auth_request`: X-Original-Method, X-Original-URI),
+    /// `/auth/forward` (Caddy `forward_auth`, Traefik ForwardAuth: X-Forwarded-Method, -Uri,
+    /// -Proto, -Host), `/auth/envoy` (the `path_prefix` of Envoy `ext_authz` in HTTP mode).
+    /// A request passes with 200 and the claim headers; a refusal is the layer's 401, 403,
+    /// 400 or 503 with its `WWW-Authenticate`. A sub-request with another kind's headers, two
+    /// disagreeing copies of one, or an ambiguous path (encoded `/`, dot segments, `//`, bad
+    /// percent-encoding) is answered 400. Prints `listening on http://ADDR`, then logs
+    /// portcullis's info and warning events to standard error (`RUST_LOG` overrides).
+    Gateway(GatewayArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("from").required(true).args(["config", "issuer"])))]
+pub(crate) struct GatewayArgs {
+    /// The configuration file (TOML): the issuers and settings of the layer, and the
+    /// `[gateway]` section (listen, routes, claim_headers). Unknown fields are refused.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["issuer", "audiences", "routes", "claim_headers"]
+    )]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Check the configuration, print a summary, exit: no key is fetched, nothing listens (an
+    /// introspection endpoint found through discovery, and Redis, are still reached).
+    #[arg(long)]
+    pub(crate) check: bool,
+
+    /// The issuer (its keys found through discovery), for a start without a file.
+    #[arg(long, value_name = "URL", requires = "audiences")]
+    pub(crate) issuer: Option<String>,
+
+    /// An accepted audience (repeatable).
+    #[arg(long = "audience", value_name = "AUD", requires = "issuer")]
+    pub(crate) audiences: Vec<String>,
+
+    /// The address to listen on (default 127.0.0.1:8418; overrides the file's).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<SocketAddr>,
+
+    /// A rule, `METHOD PATTERN SCOPE...` (repeatable, first match wins, everything else
+    /// refused): `*` for any method, `GET` covers `HEAD`; `**` ends a pattern with the rest of
+    /// the path (`/admin/**` covers `/admin`); `public` (no token) or `authenticated` (any
+    /// valid token) in place of scopes, which are all required.
+    #[arg(
+        long = "route",
+        value_name = "'METHOD PATTERN SCOPE...'",
+        requires = "issuer",
+        value_parser = parse_route
+    )]
+    pub(crate) routes: Vec<RouteConfig>,
+
+    /// A claim copied into a header of the 200 answer, `CLAIM=HEADER` (repeatable): `sub`,
+    /// `scope` (the granted scopes), a JSON path such as `realm_access.roles`, a name with
+    /// dots in double quotes (`"https://example.com/org"=x-org`).
+    #[arg(
+        long = "claim-header",
+        value_name = "CLAIM=HEADER",
+        requires = "issuer",
+        value_parser = parse_claim_header
+    )]
+    pub(crate) claim_headers: Vec<ClaimHeaderConfig>,
+}
+
+fn parse_route(text: &str) -> Result<RouteConfig, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn parse_claim_header(text: &str) -> Result<ClaimHeaderConfig, String> {
+    text.parse().map_err(|e| format!("{e}"))
 }
 
 #[derive(Debug, Args)]

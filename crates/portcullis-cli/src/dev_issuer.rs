@@ -163,16 +163,16 @@ impl Banner<'_> {
     }
 }
 
-/// The signals that stop the dev issuer: SIGINT (Ctrl-C) and SIGTERM.
+/// The signals that stop the dev issuer and the gateway: SIGINT (Ctrl-C) and SIGTERM.
 #[cfg(unix)]
-struct Stop {
+pub(crate) struct Stop {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
 }
 
 #[cfg(unix)]
 impl Stop {
-    fn listen() -> std::io::Result<Self> {
+    pub(crate) fn listen() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         Ok(Stop {
             interrupt: signal(SignalKind::interrupt())?,
@@ -180,7 +180,7 @@ impl Stop {
         })
     }
 
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
@@ -190,15 +190,15 @@ impl Stop {
 
 /// Ctrl-C, elsewhere.
 #[cfg(not(unix))]
-struct Stop;
+pub(crate) struct Stop;
 
 #[cfg(not(unix))]
 impl Stop {
-    fn listen() -> std::io::Result<Self> {
+    pub(crate) fn listen() -> std::io::Result<Self> {
         Ok(Stop)
     }
 
-    async fn wait(self) {
+    pub(crate) async fn wait(self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,6 +1,9 @@
 //! The `portcullis` command: verify and inspect OAuth bearer access tokens (JWT), list the keys
 //! of a JWKS, and run a local authorization server for development.
 //!
+//! `portcullis gateway` answers the authorization sub-requests of nginx, Caddy, Traefik and
+//! Envoy with the layer's decisions.
+//!
 //! `portcullis verify` runs the same validation as the portcullis layer (portcullis-core's
 //! `Validator` over a portcullis-jwks key source) and says which rule refused a token. Exit
 //! codes: 0 valid (or done), 1 refused (or, for `jwks`, no usable key), 2 usage or I/O error,
@@ -10,6 +13,7 @@ mod cli;
 mod decode;
 mod dev_issuer;
 mod error;
+mod gateway;
 mod input;
 mod inspect;
 mod introspection;
@@ -65,6 +69,7 @@ async fn run(cli: &Cli) -> Result<bool, CliError> {
         Command::Jwks(args) => keys::run(args).await,
         Command::DevIssuer(args) => dev_issuer::run(args).await.map(|()| true),
         Command::Revoke(args) => revoke::run(args).await.map(|()| true),
+        Command::Gateway(args) => gateway::run(args).await.map(|()| true),
     }
 }
 

@@ -17,6 +17,10 @@
 //!   server or a three-node cluster, and a TCP proxy that delays traffic, for the tests of
 //!   the shared stores (`portcullis-redis`). Without `redis-server` those tests skip, unless
 //!   `PORTCULLIS_REQUIRE_REDIS=1` makes that a failure.
+//! - `proxy` (feature `proxies`): real nginx and Caddy processes on free loopback ports,
+//!   from a configuration the test gives, and an upstream that echoes what it received, for
+//!   the gateway's tests (`portcullis gateway`). Without the programs those tests skip,
+//!   unless `PORTCULLIS_REQUIRE_PROXIES=1` makes that a failure.
 //!
 //! ```
 //! use portcullis_testkit::{tamper, Algorithm, TestKey, TokenBuilder};
@@ -43,6 +47,8 @@ mod issuer;
 mod key;
 mod logs;
 mod proof_check;
+#[cfg(feature = "proxies")]
+pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod server;

@@ -74,6 +74,7 @@ mod future;
 pub mod grpc;
 mod layer;
 mod observe;
+mod path;
 mod policy;
 #[cfg(feature = "axum")]
 pub mod readiness;
@@ -86,6 +87,7 @@ pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADE
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
+pub use path::{AmbiguousPath, AmbiguousPathKind, canonical_path};
 pub use policy::{Access, Policy, PolicyBuilder};
 #[cfg(feature = "axum")]
 pub use readiness::Readiness;

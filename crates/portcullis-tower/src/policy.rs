@@ -64,11 +64,30 @@ impl From<ScopeRequirement> for Access {
 
 /// The table. Build it with [`Policy::deny_by_default`] or
 /// [`Policy::authenticated_by_default`], then [`PolicyBuilder::build`].
+///
+/// # Paths are matched in their canonical form
+///
+/// Before the table is asked, the path is put in its canonical form by
+/// [`canonical_path`](crate::canonical_path): escapes of unreserved characters are decoded
+/// (`/%61dmin` is matched as `/admin`, as the router behind will read it), and a path that a
+/// server could read as another one (an encoded `/` or `\`, a dot segment, `//`, invalid
+/// percent-encoding, escapes that are not UTF-8, control characters) gets [`Access::Deny`]:
+/// `401` without a token, `403` with one, whatever the rules say. So `/public/..%2Fadmin`
+/// never reaches `/admin` through the rule of `/public/**`. Patterns are matched against the
+/// canonical form, so write them canonical (`/admin`, not `/%61dmin`).
+/// [`PolicyBuilder::danger_accept_ambiguous_paths`] turns the guard off (matching the raw
+/// path, as written), for a router that gives such paths a meaning of its own.
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Box<[Rule]>,
     default: Access,
+    /// Match raw paths, ambiguous ones included
+    /// ([`PolicyBuilder::danger_accept_ambiguous_paths`]).
+    raw_paths: bool,
 }
+
+/// What an ambiguous path gets.
+static DENY: Access = Access::Deny;
 
 #[derive(Debug, Clone)]
 struct Rule {
@@ -83,6 +102,7 @@ struct Rule {
 pub struct PolicyBuilder {
     rules: Vec<(Option<Method>, String, Access)>,
     default: Access,
+    raw_paths: bool,
 }
 
 /// The error of a rule in the table: `Invalid { setting: "policy" }`, naming the pattern.
@@ -96,6 +116,7 @@ impl Policy {
         PolicyBuilder {
             rules: Vec::new(),
             default: Access::Deny,
+            raw_paths: false,
         }
     }
 
@@ -104,12 +125,33 @@ impl Policy {
         PolicyBuilder {
             rules: Vec::new(),
             default: Access::Authenticated,
+            raw_paths: false,
         }
     }
 
-    /// What a request with this method and path requires.
+    /// What a request with this method and path requires: the first matching rule's access
+    /// for the path's canonical form, [`Access::Deny`] for an ambiguous path (see
+    /// [`Policy`]).
     #[must_use]
     pub fn access(&self, method: &Method, path: &str) -> &Access {
+        if self.raw_paths {
+            return self.lookup(method, path);
+        }
+        match crate::path::canonical_path(path) {
+            Ok(canonical) => self.lookup(method, &canonical),
+            Err(ambiguous) => {
+                tracing::debug!(
+                    target: "portcullis::auth",
+                    reason = ambiguous.kind().code(), %method,
+                    "ambiguous path denied by the policy: {ambiguous}"
+                );
+                &DENY
+            }
+        }
+    }
+
+    /// The first rule matching `path` as it is.
+    fn lookup(&self, method: &Method, path: &str) -> &Access {
         self.rules
             .iter()
             .find(|rule| {
@@ -150,6 +192,16 @@ impl PolicyBuilder {
     /// No token needed for this pattern, any method.
     pub fn public(self, pattern: impl Into<String>) -> Self {
         self.route(pattern, Access::Public)
+    }
+
+    /// Matches the raw path, as written, and asks the table about ambiguous paths too
+    /// (`/public/..%2Fadmin` then matches `/public/**`): a weakening, for a router that gives
+    /// encoded separators or dot segments a meaning of its own and checks them itself. By
+    /// default paths are matched in their canonical form and ambiguous ones are denied (see
+    /// [`Policy`]).
+    pub fn danger_accept_ambiguous_paths(mut self) -> Self {
+        self.raw_paths = true;
+        self
     }
 
     /// The standard gRPC health service (`/grpc.health.v1.Health/*`) is public.
@@ -201,8 +253,15 @@ impl PolicyBuilder {
         Ok(Policy {
             rules: rules.into(),
             default: self.default,
+            raw_paths: self.raw_paths,
         })
     }
+}
+
+/// Whether `segment` is its own canonical form.
+fn is_canonical_segment(segment: &str) -> bool {
+    let path = format!("/{segment}");
+    crate::path::canonical_path(&path).is_ok_and(|c| c == path)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,6 +316,14 @@ impl Pattern {
                 }
                 p if p.contains(['*', '{', '}']) => {
                     return Err(fail("`*`, `{` and `}` only as a whole segment"));
+                }
+                // A literal is matched against canonical paths: one that is not canonical
+                // itself would match nothing.
+                p if !is_canonical_segment(p) => {
+                    return Err(fail(
+                        "a literal segment must be canonical (no `.`/`..`, `\\`, control \
+                         characters or escapes of unreserved characters)",
+                    ));
                 }
                 p => Segment::Literal(p.into()),
             });
@@ -442,6 +509,51 @@ mod tests {
                     .build()
                     .is_err()
             );
+        }
+    }
+
+    #[test]
+    fn paths_are_matched_in_canonical_form_and_ambiguous_ones_denied() {
+        let admin = ScopeRequirement::all_of(["admin"]);
+        let p = Policy::deny_by_default()
+            .route("/admin/**", admin.clone())
+            .public("/public/**")
+            .build()
+            .unwrap();
+        let get = Method::GET;
+        assert_eq!(p.access(&get, "/%61dmin"), &Access::Scopes(admin.clone()));
+        assert_eq!(p.access(&get, "/%61dmin/x"), &Access::Scopes(admin));
+        for ambiguous in [
+            "/public/..%2Fadmin",
+            "/public/%2e%2e/admin",
+            "/public/../admin",
+            "/public/..;/admin",
+            "/public//x",
+            "/public/%zz",
+            "/public/%ff",
+            "/public/a%5Cb",
+            "/public/a\\b",
+        ] {
+            assert_eq!(p.access(&get, ambiguous), &Access::Deny, "{ambiguous}");
+        }
+        assert_eq!(p.access(&get, "/public/a%3Bb"), &Access::Public);
+
+        let raw = Policy::deny_by_default()
+            .public("/public/**")
+            .danger_accept_ambiguous_paths()
+            .build()
+            .unwrap();
+        assert_eq!(raw.access(&get, "/public/..%2Fadmin"), &Access::Public);
+        assert_eq!(raw.access(&get, "/%70ublic/x"), &Access::Deny);
+    }
+
+    #[test]
+    fn literal_segments_must_be_canonical() {
+        for bad in ["/%61dmin", "/a/../b", "/a/.", "/a\\b", "/a%zz", "/a%3bb"] {
+            assert!(Pattern::parse(bad).is_err(), "{bad}");
+        }
+        for good in ["/a%3Bb", "/a;b", "/.well-known/**"] {
+            assert!(Pattern::parse(good).is_ok(), "{good}");
         }
     }
 
