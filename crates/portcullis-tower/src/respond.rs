@@ -162,8 +162,8 @@ pub(crate) fn verified(extensions: &Extensions) -> Result<Option<&Claims>, Rejec
 
 /// The claims that a [`BearerAuthLayer`](crate::BearerAuthLayer) verified for this request,
 /// read from its extensions (`request.extensions()`), for code that is neither an axum
-/// extractor ([`axum::Verified`](crate::axum)) nor a tonic handler
-/// ([`grpc::claims`](crate::grpc)): a middleware of your own, a hyper service.
+/// extractor (`axum::Verified`, feature `axum`) nor a tonic handler (`grpc::claims`, feature
+/// `tonic`): a middleware of your own, a hyper service.
 ///
 /// `None` when the layer let the request through without a token (optional authentication,
 /// a public route), and when no layer ran at all. A [`Claims`] value that other code inserted
