@@ -93,10 +93,7 @@ async fn main() -> ExitCode {
     let result = match Mode::parse(&args) {
         Ok(Mode::Tour { opaque }) => tour(opaque).await,
         Ok(mode) => {
-            // While serving, show why each request is refused (never the token).
-            tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::DEBUG)
-                .init();
+            init_logs();
             match mode {
                 Mode::Serve { listen, opaque } => serve_local(listen, opaque).await,
                 Mode::External(external) => serve_external(*external).await,
@@ -114,6 +111,34 @@ async fn main() -> ExitCode {
             eprintln!("quickstart: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the serving modes log unless `RUST_LOG` says otherwise: portcullis's own events at
+/// info, and warnings of everything else (not the HTTP stack's connection lines).
+const DEFAULT_LOG: &str = "portcullis=info,warn";
+
+/// Logs to standard error: `RUST_LOG` when it is set and a valid filter, else
+/// [`DEFAULT_LOG`]. `RUST_LOG=portcullis=debug` adds one line per refusal with its reason;
+/// no event of portcullis holds a token.
+fn init_logs() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (filter, invalid) = match from_env.as_deref().map(str::parse::<Targets>) {
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(e)) => (DEFAULT_LOG.parse().expect("a valid filter"), Some(e)),
+        None => (DEFAULT_LOG.parse().expect("a valid filter"), None),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    if let Some(e) = invalid {
+        tracing::warn!("RUST_LOG is not a filter ({e}): logging with {DEFAULT_LOG}");
     }
 }
 
@@ -539,7 +564,7 @@ async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String>
             idp.revocation_url()
         );
     }
-    println!("\nserving until Ctrl-C");
+    println!("\nserving until Ctrl-C (RUST_LOG=portcullis=debug logs why each request is refused)");
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -649,9 +674,7 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     println!("protected API         {base}\n");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/read");
-    println!(
-        "\nrefusals are logged with their reason (target portcullis::auth); serving until Ctrl-C"
-    );
+    println!("\nserving until Ctrl-C (RUST_LOG=portcullis=debug logs why each request is refused)");
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)
 }
