@@ -62,6 +62,9 @@ pub enum ErrorKind {
     Rejected(Cow<'static, str>),
     /// The token is valid but lacks the scopes the route requires.
     InsufficientScope(ScopeRequirement),
+    /// The token is valid but the login behind it is not strong enough or not recent enough
+    /// for the route (RFC 9470): the requirement and which part of it fell short.
+    InsufficientUserAuthentication(Box<crate::step_up::StepUpRefusal>),
     /// No usable verification keys are available right now (key source down, not yet loaded),
     /// or, for opaque tokens, the introspection endpoint could not answer.
     KeysUnavailable,
@@ -288,6 +291,7 @@ impl ErrorKind {
             ErrorKind::InvalidClaim(_) => "invalid_claim",
             ErrorKind::Rejected(_) => "rejected",
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
+            ErrorKind::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::Inactive => "inactive",
             ErrorKind::SenderConstrained => "sender_constrained",
@@ -347,6 +351,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidClaim(name) => write!(f, "invalid claim `{name}`"),
             ErrorKind::Rejected(reason) => write!(f, "rejected: {reason}"),
             ErrorKind::InsufficientScope(req) => write!(f, "insufficient scope, requires {req}"),
+            ErrorKind::InsufficientUserAuthentication(refusal) => {
+                write!(f, "insufficient user authentication: {refusal}")
+            }
             ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
             ErrorKind::Inactive => f.write_str("token not active (introspection)"),
             ErrorKind::SenderConstrained => {

@@ -20,6 +20,7 @@ pub mod keyset;
 pub mod revocation;
 mod scan;
 pub mod scope;
+pub mod step_up;
 pub mod validation;
 pub mod verify;
 
@@ -33,6 +34,7 @@ pub use error::{
 pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
 pub use scope::{ScopeRequirement, Scopes, is_scope_token};
+pub use step_up::{StepUp, StepUpRefusal, StepUpShortfall};
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};
 pub use verify::{
     CertificateThumbprint, OwnedPresentation, Presentation, Scheme, Verdict, Verifier,

@@ -458,6 +458,10 @@ impl<V: Verifier, L: RevocationList + Clone> Verifier for RevocationVerifier<V, 
         self.inner.max_token_len()
     }
 
+    fn now_unix(&self) -> f64 {
+        self.inner.now_unix()
+    }
+
     fn health(&self) -> Vec<crate::health::SourceHealth> {
         self.inner.health()
     }

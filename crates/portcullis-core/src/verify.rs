@@ -421,6 +421,14 @@ pub trait Verifier: Send + Sync + 'static {
     fn health(&self) -> Vec<crate::health::SourceHealth> {
         Vec::new()
     }
+
+    /// Now, in Unix seconds, by the clock this verifier judges `exp` and `nbf` with, for the
+    /// rules checked after it that depend on the time too (a step-up's `auth_time`, see
+    /// [`StepUp::check`](crate::StepUp::check)). The system clock, unless the verifier has
+    /// an injected one (a [`Validator`](crate::Validator)'s).
+    fn now_unix(&self) -> f64 {
+        crate::clock::Clock::now_unix(&crate::clock::SystemClock)
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Arc<V> {
@@ -439,6 +447,10 @@ impl<V: Verifier + ?Sized> Verifier for Arc<V> {
     fn max_token_len(&self) -> usize {
         (**self).max_token_len()
     }
+
+    fn now_unix(&self) -> f64 {
+        (**self).now_unix()
+    }
 }
 
 impl<V: Verifier + ?Sized> Verifier for Box<V> {
@@ -456,6 +468,10 @@ impl<V: Verifier + ?Sized> Verifier for Box<V> {
 
     fn max_token_len(&self) -> usize {
         (**self).max_token_len()
+    }
+
+    fn now_unix(&self) -> f64 {
+        (**self).now_unix()
     }
 }
 

@@ -59,6 +59,10 @@ impl Verifier for Introspector {
     fn max_token_len(&self) -> usize {
         self.validator().max_token_len()
     }
+
+    fn now_unix(&self) -> f64 {
+        self.validator().clock().now_unix()
+    }
 }
 
 /// JWTs and opaque tokens side by side: a token that is a compact JWS whose `iss` (read
@@ -179,6 +183,10 @@ impl Verifier for JwtOrIntrospection {
 
     fn max_token_len(&self) -> usize {
         self.max_token_len.max(self.jwt.max_token_len())
+    }
+
+    fn now_unix(&self) -> f64 {
+        self.introspector.now_unix()
     }
 
     /// The JWT side's key sources (introspection has none).

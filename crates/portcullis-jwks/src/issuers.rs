@@ -146,6 +146,15 @@ impl Verifier for Issuers {
         self.max_token_len
     }
 
+    /// The first issuer's clock: issuers configured together share one (the facade gives
+    /// every issuer the same).
+    fn now_unix(&self) -> f64 {
+        self.entries.first().map_or_else(
+            || portcullis_core::Clock::now_unix(&portcullis_core::SystemClock),
+            |e| e.verifier.now_unix(),
+        )
+    }
+
     /// Each issuer's sources, under the issuer's configured name.
     fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
         self.entries

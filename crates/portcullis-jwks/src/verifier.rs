@@ -233,6 +233,10 @@ impl<S: KeySource> Verifier for JwtVerifier<S> {
         self.shared.validator.max_token_len()
     }
 
+    fn now_unix(&self) -> f64 {
+        self.shared.validator.clock().now_unix()
+    }
+
     fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
         let source = &self.shared.source;
         vec![portcullis_core::health::SourceHealth::new(

@@ -7,9 +7,14 @@
 //! | malformed request (two tokens, bad syntax) | 400, `error="invalid_request"` | 16 UNAUTHENTICATED |
 //! | token invalid for any reason | 401, `error="invalid_token"` | 16 UNAUTHENTICATED |
 //! | insufficient scope | 403, `error="insufficient_scope"`, `scope="…"` | 7 PERMISSION_DENIED |
+//! | login not strong or recent enough (step-up, RFC 9470) | 401, `error="insufficient_user_authentication"`, `acr_values="…"`, `max_age="…"` | 16 UNAUTHENTICATED |
 //! | revoked (on the deny list) | 401, `error="invalid_token"` | 16 UNAUTHENTICATED |
 //! | keys, replay store, deny list or shared cache unavailable | 503, `Retry-After` | 14 UNAVAILABLE |
 //! | layer missing (a configuration error) | 500 | 13 INTERNAL |
+//!
+//! With a resource identifier ([`Answers::resource_metadata`], RFC 9728), every challenge
+//! also carries `resource_metadata="…"`, the URL of the resource's metadata, where a client
+//! finds the authorization servers to get a token from.
 //!
 //! Every answer carries `Cache-Control: no-store`. `error_description` is off unless
 //! [`Answers::describe_errors`] is set, and then says which rule failed, never what the token
@@ -115,6 +120,9 @@ impl Rejection {
             Rejection::InvalidRequest(_) => Some("invalid_request"),
             Rejection::Refused(e) => match e.kind() {
                 ErrorKind::InsufficientScope(_) => Some("insufficient_scope"),
+                ErrorKind::InsufficientUserAuthentication(_) => {
+                    Some("insufficient_user_authentication")
+                }
                 ErrorKind::InvalidProof(_) => Some("invalid_dpop_proof"),
                 ErrorKind::UseDpopNonce(_) => Some("use_dpop_nonce"),
                 ErrorKind::KeysUnavailable
@@ -286,6 +294,8 @@ pub struct Answers {
     retry_after_secs: u32,
     grpc_web: bool,
     dpop: Option<DpopChallenge>,
+    /// The URL of the protected resource's metadata (RFC 9728 section 5.1).
+    resource_metadata: Option<Box<str>>,
 }
 
 /// The `DPoP` challenge (RFC 9449 section 7.1) of a layer that accepts DPoP.
@@ -309,6 +319,7 @@ impl Default for Answers {
             retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
             grpc_web: false,
             dpop: None,
+            resource_metadata: None,
         }
     }
 }
@@ -351,6 +362,17 @@ impl Answers {
     #[must_use]
     pub fn grpc_web(mut self, on: bool) -> Self {
         self.grpc_web = on;
+        self
+    }
+
+    /// Adds `resource_metadata="url"` to every challenge (RFC 9728 section 5.1): the URL of
+    /// the protected resource's metadata document, from which a client learns which
+    /// authorization server to get a token from. Give the URL built from the configured
+    /// resource identifier ([`ResourceMetadata::url`](crate::ResourceMetadata::url)), never
+    /// one built from a request's `Host`.
+    #[must_use]
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into().into_boxed_str());
         self
     }
 
@@ -437,6 +459,11 @@ fn generic_message(rejection: &Rejection) -> &'static str {
     match rejection.status() {
         StatusCode::BAD_REQUEST => "malformed bearer credentials",
         StatusCode::FORBIDDEN => "insufficient scope",
+        StatusCode::UNAUTHORIZED
+            if matches!(kind, Some(ErrorKind::InsufficientUserAuthentication(_))) =>
+        {
+            "insufficient user authentication"
+        }
         StatusCode::SERVICE_UNAVAILABLE
             if matches!(kind, Some(ErrorKind::ReplayStoreUnavailable(_))) =>
         {
@@ -489,7 +516,8 @@ fn challenge(rejection: &Rejection, answers: &Answers, headers: &mut HeaderMap) 
     }
 }
 
-/// One challenge: the scheme, then `realm`, `algs`, `error`, `error_description`, `scope`.
+/// One challenge: the scheme, then `realm`, `algs`, `error`, `error_description`, `scope`,
+/// `acr_values`, `max_age`, `resource_metadata`.
 fn scheme_challenge(
     scheme: &str,
     algs: Option<&str>,
@@ -526,6 +554,21 @@ fn scheme_challenge(
         if !scope.is_empty() {
             param(&mut value, "scope", &scope);
         }
+    }
+    if let Rejection::Refused(e) = rejection
+        && let ErrorKind::InsufficientUserAuthentication(refusal) = e.kind()
+    {
+        let required = refusal.required();
+        let acr_values = required.to_acr_values_param();
+        if !acr_values.is_empty() {
+            param(&mut value, "acr_values", &acr_values);
+        }
+        if let Some(max_age) = required.max_age_secs() {
+            param(&mut value, "max_age", &max_age.to_string());
+        }
+    }
+    if let Some(url) = &answers.resource_metadata {
+        param(&mut value, "resource_metadata", url);
     }
     HeaderValue::from_str(&value).ok()
 }
@@ -630,6 +673,91 @@ mod tests {
             assert_eq!(header(&g, "www-authenticate"), challenge);
             assert!(header(&g, "grpc-message").is_some());
         }
+    }
+
+    #[test]
+    fn a_step_up_names_what_to_ask_for_and_every_challenge_the_metadata() {
+        let claims = portcullis_core::Claims::from_trusted_json(r#"{"acr":"pwd"}"#).unwrap();
+        let step_up = portcullis_core::StepUp::acr(["mfa", "phr"])
+            .and_max_age(std::time::Duration::from_secs(120));
+        let refused = Rejection::Refused(step_up.check(&claims, 0.0).unwrap_err());
+        let a = Answers::default().realm("api");
+        let response = http(refused.clone(), &a);
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            header(&response, "www-authenticate"),
+            Some(
+                r#"Bearer realm="api", error="insufficient_user_authentication", acr_values="mfa phr", max_age="120""#
+            )
+        );
+        assert_eq!(refused.grpc_code(), 16);
+        let grpc = answer(&refused, Protocol::Grpc, &a);
+        assert_eq!(
+            header(&grpc, "grpc-message"),
+            Some("insufficient user authentication")
+        );
+        let only_age = portcullis_core::StepUp::max_age(std::time::Duration::from_secs(5));
+        let refused = Rejection::Refused(only_age.check(&claims, 0.0).unwrap_err());
+        assert_eq!(
+            header(&http(refused, &a), "www-authenticate"),
+            Some(r#"Bearer realm="api", error="insufficient_user_authentication", max_age="5""#)
+        );
+
+        // With a resource identifier, every challenge points at the metadata, after the
+        // other parameters; a 503 has no challenge.
+        let url = "https://api.example.com/.well-known/oauth-protected-resource";
+        let m = Answers::default().resource_metadata(url);
+        let scope = ErrorKind::InsufficientScope(ScopeRequirement::all_of(["a"]));
+        let rows: [(Rejection, Option<String>); 5] = [
+            (
+                Rejection::MissingCredentials,
+                Some(format!(r#"Bearer resource_metadata="{url}""#)),
+            ),
+            (
+                ErrorKind::Expired.into(),
+                Some(format!(
+                    r#"Bearer error="invalid_token", resource_metadata="{url}""#
+                )),
+            ),
+            (
+                scope.into(),
+                Some(format!(
+                    r#"Bearer error="insufficient_scope", scope="a", resource_metadata="{url}""#
+                )),
+            ),
+            (
+                InvalidRequest::MultipleCredentials.into(),
+                Some(format!(
+                    r#"Bearer error="invalid_request", resource_metadata="{url}""#
+                )),
+            ),
+            (ErrorKind::KeysUnavailable.into(), None),
+        ];
+        for (rejection, expected) in rows {
+            let response = http(rejection.clone(), &m);
+            assert_eq!(
+                header(&response, "www-authenticate"),
+                expected.as_deref(),
+                "{rejection:?}"
+            );
+        }
+        let both = Answers::default()
+            .resource_metadata(url)
+            .dpop([Algorithm::ES256], true);
+        let response = http(Rejection::MissingCredentials, &both);
+        let challenges: Vec<&str> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            challenges,
+            [
+                format!(r#"Bearer resource_metadata="{url}""#),
+                format!(r#"DPoP algs="ES256", resource_metadata="{url}""#)
+            ]
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`VerifiedClaims`]: portcullis's [`Claims`](portcullis_core::Claims), with every
 //!   standard field and the whole JSON object.
 //! - [`GrantedScopes`]: the scopes the token grants.
+//! - [`Refuse`]: refusals decided in the handler (a scope or a step-up that depends on the
+//!   request), answered exactly as the layer answers them.
 //!
 //! Each also works as `Option<_>`, which is `None` for a request the layer let through without
 //! a token (optional authentication, public routes). Without the `Option`, such a request is
@@ -16,6 +18,7 @@ use axum_core::body::Body;
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
+use portcullis_core::{Claims, ScopeRequirement, StepUp};
 use serde::de::DeserializeOwned;
 
 use crate::answer::{Protocol, Rejection};
@@ -100,6 +103,118 @@ impl IntoResponse for ClaimsRejection {
                 &self.path,
             ),
         }
+    }
+}
+
+/// Refusals that a handler decides, for what a route's rule cannot say (the scope a request
+/// needs depends on its body; an amount above a limit needs a recent strong login): the
+/// answers are those of the layer in front (`403 insufficient_scope` naming the scopes,
+/// `401 insufficient_user_authentication` with `acr_values` and `max_age`), through its
+/// rejection hook, logged on its target.
+///
+/// ```
+/// use std::time::Duration;
+/// use portcullis_core::{ScopeRequirement, StepUp};
+/// use portcullis_tower::axum::{ClaimsRejection, Refuse, VerifiedClaims};
+///
+/// async fn transfer(
+///     VerifiedClaims(claims): VerifiedClaims,
+///     refuse: Refuse,
+///     body: String,
+/// ) -> Result<&'static str, ClaimsRejection> {
+///     let amount: u64 = body.trim().parse().unwrap_or(u64::MAX);
+///     if amount > 1_000 {
+///         refuse.unless_scopes(&claims, &ScopeRequirement::all_of(["payments.large"]))?;
+///         let mfa = StepUp::acr(["mfa"]).and_max_age(Duration::from_secs(300));
+///         refuse.unless_step_up(&claims, &mfa)?;
+///     }
+///     Ok("sent")
+/// }
+/// ```
+///
+/// Extracting it never fails; without a layer in front its refusals are worded by default.
+pub struct Refuse {
+    protocol: Protocol,
+    answers: std::sync::Arc<crate::Answers>,
+    hook: Option<Hook<Body>>,
+    method: http::Method,
+    path: String,
+    /// Now, on the layer's verifier's clock, read when extracted.
+    now: f64,
+}
+
+impl std::fmt::Debug for Refuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refuse")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Refuse {
+    /// The refusal `403 insufficient_scope` naming `needed` (with the `scope` a client must
+    /// ask for).
+    #[must_use]
+    pub fn insufficient_scope(&self, needed: ScopeRequirement) -> ClaimsRejection {
+        self.refusal(Rejection::Refused(
+            portcullis_core::ErrorKind::InsufficientScope(needed).into(),
+        ))
+    }
+
+    /// Checks the verified claims' scopes against `needed`.
+    ///
+    /// # Errors
+    /// [`Refuse::insufficient_scope`] when they fall short.
+    pub fn unless_scopes(
+        &self,
+        claims: &Claims,
+        needed: &ScopeRequirement,
+    ) -> Result<(), ClaimsRejection> {
+        needed
+            .check(claims.scopes())
+            .map_err(|e| self.refusal(Rejection::Refused(e)))
+    }
+
+    /// Checks the login behind the verified claims (`acr`, `auth_time`) against `needed`,
+    /// on the layer's clock.
+    ///
+    /// # Errors
+    /// `401 insufficient_user_authentication` with `needed`'s `acr_values` and `max_age`
+    /// when the login falls short or the claims are missing.
+    pub fn unless_step_up(&self, claims: &Claims, needed: &StepUp) -> Result<(), ClaimsRejection> {
+        needed
+            .check(claims, self.now)
+            .map_err(|e| self.refusal(Rejection::Refused(e)))
+    }
+
+    /// Any refusal, worded as the layer words it.
+    #[must_use]
+    pub fn refusal(&self, rejection: Rejection) -> ClaimsRejection {
+        ClaimsRejection {
+            rejection,
+            protocol: self.protocol,
+            answers: self.answers.clone(),
+            hook: self.hook.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Refuse {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let answers = answers_of(&parts.extensions);
+        Ok(Refuse {
+            protocol: Protocol::of(parts.version, &parts.headers, &answers),
+            answers,
+            hook: parts.extensions.get::<Hook<Body>>().cloned(),
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            now: crate::respond::now_of(&parts.extensions),
+        })
     }
 }
 

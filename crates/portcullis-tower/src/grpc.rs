@@ -41,7 +41,7 @@
 //!
 //! [`Policy`]: crate::Policy
 
-use portcullis_core::{Claims, ScopeRequirement, Scopes};
+use portcullis_core::{Claims, ScopeRequirement, Scopes, StepUp};
 use tonic::body::Body;
 use tonic::{Code, Request, Status};
 
@@ -83,6 +83,27 @@ pub fn require<'a, T>(
 ) -> Result<&'a Claims, Status> {
     let claims = require_claims(request)?;
     match requirement.check(claims.scopes()) {
+        Ok(()) => Ok(claims),
+        Err(error) => Err(refuse(&Rejection::Refused(error), request)),
+    }
+}
+
+/// The verified claims if the login behind them (`acr`, `auth_time`) meets `step_up`, on
+/// the layer's verifier's clock: a step-up (RFC 9470) decided in a handler, for what a
+/// [`Policy`](crate::Policy) rule ([`Requirements::step_up`](crate::Requirements::step_up))
+/// cannot express.
+///
+/// # Errors
+/// As [`require_claims`], and `UNAUTHENTICATED` with `www-authenticate` carrying
+/// `error="insufficient_user_authentication"`, `acr_values` and `max_age` when the login
+/// falls short or the claims are missing.
+pub fn require_step_up<'a, T>(
+    request: &'a Request<T>,
+    step_up: &StepUp,
+) -> Result<&'a Claims, Status> {
+    let claims = require_claims(request)?;
+    let now = crate::respond::now_of(request.extensions());
+    match step_up.check(claims, now) {
         Ok(()) => Ok(claims),
         Err(error) => Err(refuse(&Rejection::Refused(error), request)),
     }
@@ -132,11 +153,7 @@ mod tests {
     use portcullis_core::ErrorKind;
 
     fn passed(answers: Answers) -> crate::respond::Passed {
-        crate::respond::Passed {
-            claims: None,
-            dpop_proven: false,
-            answers: std::sync::Arc::new(answers),
-        }
+        crate::respond::Passed::for_test(None, answers, portcullis_core::ManualClock::at(0))
     }
 
     #[test]

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use http::Response;
 use portcullis_core::dpop::Dpop;
-use portcullis_core::{ScopeRequirement, Verifier};
+use portcullis_core::{ScopeRequirement, StepUp, Verifier};
 use tower_layer::Layer;
 
 use crate::answer::{Answers, Rejection};
 use crate::credentials::TokenSources;
-use crate::policy::{Access, Policy};
+use crate::policy::{Access, Policy, Requirements};
 use crate::respond::{DefaultAnswer, JsonAnswer};
 use crate::scopes::RequireScopesLayer;
 use crate::service::{BearerAuth, Settings};
@@ -103,7 +103,8 @@ impl<H> BearerAuthLayer<H> {
     }
 
     /// Requirements per method and path, read before the token: `Public` routes skip the
-    /// layer, `Scopes` routes need the scopes, `Deny` routes refuse.
+    /// layer, `Scopes` routes need the scopes, `Requires` routes all their requirements
+    /// (scopes, step-up, DPoP), `Deny` routes refuse.
     ///
     /// # Panics
     /// On a layer made by [`BearerAuthLayer::with_scopes`]: the policy would decide instead
@@ -152,11 +153,74 @@ impl<H> BearerAuthLayer<H> {
             Ok(requirement) => requirement,
             Err(error) => panic!("portcullis: {error}"),
         };
+        self.with_own(|own| own.scopes(requirement))
+    }
+
+    /// This layer, also requiring a step-up (RFC 9470) of each token it accepts: an `acr`
+    /// among the given values and/or an authentication no older than a maximum age, read
+    /// from the token's `acr` and `auth_time` claims on the verifier's clock. A token that
+    /// falls short (or lacks the claim) is answered `401` with
+    /// `error="insufficient_user_authentication"`, `acr_values` and `max_age`, so that the
+    /// client asks its authorization server for that login. Combines with
+    /// [`BearerAuthLayer::with_scopes`] (either order; step-up is checked first).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use portcullis_core::StepUp;
+    /// # use portcullis_tower::BearerAuthLayer;
+    /// # fn with(auth: BearerAuthLayer) {
+    /// let sensitive = auth
+    ///     .with_scopes(["records.read"])
+    ///     .with_step_up(StepUp::acr(["mfa"]).and_max_age(Duration::from_secs(300)));
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// When the step-up requires nothing or names an `acr` value a challenge cannot carry
+    /// ([`StepUp::validated`]), and on a layer with a [`Policy`] (put it in the policy's
+    /// rules, [`Requirements::step_up`]): programming errors, caught when the router is built.
+    pub fn with_step_up(&self, step_up: StepUp) -> Self {
+        let step_up = crate::scopes::valid_step_up(step_up);
+        self.with_own(|own| own.step_up(step_up))
+    }
+
+    /// This layer, requiring all of `requirements` of each token it accepts (scopes,
+    /// step-up, DPoP), replacing what it required before.
+    ///
+    /// # Panics
+    /// When a part cannot be a route's rule ([`Requirements::validated`]), and on a layer
+    /// with a [`Policy`].
+    #[allow(clippy::panic)] // Documented, at start.
+    pub fn with_requirements(&self, requirements: Requirements) -> Self {
+        let requirements = match requirements.validated() {
+            Ok(requirements) => requirements,
+            Err(error) => panic!("portcullis: {error}"),
+        };
+        self.with_own(|_| requirements)
+    }
+
+    /// This layer with its own requirements changed by `change`.
+    #[allow(clippy::panic)] // Documented on each caller, at start.
+    fn with_own(&self, change: impl FnOnce(Requirements) -> Requirements) -> Self {
         if self.settings.policy.is_some() {
-            panic!("portcullis: a layer with a policy takes its scopes from the policy's rules");
+            panic!(
+                "portcullis: a layer with a policy takes its requirements from the policy's rules"
+            );
         }
+        let own = match &self.settings.access {
+            Access::Scopes(scopes) => Requirements::new().scopes(scopes.clone()),
+            Access::Requires(requirements) => requirements.clone(),
+            _ => Requirements::new(),
+        };
+        let own = change(own);
+        // Scopes alone keep their own variant (the measured path of `with_scopes`).
+        let access = match (own.scope_requirement(), own.step_up_requirement()) {
+            (Some(scopes), None) if !own.requires_dpop() => Access::Scopes(scopes.clone()),
+            (None, None) if !own.requires_dpop() => Access::Authenticated,
+            _ => Access::Requires(own),
+        };
         let mut layer = self.clone();
-        Arc::make_mut(&mut layer.settings).access = Access::Scopes(requirement);
+        Arc::make_mut(&mut layer.settings).access = access;
         layer
     }
 
@@ -256,6 +320,17 @@ impl<H> BearerAuthLayer<H> {
     /// `auth.require_scopes(["pay"]).and_dpop()`.
     pub fn require_dpop(&self) -> RequireScopesLayer<H> {
         RequireScopesLayer::dpop_only(self.settings.answers.clone(), self.hook.clone())
+    }
+
+    /// A layer for axum's `route_layer` that requires a step-up (RFC 9470) of the token this
+    /// layer verified, as [`BearerAuthLayer::with_step_up`] does, for routes behind a layer
+    /// shared with others: `.route_layer(auth.require_step_up(StepUp::acr(["mfa"])))`.
+    /// Combine with scopes: `auth.require_scopes(["pay"]).and_step_up(..)`.
+    ///
+    /// # Panics
+    /// As [`BearerAuthLayer::with_step_up`] (the step-up part).
+    pub fn require_step_up(&self, step_up: StepUp) -> RequireScopesLayer<H> {
+        RequireScopesLayer::step_up_only(step_up, self.settings.answers.clone(), self.hook.clone())
     }
 
     /// A layer for axum's `route_layer` that requires every one of `scopes`, reading the

@@ -88,7 +88,7 @@ pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
 pub use path::{AmbiguousPath, AmbiguousPathKind, canonical_path};
-pub use policy::{Access, Policy, PolicyBuilder};
+pub use policy::{Access, Policy, PolicyBuilder, Requirements};
 #[cfg(feature = "axum")]
 pub use readiness::Readiness;
 pub use respond::{DefaultAnswer, JsonAnswer, OnRejection, verified_claims};

@@ -37,7 +37,7 @@
 use std::fmt;
 
 use http::Method;
-use portcullis_core::{ConfigError, ScopeRequirement};
+use portcullis_core::{AuthError, Claims, ConfigError, ErrorKind, ScopeRequirement, StepUp};
 
 /// What a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,11 +54,145 @@ pub enum Access {
     Optional,
     /// Nothing gets through: a valid token is answered `403`, none `401`.
     Deny,
+    /// A valid token that meets every one of these [`Requirements`]: scopes, a login strong
+    /// or recent enough (step-up), a DPoP proof.
+    Requires(Requirements),
 }
 
 impl From<ScopeRequirement> for Access {
     fn from(requirement: ScopeRequirement) -> Self {
         Access::Scopes(requirement)
+    }
+}
+
+impl From<StepUp> for Access {
+    fn from(step_up: StepUp) -> Self {
+        Access::Requires(Requirements::new().step_up(step_up))
+    }
+}
+
+impl From<Requirements> for Access {
+    fn from(requirements: Requirements) -> Self {
+        Access::Requires(requirements)
+    }
+}
+
+/// What a route requires of a valid token, all of it: scopes, a step-up (RFC 9470: an
+/// `acr` among given values, an authentication no older than a maximum age), a DPoP proof
+/// (a DPoP-bound token presented with its proof, on a layer that accepts DPoP). A token
+/// that falls short is refused in this order: DPoP (`401`, a `DPoP` challenge), step-up
+/// (`401 insufficient_user_authentication` with `acr_values` and `max_age`), scopes (`403
+/// insufficient_scope`): a client that logs in again for the step-up keeps its scopes, one
+/// that gets more scopes would still need the step-up.
+///
+/// ```
+/// use std::time::Duration;
+/// use http::Method;
+/// use portcullis_core::{ScopeRequirement, StepUp};
+/// use portcullis_tower::{Policy, Requirements};
+///
+/// let transfers = Requirements::new()
+///     .scopes(ScopeRequirement::all_of(["payments.write"]))
+///     .step_up(StepUp::acr(["mfa"]).and_max_age(Duration::from_secs(300)))
+///     .dpop();
+/// let policy = Policy::deny_by_default()
+///     .route_method(Method::POST, "/transfers", transfers)
+///     .build()
+///     .unwrap();
+/// # let _ = policy;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Requirements {
+    scopes: Option<ScopeRequirement>,
+    step_up: Option<StepUp>,
+    dpop: bool,
+}
+
+impl Requirements {
+    /// Nothing beyond a valid token (as [`Access::Authenticated`]), until the methods below
+    /// add to it.
+    #[must_use]
+    pub fn new() -> Self {
+        Requirements::default()
+    }
+
+    /// Requires these scopes (replacing scopes given before).
+    #[must_use]
+    pub fn scopes(mut self, requirement: ScopeRequirement) -> Self {
+        self.scopes = Some(requirement);
+        self
+    }
+
+    /// Requires this step-up (replacing one given before).
+    #[must_use]
+    pub fn step_up(mut self, step_up: StepUp) -> Self {
+        self.step_up = Some(step_up);
+        self
+    }
+
+    /// Requires a DPoP-bound token presented with its proof (the layer must accept DPoP:
+    /// [`BearerAuthLayer::dpop`](crate::BearerAuthLayer::dpop)).
+    #[must_use]
+    pub fn dpop(mut self) -> Self {
+        self.dpop = true;
+        self
+    }
+
+    /// The scopes required, if any.
+    #[must_use]
+    pub fn scope_requirement(&self) -> Option<&ScopeRequirement> {
+        self.scopes.as_ref()
+    }
+
+    /// The step-up required, if any.
+    #[must_use]
+    pub fn step_up_requirement(&self) -> Option<&StepUp> {
+        self.step_up.as_ref()
+    }
+
+    /// Whether a DPoP proof is required.
+    #[must_use]
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop
+    }
+
+    /// These requirements, if each part can be a route's rule
+    /// ([`ScopeRequirement::validated`], [`StepUp::validated`]).
+    ///
+    /// # Errors
+    /// The [`ConfigError`] of the part that cannot.
+    pub fn validated(self) -> Result<Self, ConfigError> {
+        if let Some(scopes) = &self.scopes {
+            scopes.clone().validated()?;
+        }
+        if let Some(step_up) = &self.step_up {
+            step_up.clone().validated()?;
+        }
+        Ok(self)
+    }
+
+    /// Checks verified claims: `dpop_proven` says whether the layer checked a DPoP proof for
+    /// a token bound to its key; `now` is asked (once) only when a step-up is required.
+    ///
+    /// # Errors
+    /// [`ErrorKind::DpopRequired`], [`ErrorKind::InsufficientUserAuthentication`] or
+    /// [`ErrorKind::InsufficientScope`], the first that applies.
+    pub fn check(
+        &self,
+        claims: &Claims,
+        dpop_proven: bool,
+        now: impl FnOnce() -> f64,
+    ) -> Result<(), AuthError> {
+        if self.dpop && !dpop_proven {
+            return Err(ErrorKind::DpopRequired.into());
+        }
+        if let Some(step_up) = &self.step_up {
+            step_up.check(claims, now())?;
+        }
+        match &self.scopes {
+            Some(scopes) => scopes.check(claims.scopes()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -227,8 +361,14 @@ impl PolicyBuilder {
         let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len());
         for (method, text, access) in self.rules {
             let pattern = Pattern::parse(&text)?;
-            if let Access::Scopes(requirement) = &access {
-                requirement.clone().validated()?;
+            match &access {
+                Access::Scopes(requirement) => {
+                    requirement.clone().validated()?;
+                }
+                Access::Requires(requirements) => {
+                    requirements.clone().validated()?;
+                }
+                _ => {}
             }
             let hidden = rules.iter().any(|earlier| {
                 let methods = match (&earlier.method, &method) {

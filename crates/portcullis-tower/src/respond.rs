@@ -9,6 +9,7 @@ use http::{Extensions, Method, Response, StatusCode};
 use portcullis_core::Claims;
 
 use crate::answer::{Answers, Described, Protocol, Rejection, answer};
+use crate::service::Settings;
 
 /// Turns a refusal into the response sent. Implemented by [`DefaultAnswer`] (the RFC 6750 /
 /// gRPC answer with an empty body), [`JsonAnswer`] (the same with a JSON body), and closures
@@ -133,18 +134,27 @@ impl<B> Clone for Hook<B> {
 /// One value for all of it: each value in `http::Extensions` is its own allocation, and a
 /// request passes through with exactly one. The type is private, so claims that some other
 /// code put in the extensions never count as verified here.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Passed {
     /// The verified claims; `None` when the layer let the request through without a token.
     pub(crate) claims: Option<Claims>,
-    // Read by the axum extractors and the gRPC helpers, to word their refusals.
-    #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
-    pub(crate) answers: Arc<Answers>,
+    /// The layer's settings: its answers, for the checks behind it to word their refusals
+    /// with, and its verifier's clock, for their step-up checks.
+    pub(crate) settings: Arc<Settings>,
     /// Whether the request came with a DPoP proof that the layer checked, and a token bound
     /// to its key: what [`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)
     /// requires (a bound token that passed as a bearer token under a `danger_*` option does
     /// not count).
     pub(crate) dpop_proven: bool,
+}
+
+impl std::fmt::Debug for Passed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passed")
+            .field("claims", &self.claims)
+            .field("dpop_proven", &self.dpop_proven)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the layer left in a request's extensions: the verified claims, `None` when it let
@@ -186,9 +196,35 @@ pub(crate) fn required(extensions: &Extensions) -> Result<&Claims, Rejection> {
 /// layer ran).
 #[cfg_attr(not(any(feature = "axum", feature = "tonic")), allow(dead_code))]
 pub(crate) fn answers_of(extensions: &Extensions) -> Arc<Answers> {
-    extensions
-        .get::<Passed>()
-        .map_or_else(|| Arc::new(Answers::default()), |p| p.answers.clone())
+    extensions.get::<Passed>().map_or_else(
+        || Arc::new(Answers::default()),
+        |p| p.settings.answers.clone(),
+    )
+}
+
+/// Now, by the clock of the verifier of the layer that let this request through (the
+/// system clock when none did), for a step-up check behind the layer.
+pub(crate) fn now_of(extensions: &Extensions) -> f64 {
+    extensions.get::<Passed>().map_or_else(
+        || portcullis_core::Clock::now_unix(&portcullis_core::SystemClock),
+        |p| p.settings.verifier.now_unix(),
+    )
+}
+
+#[cfg(test)]
+impl Passed {
+    /// What a layer with these answers, and a verifier on `clock`, leaves.
+    pub(crate) fn for_test(
+        claims: Option<Claims>,
+        answers: Answers,
+        clock: portcullis_core::ManualClock,
+    ) -> Self {
+        Passed {
+            claims,
+            settings: Settings::for_test(answers, clock),
+            dpop_proven: false,
+        }
+    }
 }
 
 /// Logs a refusal on the fixed target (never the token) and builds its response, with the
@@ -261,10 +297,12 @@ mod tests {
         ext.insert(claims.clone());
         assert!(matches!(verified(&ext), Err(Rejection::LayerMissing)));
         assert!(verified_claims(&ext).is_none());
-        let passed = |claims: Option<Claims>| Passed {
-            claims,
-            dpop_proven: false,
-            answers: Arc::new(Answers::default().realm("r")),
+        let passed = |claims: Option<Claims>| {
+            Passed::for_test(
+                claims,
+                Answers::default().realm("r"),
+                portcullis_core::ManualClock::at(0),
+            )
         };
         ext.insert(passed(None));
         assert!(matches!(verified(&ext), Ok(None)));

@@ -9,21 +9,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use portcullis_core::{ErrorKind, ScopeRequirement};
+use portcullis_core::{ScopeRequirement, StepUp};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::answer::{Answers, Protocol, Rejection};
 use crate::future::ResponseFuture;
-use crate::respond::{OnRejection, Passed, refuse, required};
+use crate::policy::Requirements;
+use crate::respond::{OnRejection, Passed, now_of, refuse, required};
 
 /// Requires scopes of the verified token. See [`BearerAuthLayer::require_scopes`](crate::BearerAuthLayer::require_scopes).
 #[must_use]
 pub struct RequireScopesLayer<H> {
-    /// `None`: no scope is required (a DPoP-only route).
-    requirement: Option<Arc<ScopeRequirement>>,
-    /// Whether the token must be DPoP-bound (and so came with its checked proof).
-    dpop: bool,
+    /// Scopes (none on a DPoP-only or step-up-only route), step-up, DPoP.
+    requirements: Arc<Requirements>,
     answers: Arc<Answers>,
     hook: Arc<H>,
 }
@@ -31,8 +30,7 @@ pub struct RequireScopesLayer<H> {
 impl<H> Clone for RequireScopesLayer<H> {
     fn clone(&self) -> Self {
         RequireScopesLayer {
-            requirement: self.requirement.clone(),
-            dpop: self.dpop,
+            requirements: self.requirements.clone(),
             answers: self.answers.clone(),
             hook: self.hook.clone(),
         }
@@ -42,8 +40,7 @@ impl<H> Clone for RequireScopesLayer<H> {
 impl<H> std::fmt::Debug for RequireScopesLayer<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireScopesLayer")
-            .field("requirement", &self.requirement)
-            .field("dpop", &self.dpop)
+            .field("requirements", &self.requirements)
             .finish_non_exhaustive()
     }
 }
@@ -56,8 +53,7 @@ impl<H> RequireScopesLayer<H> {
             Err(error) => panic!("portcullis: {error}"),
         };
         RequireScopesLayer {
-            requirement: Some(Arc::new(requirement)),
-            dpop: false,
+            requirements: Arc::new(Requirements::new().scopes(requirement)),
             answers,
             hook,
         }
@@ -65,30 +61,64 @@ impl<H> RequireScopesLayer<H> {
 
     pub(crate) fn dpop_only(answers: Arc<Answers>, hook: Arc<H>) -> Self {
         RequireScopesLayer {
-            requirement: None,
-            dpop: true,
+            requirements: Arc::new(Requirements::new().dpop()),
             answers,
             hook,
         }
     }
 
-    /// The scope requirement (`None` on a layer that requires DPoP only).
+    pub(crate) fn step_up_only(step_up: StepUp, answers: Arc<Answers>, hook: Arc<H>) -> Self {
+        RequireScopesLayer {
+            requirements: Arc::new(Requirements::new().step_up(valid_step_up(step_up))),
+            answers,
+            hook,
+        }
+    }
+
+    /// The scope requirement (`None` on a layer that requires DPoP or a step-up only).
     #[must_use]
     pub fn requirement(&self) -> Option<&ScopeRequirement> {
-        self.requirement.as_deref()
+        self.requirements.scope_requirement()
     }
 
     /// Requires a DPoP-bound token too (see
     /// [`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)).
     pub fn and_dpop(mut self) -> Self {
-        self.dpop = true;
+        self.requirements = Arc::new((*self.requirements).clone().dpop());
+        self
+    }
+
+    /// Requires a step-up too (see
+    /// [`BearerAuthLayer::require_step_up`](crate::BearerAuthLayer::require_step_up)),
+    /// replacing one given before.
+    ///
+    /// # Panics
+    /// As [`BearerAuthLayer::require_step_up`].
+    pub fn and_step_up(mut self, step_up: StepUp) -> Self {
+        let step_up = valid_step_up(step_up);
+        self.requirements = Arc::new((*self.requirements).clone().step_up(step_up));
         self
     }
 
     /// Whether the route requires a DPoP-bound token.
     #[must_use]
     pub fn requires_dpop(&self) -> bool {
-        self.dpop
+        self.requirements.requires_dpop()
+    }
+
+    /// Everything this layer requires.
+    #[must_use]
+    pub fn requirements(&self) -> &Requirements {
+        &self.requirements
+    }
+}
+
+/// `step_up`, or a panic naming why it cannot be a route's rule.
+#[allow(clippy::panic)] // A programming error caught when the router is built, documented.
+pub(crate) fn valid_step_up(step_up: StepUp) -> StepUp {
+    match step_up.validated() {
+        Ok(step_up) => step_up,
+        Err(error) => panic!("portcullis: {error}"),
     }
 }
 
@@ -165,19 +195,16 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let rejection = match required(req.extensions()) {
-            Ok(_) if self.layer.dpop && !dpop_proven(req.extensions()) => {
-                Rejection::Refused(ErrorKind::DpopRequired.into())
-            }
-            Ok(claims) => match self
-                .layer
-                .requirement
-                .as_ref()
-                .map_or(Ok(()), |r| r.check(claims.scopes()))
-            {
-                Ok(()) => return ResponseFuture::inner(self.inner.call(req)),
-                Err(error) => Rejection::Refused(error),
-            },
+        let extensions = req.extensions();
+        let checked = required(extensions).map(|claims| {
+            let now = || now_of(extensions);
+            self.layer
+                .requirements
+                .check(claims, dpop_proven(extensions), now)
+        });
+        let rejection = match checked {
+            Ok(Ok(())) => return ResponseFuture::inner(self.inner.call(req)),
+            Ok(Err(error)) => Rejection::Refused(error),
             Err(rejection) => rejection,
         };
         crate::observe::route_refused(rejection.code());

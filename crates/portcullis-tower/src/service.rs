@@ -98,11 +98,20 @@ fn access_of<'a>(settings: &'a Settings, method: &Method, path: &str) -> &'a Acc
     }
 }
 
-/// Whether verified claims satisfy the route.
-fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
+/// Whether verified claims satisfy the route. `dpop_proven`: the layer checked a DPoP proof
+/// for a token bound to its key; the verifier's clock is read only for a step-up.
+fn authorize(
+    access: &Access,
+    claims: &Claims,
+    dpop_proven: bool,
+    verifier: &dyn Verifier,
+) -> Result<(), AuthError> {
     match access {
         Access::Public | Access::Authenticated | Access::Optional => Ok(()),
         Access::Scopes(requirement) => requirement.check(claims.scopes()),
+        Access::Requires(requirements) => {
+            requirements.check(claims, dpop_proven, || verifier.now_unix())
+        }
         // An empty requirement: 403 `insufficient_scope` without a `scope` to ask for.
         Access::Deny => {
             Err(ErrorKind::InsufficientScope(ScopeRequirement::any_of(Vec::<String>::new())).into())
@@ -120,9 +129,13 @@ fn authorize(access: &Access, claims: &Claims) -> Result<(), AuthError> {
 fn conclude(
     verdict: Result<Claims, AuthError>,
     access: &Access,
+    dpop_proven: bool,
+    verifier: &dyn Verifier,
     malformed: impl FnOnce() -> bool,
 ) -> Result<Claims, Rejection> {
-    match verdict.and_then(|claims| authorize(access, &claims).map(|()| claims)) {
+    let authorized =
+        |claims: Claims| authorize(access, &claims, dpop_proven, verifier).map(|()| claims);
+    match verdict.and_then(authorized) {
         Ok(claims) => Ok(claims),
         Err(_) if malformed() => Err(InvalidRequest::MalformedCredential.into()),
         Err(error) => Err(error.into()),
@@ -134,7 +147,7 @@ fn passes_without_token(settings: &Settings, access: &Access) -> bool {
     match access {
         Access::Public | Access::Optional => true,
         Access::Authenticated => settings.optional,
-        Access::Scopes(_) | Access::Deny => false,
+        Access::Scopes(_) | Access::Requires(_) | Access::Deny => false,
     }
 }
 
@@ -142,7 +155,7 @@ fn passes_without_token(settings: &Settings, access: &Access) -> bool {
 fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     req: &mut Request<ReqBody>,
     claims: Option<Claims>,
-    settings: &Settings,
+    settings: &Arc<Settings>,
     hook: &Arc<H>,
     dpop_proven: bool,
 ) where
@@ -160,7 +173,7 @@ fn pass<ReqBody, ResBody, H: OnRejection<ResBody>>(
     // Replaces what an outer layer may have left: unauthenticated here is unauthenticated.
     extensions.insert(Passed {
         claims,
-        answers: settings.answers.clone(),
+        settings: Arc::clone(settings),
         dpop_proven,
     });
     if !hook.is_default() {
@@ -213,7 +226,7 @@ where
         };
         let Some((scheme, token)) = token else {
             if passes_without_token(settings, access) {
-                pass(&mut req, None, settings, &self.hook, false);
+                pass(&mut req, None, &self.settings, &self.hook, false);
                 return ResponseFuture::inner(self.inner.call(req));
             }
             return refused(Rejection::MissingCredentials, &req);
@@ -292,12 +305,13 @@ where
             }
         };
 
-        // 3. The route's rule, then 4. pass on or answer.
-        match conclude(verdict, access, || !is_b64token(&token)) {
+        // 3. The route's rule, then 4. pass on or answer. Accepted with the DPoP scheme: the
+        // rules checked its proof and the binding.
+        let proven = scheme == Scheme::DPoP && settings.dpop.is_some();
+        let verifier = &*settings.verifier;
+        match conclude(verdict, access, proven, verifier, || !is_b64token(&token)) {
             Ok(claims) => {
-                // Accepted with the DPoP scheme: the rules checked its proof and the binding.
-                let proven = scheme == Scheme::DPoP && settings.dpop.is_some();
-                pass(&mut req, Some(claims), settings, &self.hook, proven);
+                pass(&mut req, Some(claims), &self.settings, &self.hook, proven);
                 match nonce_header(next_nonce) {
                     None => ResponseFuture::inner(self.inner.call(req)),
                     Some(nonce) => ResponseFuture::with_nonce(self.inner.call(req), nonce),
@@ -342,7 +356,8 @@ where
     let verdict = pending.await;
     on_success.timing.done();
     let access = access_of(&settings, req.method(), req.uri().path());
-    match conclude(verdict, access, || malformed) {
+    let proven = on_success.dpop_proven;
+    match conclude(verdict, access, proven, &*settings.verifier, || malformed) {
         Ok(claims) => {
             pass(
                 &mut req,
@@ -368,5 +383,34 @@ where
                 req.uri().path(),
             )
         }),
+    }
+}
+
+#[cfg(test)]
+impl Settings {
+    /// The settings of a default layer with these answers, whose verifier refuses every
+    /// token (keys unavailable) and reads `clock`.
+    pub(crate) fn for_test(answers: Answers, clock: portcullis_core::ManualClock) -> Arc<Self> {
+        struct OnClock(portcullis_core::ManualClock);
+        impl Verifier for OnClock {
+            fn verify(&self, _: &Presentation<'_>) -> Verdict {
+                Verdict::Ready(Err(ErrorKind::KeysUnavailable.into()))
+            }
+            fn now_unix(&self) -> f64 {
+                portcullis_core::Clock::now_unix(&self.0)
+            }
+        }
+        Arc::new(Settings {
+            verifier: Arc::new(OnClock(clock)),
+            sources: TokenSources::default(),
+            optional: false,
+            policy: None,
+            access: Access::Authenticated,
+            answers: Arc::new(answers),
+            origin: None,
+            b64_only: false,
+            dpop: None,
+            certificate: crate::certificate::CertificateSource::default(),
+        })
     }
 }

@@ -561,6 +561,10 @@ impl<V: Verifier> Verifier for DpopVerifier<V> {
         self.inner.max_token_len()
     }
 
+    fn now_unix(&self) -> f64 {
+        self.inner.now_unix()
+    }
+
     fn health(&self) -> Vec<crate::health::SourceHealth> {
         self.inner.health()
     }
