@@ -12,8 +12,8 @@ one with the verified-token cache, one with it off) and one nginx that serves:
 - an upstream (`return 200`), so that the upstream costs the same in every row;
 - a plain reverse proxy to it, without a sub-request (the baseline);
 - the tested `auth_request` site of `crates/portcullis-cli/tests/proxies/nginx.conf` in front of
-  each gateway, as the docs give it (a new connection to the gateway per sub-request), and the
-  same site with a keep-alive upstream block for the gateway.
+  each gateway, as the docs give it (sub-requests on kept-alive connections to the gateway),
+  and the same site without keep-alive (a new connection per sub-request, nginx's default).
 
 Then runs wrk against each for a bounded time, in interleaved rounds, and prints the median
 requests per second and p50/p99 latency beside the baseline. wrk, nginx (one worker), the gateway and the issuer share this
@@ -137,17 +137,16 @@ def start_gateway(binary, issuer, audience, cache_entries, workdir, name):
     return proc, m.group(1)
 
 
-def site(template, listen, gateway, upstream, keepalive_name=None):
-    text = template.replace("{{LISTEN}}", str(listen)).replace("{{UPSTREAM}}", upstream)
-    if keepalive_name is None:
-        return text.replace("{{GATEWAY}}", gateway)
-    # The same site, its sub-requests on kept-alive connections to the gateway.
-    text = text.replace(
-        "proxy_pass http://{{GATEWAY}}/auth/nginx;",
-        f"proxy_pass http://{keepalive_name}/auth/nginx;\n"
-        "        proxy_http_version 1.1;\n"
-        '        proxy_set_header Connection "";')
-    return f"upstream {keepalive_name} {{\n    server {gateway};\n    keepalive 32;\n}}\n\n{text}"
+def site(template, listen, gateway, upstream, name, keepalive=True):
+    """The tested site on `listen`, its sub-requests to `gateway` through the upstream block
+    `name` (kept-alive connections, as tested), or (`keepalive=False`) on a new connection
+    each, as nginx does without an upstream block."""
+    text = (template.replace("{{LISTEN}}", str(listen)).replace("{{UPSTREAM}}", upstream)
+            .replace("{{GATEWAY}}", gateway).replace("portcullis_gateway", name))
+    if not keepalive:
+        text = text.replace("    keepalive 16;\n", "").replace(
+            '        proxy_http_version 1.1;\n        proxy_set_header Connection "";\n', "")
+    return text
 
 
 def main():
@@ -202,10 +201,10 @@ def main():
             f"server {{\n    listen {upstream};\n    location / {{ return 200 \"orders\\n\"; }}\n}}",
             f"server {{\n    listen 127.0.0.1:{ports['plain']};\n"
             f"    location / {{ proxy_pass http://{upstream}; }}\n}}",
-            site(template, ports["cached"], cached_addr, upstream),
-            site(template, ports["uncached"], uncached_addr, upstream),
-            site(template, ports["cached_ka"], cached_addr, upstream, "gateway_cached"),
-            site(template, ports["uncached_ka"], uncached_addr, upstream, "gateway_uncached"),
+            site(template, ports["cached"], cached_addr, upstream, "gw_cached_new", False),
+            site(template, ports["uncached"], uncached_addr, upstream, "gw_uncached_new", False),
+            site(template, ports["cached_ka"], cached_addr, upstream, "gw_cached"),
+            site(template, ports["uncached_ka"], uncached_addr, upstream, "gw_uncached"),
         ]
         for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             os.makedirs(os.path.join(work, d), mode=0o777, exist_ok=True)
@@ -237,15 +236,15 @@ def main():
         n = len(tokens)
         scenarios = [
             ("nginx proxy, no sub-request", url["plain"], {"header": bearer}),
-            ("auth_request, repeated token", url["cached"], {"header": bearer}),
-            (f"auth_request, {n} distinct tokens in turn", url["cached"], unique),
-            ("auth_request, cache off (every token verified)", url["uncached"],
+            ("auth_request, new connection each, repeated token", url["cached"], {"header": bearer}),
+            (f"auth_request, new connection each, {n} distinct tokens in turn", url["cached"], unique),
+            ("auth_request, new connection each, cache off (every token verified)", url["uncached"],
              {"header": bearer}),
-            ("auth_request + keep-alive, repeated token", url["cached_ka"], {"header": bearer}),
-            (f"auth_request + keep-alive, {n} distinct tokens in turn", url["cached_ka"], unique),
-            ("auth_request + keep-alive, cache off (every token verified)", url["uncached_ka"],
+            ("auth_request (tested config), repeated token", url["cached_ka"], {"header": bearer}),
+            (f"auth_request (tested config), {n} distinct tokens in turn", url["cached_ka"], unique),
+            ("auth_request (tested config), cache off (every token verified)", url["uncached_ka"],
              {"header": bearer}),
-            ("auth_request, no token (401)", url["cached_ka"], {}),
+            ("auth_request (tested config), no token (401)", url["cached_ka"], {}),
         ]
         # Rounds interleave the scenarios, so that a slow phase of the machine touches each.
         runs = {name: [] for name, _, _ in scenarios}
