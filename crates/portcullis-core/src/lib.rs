@@ -17,6 +17,7 @@ pub mod health;
 pub mod jws;
 pub mod key;
 pub mod keyset;
+pub mod resource;
 pub mod revocation;
 mod scan;
 pub mod scope;
@@ -33,6 +34,7 @@ pub use error::{
 };
 pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
+pub use resource::ResourceIdentifier;
 pub use scope::{ScopeRequirement, Scopes, is_scope_token};
 pub use step_up::{StepUp, StepUpRefusal, StepUpShortfall};
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};

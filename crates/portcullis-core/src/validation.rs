@@ -138,6 +138,8 @@ pub struct Validator {
 struct Config {
     issuers: Vec<Box<str>>,
     audiences: Vec<Box<str>>,
+    /// Resource identifiers (RFC 8707) accepted as audiences after normalisation.
+    resources: Vec<crate::resource::ResourceIdentifier>,
     any_audience: bool,
     accept_sender_constrained: bool,
     any_issuer: bool,
@@ -210,6 +212,7 @@ impl Validator {
             config: Config {
                 issuers: Vec::new(),
                 audiences: Vec::new(),
+                resources: Vec::new(),
                 any_audience: false,
                 accept_sender_constrained: false,
                 any_issuer: false,
@@ -455,7 +458,11 @@ impl Config {
             let Some(mut audience) = audience else {
                 return Err(ErrorKind::MissingClaim(Cow::Borrowed("aud")));
             };
-            if !audience.any(|a| self.audiences.iter().any(|want| **want == *a)) {
+            let accepted = |a: &str| {
+                self.audiences.iter().any(|want| **want == *a)
+                    || self.resources.iter().any(|r| r.is_named_by(a))
+            };
+            if !audience.any(accepted) {
                 return Err(ErrorKind::WrongAudience);
             }
         }
@@ -548,6 +555,16 @@ impl ValidatorBuilder {
     /// Accepts tokens for this audience (`aud` must contain it). Repeatable.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.config.audiences.push(audience.into().into_boxed_str());
+        self
+    }
+
+    /// Accepts tokens whose `aud` names this resource identifier (RFC 8707: the URL a
+    /// client asked its token for), compared after RFC 3986 normalisation (scheme and host
+    /// case, the default port, percent-encodings, dot segments), so
+    /// `https://API.example.com:443/orders` names `https://api.example.com/orders`. Other
+    /// audiences still need [`ValidatorBuilder::audience`]. Repeatable.
+    pub fn resource(mut self, resource: crate::resource::ResourceIdentifier) -> Self {
+        self.config.resources.push(resource);
         self
     }
 
@@ -653,7 +670,7 @@ impl ValidatorBuilder {
                 "name the issuer whose tokens are accepted; danger_accept_any_issuer skips the check",
             ));
         }
-        if c.audiences.is_empty() && !c.any_audience {
+        if c.audiences.is_empty() && c.resources.is_empty() && !c.any_audience {
             return Err(ConfigError::missing(
                 "audience",
                 "set the audience this API accepts (audience(..), or `audiences` in a configuration file)",
@@ -680,6 +697,7 @@ impl fmt::Debug for Validator {
         f.debug_struct("Validator")
             .field("issuers", &c.issuers)
             .field("audiences", &c.audiences)
+            .field("resources", &c.resources)
             .field("algorithms", &c.algorithms)
             .field("leeway", &c.leeway)
             .field("typ", &c.typ)

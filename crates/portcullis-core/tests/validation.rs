@@ -701,3 +701,46 @@ fn error_messages_never_contain_the_token() {
         assert!(!shown.contains(&t[..20]), "{shown}");
     }
 }
+
+#[test]
+fn the_resource_identifier_is_an_audience_compared_after_normalisation() {
+    let key = rs256();
+    let keys = keyset(&[&key]);
+    let resource =
+        portcullis_core::ResourceIdentifier::parse("https://api.example.com/orders").unwrap();
+    // The resource alone is enough of an audience setting.
+    let v = Validator::builder()
+        .issuer(ISS)
+        .resource(resource.clone())
+        .clock(ManualClock::at(NOW))
+        .build()
+        .unwrap();
+    for aud in [
+        serde_json::json!("https://api.example.com/orders"),
+        serde_json::json!("HTTPS://api.EXAMPLE.com:443/orders"),
+        serde_json::json!(["https://other.example", "https://api.example.com/./orders"]),
+    ] {
+        let t = token(&key).claim("aud", aud.clone()).sign();
+        assert!(v.validate(&t, &keys).is_ok(), "{aud}");
+    }
+    for aud in [
+        serde_json::json!("https://api.example.com/orders/admin"),
+        serde_json::json!("https://api.example.com/orders?x=1"),
+        serde_json::json!("https://api.example.com:8443/orders"),
+        serde_json::json!("http://api.example.com/orders"),
+        serde_json::json!("api"),
+        serde_json::json!([]),
+    ] {
+        let t = token(&key).claim("aud", aud.clone()).sign();
+        assert_eq!(refusal(&v, &t, &keys), ErrorKind::WrongAudience, "{aud}");
+    }
+    // Beside configured audiences, each still compared exactly.
+    let both = builder(&ManualClock::at(NOW))
+        .resource(resource)
+        .build()
+        .unwrap();
+    let api = token(&key).claim("aud", serde_json::json!("api")).sign();
+    assert!(both.validate(&api, &keys).is_ok());
+    let api_upper = token(&key).claim("aud", serde_json::json!("API")).sign();
+    assert_eq!(refusal(&both, &api_upper, &keys), ErrorKind::WrongAudience);
+}
