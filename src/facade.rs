@@ -6,14 +6,15 @@ use std::time::Duration;
 use portcullis_core::dpop::{Dpop, NonceKey, ReplayStore};
 use portcullis_core::revocation::{RevocationList, RevocationVerifier};
 use portcullis_core::{
-    Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, TypPolicy, Validator, Verifier,
+    Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, ResourceIdentifier, TypPolicy,
+    Validator, Verifier,
 };
 use portcullis_introspect::{
     AuthMethod, ClientSecret, Introspector, JwtOrIntrospection, SharedCacheKey, SharedCachePolicy,
     SharedVerdicts,
 };
 use portcullis_jwks::{Issuers, JwtVerifier, RemoteJwks, TokenCache};
-use portcullis_tower::{Answers, BearerAuthLayer, Policy, TokenSources};
+use portcullis_tower::{Answers, BearerAuthLayer, Policy, ResourceMetadata, TokenSources};
 use serde::Deserialize;
 
 use crate::gateway::GatewayConfig;
@@ -73,6 +74,17 @@ pub struct Config {
     /// [`TokenCache`](portcullis_jwks::TokenCache).
     #[serde(default = "default_cache_entries")]
     pub token_cache_entries: u64,
+    /// This API's resource identifier (RFC 8707 / RFC 9728), an `https` URL
+    /// (`https://api.example.com/orders`; `http` only for loopback): accepted as an audience
+    /// of every issuer's tokens (after RFC 3986 normalisation), and the source of the
+    /// protected-resource metadata that every challenge then points at with
+    /// `resource_metadata` (mount it with
+    /// [`BearerAuthLayer::metadata`](portcullis_tower::BearerAuthLayer::metadata)).
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Accept an `http` resource identifier on any host (not only loopback): a weakening.
+    #[serde(default)]
+    pub danger_http_resource: bool,
     /// Which tokens are accepted: `jwt` (the default), `introspection` (opaque tokens, RFC
     /// 7662) or `jwt_or_introspection` (both); the last two need the `introspection` settings
     /// of one issuer.
@@ -538,6 +550,8 @@ impl Default for Config {
             danger_token_query_parameter: false,
             lazy_start: false,
             public_origin: None,
+            resource: None,
+            danger_http_resource: false,
             token_cache_entries: default_cache_entries(),
             tokens: TokenMode::default(),
             dpop: None,
@@ -781,6 +795,15 @@ impl PortcullisBuilder {
         self
     }
 
+    /// This API's resource identifier (see [`Config::resource`]): an audience of every
+    /// issuer's tokens, and the protected-resource metadata (RFC 9728) that every challenge
+    /// points at; mount the document with
+    /// [`BearerAuthLayer::metadata`](portcullis_tower::BearerAuthLayer::metadata).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.config.resource = Some(resource.into());
+        self
+    }
+
     /// Accepts DPoP-bound tokens (RFC 9449) with these settings (see [`Config::dpop`]);
     /// needs [`PortcullisBuilder::public_origin`].
     pub fn dpop(mut self, dpop: DpopConfig) -> Self {
@@ -897,6 +920,13 @@ impl PortcullisBuilder {
             .as_deref()
             .map(public_origin)
             .transpose()?;
+        let resource = match &config.resource {
+            None => None,
+            Some(r) if config.danger_http_resource => {
+                Some(ResourceIdentifier::danger_parse_allowing_http(r.clone())?)
+            }
+            Some(r) => Some(ResourceIdentifier::parse(r.clone())?),
+        };
         #[cfg(feature = "redis")]
         let (replay, revocations, shared_verdicts) = {
             let (mut replay, mut revocations, mut shared_verdicts) =
@@ -958,7 +988,7 @@ impl PortcullisBuilder {
                         "a shared introspection cache is given but only JWTs are accepted",
                     ));
                 }
-                jwt_verifier(&config, client).await?
+                jwt_verifier(&config, resource.as_ref(), client).await?
             }
             TokenMode::Introspection => {
                 let [only] = config.issuers.as_slice() else {
@@ -968,7 +998,10 @@ impl PortcullisBuilder {
                          endpoint is asked); use jwt_or_introspection to trust JWTs of others",
                     ));
                 };
-                Arc::new(build_introspector(only, client, shared_verdicts.as_ref()).await?)
+                Arc::new(
+                    build_introspector(only, resource.as_ref(), client, shared_verdicts.as_ref())
+                        .await?,
+                )
             }
             TokenMode::JwtOrIntrospection => {
                 let introspecting: Vec<&IssuerConfig> = config
@@ -984,8 +1017,9 @@ impl PortcullisBuilder {
                     ));
                 };
                 let introspector =
-                    build_introspector(issuer, client, shared_verdicts.as_ref()).await?;
-                let jwt = jwt_verifier(&config, client).await?;
+                    build_introspector(issuer, resource.as_ref(), client, shared_verdicts.as_ref())
+                        .await?;
+                let jwt = jwt_verifier(&config, resource.as_ref(), client).await?;
                 let trusted = config.issuers.iter().map(|i| i.issuer.clone());
                 Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
             }
@@ -1010,15 +1044,29 @@ impl PortcullisBuilder {
         }
         let mut layer = BearerAuthLayer::from_arc(verifier)
             .answers(answers)
-            .token_sources(sources);
+            .token_sources(sources.clone());
         if config.optional {
             layer = layer.optional();
         }
-        if let Some(policy) = self.policy {
-            layer = layer.policy(policy);
-        }
+        let policy = self.policy;
         if let Some(origin) = origin {
             layer = layer.public_origin(origin);
+        }
+        if let Some(resource) = resource {
+            let mut metadata = ResourceMetadata::builder(resource).bearer_methods(&sources);
+            for issuer in &config.issuers {
+                metadata = metadata.authorization_server(issuer.issuer.clone());
+            }
+            if let Some(policy) = &policy {
+                metadata = metadata.scopes_of(policy);
+            }
+            if let Some(dpop) = &dpop {
+                metadata = metadata.dpop(dpop);
+            }
+            layer = layer.resource_metadata(metadata.build()?);
+        }
+        if let Some(policy) = policy {
+            layer = layer.policy(policy);
         }
         if let Some(dpop) = dpop {
             layer = layer.dpop(dpop);
@@ -1217,13 +1265,14 @@ fn public_origin(origin: &str) -> Result<String, ConfigError> {
 /// The JWT verifier of every configured issuer: one, or several chosen by `iss`.
 async fn jwt_verifier(
     config: &Config,
+    resource: Option<&ResourceIdentifier>,
     client: Option<&reqwest::Client>,
 ) -> Result<Arc<dyn Verifier>, ConfigError> {
     let mut verifiers: Vec<(String, JwtVerifier<RemoteJwks>)> = Vec::new();
     for issuer in &config.issuers {
         let cache =
             (config.token_cache_entries > 0).then(|| TokenCache::new(config.token_cache_entries));
-        let verifier = build_issuer(issuer, config.lazy_start, client)
+        let verifier = build_issuer(issuer, resource, config.lazy_start, client)
             .await?
             .with_cache(cache);
         verifiers.push((issuer.issuer.clone(), verifier));
@@ -1244,6 +1293,7 @@ async fn jwt_verifier(
 /// says with the issuer's rules.
 async fn build_introspector(
     c: &IssuerConfig,
+    resource: Option<&ResourceIdentifier>,
     client: Option<&reqwest::Client>,
     shared: Option<&SharedVerdictCache>,
 ) -> Result<Introspector, ConfigError> {
@@ -1273,7 +1323,7 @@ async fn build_introspector(
             ));
         }
     };
-    let rules = rules_of(c)?.1;
+    let rules = rules_of(c, resource)?.1;
     let mut builder = match &i.endpoint {
         Some(url) => Introspector::builder(url.clone(), rules),
         None => Introspector::discover(c.issuer.clone(), rules),
@@ -1304,7 +1354,10 @@ async fn build_introspector(
 }
 
 /// The accepted algorithms and the claim rules of an issuer.
-fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), ConfigError> {
+fn rules_of(
+    c: &IssuerConfig,
+    resource: Option<&ResourceIdentifier>,
+) -> Result<(AlgorithmSet, Validator), ConfigError> {
     let invalid = |setting, what: &str| {
         ConfigError::invalid(setting, format!("issuer {:?}: {what}", c.issuer))
     };
@@ -1329,6 +1382,9 @@ fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), ConfigError> 
     for audience in &c.audiences {
         rules = rules.audience(audience.clone());
     }
+    if let Some(resource) = resource {
+        rules = rules.resource(resource.clone());
+    }
     if c.danger_accept_any_audience {
         rules = rules.danger_accept_any_audience();
     }
@@ -1347,10 +1403,11 @@ fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), ConfigError> 
 /// The JWT verifier of one issuer: its rules, and its keys (loaded now unless `lazy`).
 async fn build_issuer(
     c: &IssuerConfig,
+    resource: Option<&ResourceIdentifier>,
     lazy: bool,
     client: Option<&reqwest::Client>,
 ) -> Result<JwtVerifier<RemoteJwks>, ConfigError> {
-    let (algorithms, rules) = rules_of(c)?;
+    let (algorithms, rules) = rules_of(c, resource)?;
     let (setting, value) = match &c.jwks_uri {
         Some(url) => ("jwks_uri", url.clone()),
         None => ("issuer", c.issuer.clone()),

@@ -43,13 +43,13 @@ pub use portcullis_redis as redis;
 pub use portcullis_tower as layer;
 
 pub use portcullis_core::{
-    Algorithm, Claims, ConfigError, ConfigErrorKind, Presentation, ScopeRequirement, Scopes,
-    TypPolicy, Validator, Verdict, Verifier,
+    Algorithm, Claims, ConfigError, ConfigErrorKind, Presentation, ResourceIdentifier,
+    ScopeRequirement, Scopes, StepUp, TypPolicy, Validator, Verdict, Verifier,
 };
 #[cfg(feature = "layer")]
 pub use portcullis_tower::axum::{GrantedScopes, Verified, VerifiedClaims};
 #[cfg(feature = "layer")]
-pub use portcullis_tower::{Access, JsonAnswer, Policy, Rejection};
+pub use portcullis_tower::{Access, JsonAnswer, Policy, Rejection, Requirements, ResourceMetadata};
 
 #[cfg(feature = "layer")]
 mod facade;

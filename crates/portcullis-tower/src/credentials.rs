@@ -52,6 +52,11 @@ impl TokenSources {
         self.query = true;
         self
     }
+
+    /// Whether the `access_token` query parameter is read.
+    pub(crate) fn query_allowed(&self) -> bool {
+        self.query
+    }
 }
 
 /// Why a request's credentials are malformed (answered `400 invalid_request`).

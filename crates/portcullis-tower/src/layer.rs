@@ -35,6 +35,18 @@ fn with_dpop(answers: Answers, dpop: &Dpop) -> Answers {
     answers.dpop(dpop.algorithms().iter(), !dpop.is_required())
 }
 
+/// `answers` as the layer words them: with its `DPoP` challenge and its metadata's URL.
+fn worded(answers: Answers, settings: &Settings) -> Answers {
+    let answers = match &settings.dpop {
+        Some(dpop) => with_dpop(answers, dpop),
+        None => answers,
+    };
+    match &settings.metadata {
+        Some(metadata) => answers.resource_metadata(metadata.url()),
+        None => answers,
+    }
+}
+
 impl BearerAuthLayer {
     /// Every request needs a token that `verifier` accepts.
     pub fn new(verifier: impl Verifier) -> Self {
@@ -55,6 +67,7 @@ impl BearerAuthLayer {
                 origin: None,
                 dpop: None,
                 certificate: Default::default(),
+                metadata: None,
             }),
             hook: Arc::new(DefaultAnswer),
         }
@@ -227,11 +240,34 @@ impl<H> BearerAuthLayer<H> {
     /// How refusals are worded (realm, `error_description`, `Retry-After`).
     pub fn answers(mut self, answers: Answers) -> Self {
         let settings = Arc::make_mut(&mut self.settings);
-        settings.answers = Arc::new(match &settings.dpop {
-            Some(dpop) => with_dpop(answers, dpop),
-            None => answers,
-        });
+        settings.answers = Arc::new(worded(answers, settings));
         self
+    }
+
+    /// The protected resource's metadata (RFC 9728): every challenge of this layer (and of
+    /// the scope layers, extractors and gRPC helpers behind it) then carries
+    /// `resource_metadata` with its URL, from which a client learns where to get a token.
+    /// Mount the document itself outside the layer, with
+    /// [`BearerAuthLayer::metadata`]: `.route_service(metadata.path(), metadata)`.
+    ///
+    /// The verifier decides which audiences it accepts: give it the resource identifier
+    /// too ([`ValidatorBuilder::resource`](portcullis_core::ValidatorBuilder::resource); the
+    /// facade's `resource` does both).
+    pub fn resource_metadata(mut self, metadata: crate::ResourceMetadata) -> Self {
+        let settings = Arc::make_mut(&mut self.settings);
+        settings.answers = Arc::new(
+            (*settings.answers)
+                .clone()
+                .resource_metadata(metadata.url()),
+        );
+        settings.metadata = Some(metadata);
+        self
+    }
+
+    /// The metadata given to [`BearerAuthLayer::resource_metadata`], to mount.
+    #[must_use]
+    pub fn metadata(&self) -> Option<crate::ResourceMetadata> {
+        self.settings.metadata.clone()
     }
 
     /// The public origin clients address (`https://api.example.com`), from which the

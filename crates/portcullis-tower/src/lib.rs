@@ -78,6 +78,7 @@ mod path;
 mod policy;
 #[cfg(feature = "axum")]
 pub mod readiness;
+mod resource;
 mod respond;
 mod scopes;
 mod service;
@@ -91,6 +92,7 @@ pub use path::{AmbiguousPath, AmbiguousPathKind, canonical_path};
 pub use policy::{Access, Policy, PolicyBuilder, Requirements};
 #[cfg(feature = "axum")]
 pub use readiness::Readiness;
+pub use resource::{DEFAULT_METADATA_MAX_AGE, ResourceMetadata, ResourceMetadataBuilder};
 pub use respond::{DefaultAnswer, JsonAnswer, OnRejection, verified_claims};
 pub use scopes::{RequireScopes, RequireScopesLayer};
 pub use service::BearerAuth;

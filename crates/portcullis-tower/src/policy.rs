@@ -284,6 +284,29 @@ impl Policy {
         }
     }
 
+    /// Every scope a rule of the table (or its default) names, each once, in the order of
+    /// the rules: what a resource's metadata lists as `scopes_supported`.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        let mut seen: Vec<&str> = Vec::new();
+        let accesses = self.rules.iter().map(|r| &r.access).chain([&self.default]);
+        for access in accesses {
+            let requirement = match access {
+                Access::Scopes(r) => Some(r),
+                Access::Requires(r) => r.scope_requirement(),
+                _ => None,
+            };
+            for scope in requirement
+                .into_iter()
+                .flat_map(|r| r.alternatives().flatten())
+            {
+                if !seen.contains(&scope) {
+                    seen.push(scope);
+                }
+            }
+        }
+        seen.into_iter()
+    }
+
     /// The first rule matching `path` as it is.
     fn lookup(&self, method: &Method, path: &str) -> &Access {
         self.rules

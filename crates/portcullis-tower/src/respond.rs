@@ -94,7 +94,7 @@ impl<B: Default + From<String>> OnRejection<B> for JsonAnswer {
 }
 
 /// Appends `text` as a JSON string.
-fn json_string(out: &mut String, text: &str) {
+pub(crate) fn json_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

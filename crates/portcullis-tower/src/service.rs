@@ -38,6 +38,8 @@ pub(crate) struct Settings {
     pub(crate) dpop: Option<Dpop>,
     /// Where the client certificate's thumbprint comes from: the connection, or a proxy header.
     pub(crate) certificate: crate::certificate::CertificateSource,
+    /// The protected resource's metadata, whose URL every challenge carries.
+    pub(crate) metadata: Option<crate::ResourceMetadata>,
 }
 
 /// The service of [`BearerAuthLayer`](crate::BearerAuthLayer).
@@ -411,6 +413,7 @@ impl Settings {
             b64_only: false,
             dpop: None,
             certificate: crate::certificate::CertificateSource::default(),
+            metadata: None,
         })
     }
 }
