@@ -393,3 +393,46 @@ async fn inconsistent_token_modes_are_refused_at_build_time() {
     assert!(unknown_field.is_err());
     assert_eq!(idp.introspection_calls(), 0);
 }
+
+#[tokio::test]
+async fn an_introspected_token_takes_a_step_up_by_what_the_endpoint_says_of_the_login() {
+    use portcullis::StepUp;
+
+    // The testkit's endpoint judges expiry on the system clock: the test's clock starts there.
+    let clock = ManualClock::frozen_now();
+    #[allow(clippy::cast_possible_truncation)]
+    let now = portcullis::jwt::Clock::now_unix(&clock) as i64;
+    let idp = TestIssuer::start().await;
+    let (auth, _) = introspecting_layer(&idp, &clock, |b| b).await;
+    let api =
+        Router::new()
+            .route("/transfers", get(|| async { "sent" }))
+            .route_layer(auth.with_step_up(
+                StepUp::acr(["mfa"]).and_max_age(std::time::Duration::from_secs(300)),
+            ));
+    let url = format!("{}/transfers", serve(api).await);
+    let opaque = |acr: &str, auth_time: i64| {
+        idp.opaque(
+            &idp.token()
+                .now(now)
+                .expires_in(3600)
+                .claim("acr", acr.into())
+                .claim("auth_time", auth_time.into()),
+        )
+    };
+    let challenge = Some(
+        r#"Bearer error="insufficient_user_authentication", acr_values="mfa", max_age="300""#
+            .to_owned(),
+    );
+    let strong = opaque("mfa", now - 200);
+    assert_eq!(get_with(&url, &strong).await.0, 200);
+    let (code, got, _) = get_with(&url, &opaque("pwd", now - 10)).await;
+    assert_eq!((code, got), (401, challenge.clone()));
+    let no_login = idp.opaque(&idp.token().now(now).expires_in(3600));
+    let (code, got, _) = get_with(&url, &no_login).await;
+    assert_eq!((code, got), (401, challenge.clone()));
+    // The cached verdict is judged again on the clock: 101 s later the login is too old.
+    clock.advance_secs(101);
+    let (code, got, _) = get_with(&url, &strong).await;
+    assert_eq!((code, got), (401, challenge));
+}

@@ -753,3 +753,45 @@ async fn dpop_over_grpc_names_post_and_the_method_uri_and_refuses_with_the_chall
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(challenges(&status)[0], INVALID);
 }
+
+#[tokio::test]
+async fn a_method_that_needs_a_step_up_is_unauthenticated_with_the_step_up_challenge() {
+    use portcullis_core::StepUp;
+    use portcullis_tower::Requirements;
+
+    let idp = TestIssuer::start().await;
+    let create = Requirements::new()
+        .scopes(read_all_of("orders.write"))
+        .step_up(StepUp::acr(["mfa"]).and_max_age(std::time::Duration::from_secs(600)));
+    let policy = Policy::deny_by_default()
+        .route(CREATE_ORDER, create)
+        .route("/orders.v1.Orders/*", read_all_of("orders.read"))
+        .build()
+        .unwrap();
+    let server = Running::start(layer(&idp, policy).await).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let login = |acr: &str, ago: u64| {
+        idp.token()
+            .scope("orders.read orders.write")
+            .claim("acr", acr.into())
+            .claim("auth_time", (now - ago).into())
+            .sign()
+    };
+    let challenge = format!(
+        r#"Bearer realm="{REALM}", error="insufficient_user_authentication", acr_values="mfa", max_age="600""#
+    );
+    assert!(server.create(Some(&login("mfa", 10))).await.is_ok());
+    for weak in [login("pwd", 10), login("mfa", 3600)] {
+        assert_status(
+            server.create(Some(&weak)).await,
+            Code::Unauthenticated,
+            "insufficient user authentication",
+            Some(&challenge),
+        );
+        // Methods without the step-up take the same token.
+        assert!(server.get(Some(&weak)).await.is_ok());
+    }
+}
