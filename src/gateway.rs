@@ -7,8 +7,10 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use http::{HeaderName, Method};
-use portcullis_core::{ConfigError, ScopeRequirement};
-use portcullis_tower::{Access, Policy};
+use std::time::Duration;
+
+use portcullis_core::{ConfigError, ScopeRequirement, StepUp};
+use portcullis_tower::{Access, Policy, Requirements};
 use serde::Deserialize;
 
 /// The address `portcullis gateway` listens on unless told otherwise.
@@ -109,6 +111,14 @@ pub struct RouteConfig {
     /// The scopes a token must all grant; give these or `access`.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A step-up (RFC 9470): the token's `acr` must be one of these, else `401
+    /// insufficient_user_authentication` naming them. With `scopes`, or alone (or with
+    /// `access = "authenticated"`).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// A step-up (RFC 9470): the login (`auth_time`) must be no older than this, in seconds.
+    #[serde(default)]
+    pub max_age_secs: Option<u64>,
 }
 
 /// The error of a route written on the command line.
@@ -162,6 +172,8 @@ impl FromStr for RouteConfig {
             path: path.to_owned(),
             access,
             scopes,
+            acr_values: Vec::new(),
+            max_age_secs: None,
         })
     }
 }
@@ -233,18 +245,47 @@ impl GatewayConfig {
     pub fn policy(&self) -> Result<Policy, ConfigError> {
         let mut policy = Policy::deny_by_default();
         for route in &self.routes {
-            let access = match (route.access, route.scopes.is_empty()) {
-                (Some(RouteAccess::Public), true) => Access::Public,
-                (Some(RouteAccess::Authenticated), true) => Access::Authenticated,
-                (Some(RouteAccess::Deny), true) => Access::Deny,
-                (None, false) => Access::Scopes(ScopeRequirement::all_of(route.scopes.clone())),
-                (Some(_), false) => {
+            let step_up = match (route.acr_values.is_empty(), route.max_age_secs) {
+                (true, None) => None,
+                (_, age) => {
+                    let mut step_up = StepUp::acr(route.acr_values.clone());
+                    if let Some(age) = age {
+                        step_up = step_up.and_max_age(Duration::from_secs(age));
+                    }
+                    Some(step_up)
+                }
+            };
+            let access = match (route.access, route.scopes.is_empty(), step_up) {
+                (None | Some(RouteAccess::Authenticated), true, Some(step_up)) => {
+                    Access::Requires(Requirements::new().step_up(step_up))
+                }
+                (None, false, Some(step_up)) => Access::Requires(
+                    Requirements::new()
+                        .scopes(ScopeRequirement::all_of(route.scopes.clone()))
+                        .step_up(step_up),
+                ),
+                (Some(_), _, Some(_)) => {
+                    return Err(ConfigError::invalid(
+                        "gateway.routes",
+                        format!(
+                            "route {:?}: a step-up (acr_values, max_age_secs) needs a token:                              not with access = \"public\" or \"deny\"",
+                            route.path
+                        ),
+                    ));
+                }
+                (Some(RouteAccess::Public), true, None) => Access::Public,
+                (Some(RouteAccess::Authenticated), true, None) => Access::Authenticated,
+                (Some(RouteAccess::Deny), true, None) => Access::Deny,
+                (None, false, None) => {
+                    Access::Scopes(ScopeRequirement::all_of(route.scopes.clone()))
+                }
+                (Some(_), false, None) => {
                     return Err(ConfigError::invalid(
                         "gateway.routes",
                         format!("route {:?}: give access or scopes, not both", route.path),
                     ));
                 }
-                (None, true) => {
+                (None, true, None) => {
                     return Err(ConfigError::invalid(
                         "gateway.routes",
                         format!(
@@ -446,6 +487,54 @@ mod tests {
         };
         assert!(gw(vec![neither], vec![]).policy().is_err());
         assert!("GET /a public x".parse::<RouteConfig>().is_err());
+        // A step-up with scopes, alone, or on an authenticated route; never on public ones.
+        let step_up = |base: &str, acr: &[&str], age: Option<u64>| RouteConfig {
+            acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
+            max_age_secs: age,
+            ..route(base)
+        };
+        let table = gw(
+            vec![
+                step_up("GET /a x", &["mfa"], Some(60)),
+                step_up("GET /b authenticated", &[], Some(5)),
+                RouteConfig {
+                    scopes: vec![],
+                    ..step_up("GET /c x", &["mfa"], None)
+                },
+            ],
+            vec![],
+        )
+        .policy()
+        .unwrap();
+        let rule = |path: &str| table.access(&Method::GET, path).clone();
+        let mfa = StepUp::acr(["mfa"]);
+        assert_eq!(
+            rule("/a"),
+            Access::Requires(
+                Requirements::new()
+                    .scopes(ScopeRequirement::all_of(["x"]))
+                    .step_up(mfa.clone().and_max_age(Duration::from_secs(60)))
+            )
+        );
+        assert_eq!(
+            rule("/b"),
+            Access::Requires(Requirements::new().step_up(StepUp::max_age(Duration::from_secs(5))))
+        );
+        assert_eq!(
+            rule("/c"),
+            Access::Requires(Requirements::new().step_up(mfa))
+        );
+        for bad in [
+            step_up("GET /a public", &["mfa"], None),
+            step_up("GET /a deny", &[], Some(1)),
+            step_up("GET /a x", &["two words"], None),
+            RouteConfig {
+                access: Some(RouteAccess::Authenticated),
+                ..step_up("GET /a x", &["mfa"], None)
+            },
+        ] {
+            assert!(gw(vec![bad.clone()], vec![]).policy().is_err(), "{bad:?}");
+        }
         for bad in [
             ("sub", "authorization"),
             ("sub", "WWW-Authenticate"),

@@ -611,3 +611,37 @@ async fn dpop_proofs_are_checked_against_the_configured_origin_and_the_canonical
     let r = send("/orders/7", None, "api.example.com").await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn a_route_with_a_step_up_answers_the_step_up_challenge() {
+    let idp = TestIssuer::start().await;
+    let section = r#"
+[gateway]
+routes = [
+  { method = "POST", path = "/payouts", scopes = ["payouts"], acr_values = ["mfa", "hwk"], max_age_secs = 300 },
+]
+"#;
+    let gw = GatewayProcess::start(&gateway_config("", &idp.issuer(), section), &[]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let login = |acr: &str, ago: u64, scope: &str| {
+        idp.token()
+            .scope(scope)
+            .claim("acr", json!(acr))
+            .claim("auth_time", json!(now - ago))
+            .sign()
+    };
+    let strong = forward(&gw, "POST", "/payouts", Some(&login("hwk", 5, "payouts"))).await;
+    assert_eq!(strong.status(), 200);
+    let step_up =
+        r#"Bearer error="insufficient_user_authentication", acr_values="mfa hwk", max_age="300""#;
+    for weak in [login("pwd", 5, "payouts"), login("mfa", 3600, "payouts")] {
+        let refused = forward(&gw, "POST", "/payouts", Some(&weak)).await;
+        assert_eq!(refused.status(), 401);
+        assert_eq!(challenge(refused.headers()), step_up);
+    }
+    let no_scope = forward(&gw, "POST", "/payouts", Some(&login("mfa", 5, "other"))).await;
+    assert_eq!(no_scope.status(), 403);
+}
