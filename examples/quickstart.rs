@@ -4,7 +4,7 @@
 //! cargo run --example quickstart                    # a scripted tour; exits 0 when every answer is right
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
-//! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
+//! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api [--resource URL] \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
 //!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL] \
 //!     [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]
@@ -12,7 +12,14 @@
 //!
 //! The API: `GET /health` (public), `GET /me` (any valid token; returns its claims),
 //! `GET /read` (scope `read`), `GET` and `POST /write` (scope `write`; a DPoP proof made for
-//! one method is refused for the other), `GET /admin` (scopes `admin` and `write`).
+//! one method is refused for the other), `GET /admin` (scopes `admin` and `write`),
+//! `GET /sensitive` (a step-up, RFC 9470: `acr` `mfa` and a login no older than 300 s, else
+//! `401 insufficient_user_authentication` with `acr_values` and `max_age`).
+//!
+//! With a real issuer, `--resource URL` names this API by its resource identifier (RFC 8707:
+//! accepted as an audience, so `--audience` may be left out) and serves its metadata (RFC
+//! 9728) at `/.well-known/oauth-protected-resource` plus the URL's path; every refusal's
+//! challenge then points there with `resource_metadata`.
 //!
 //! With a real issuer, `--dpop` accepts DPoP-bound tokens (RFC 9449) beside bearer tokens,
 //! `--require-dpop` only them; `--dpop-nonce` asks for server nonces, sealed with the secret
@@ -49,11 +56,19 @@ use portcullis::jwt::{Algorithm, TypPolicy};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::CertificateSource;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
-use portcullis::{DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
+use portcullis::{
+    DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, StepUp, TokenMode,
+};
 use portcullis_testkit::tls::{ClientAuth, TlsConfig, serve_tls_on};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
-/// The protected API.
+/// What `/sensitive` asks of the login behind a token (RFC 9470 step-up): multi-factor, in
+/// the last five minutes.
+fn sensitive() -> StepUp {
+    StepUp::acr(["mfa"]).and_max_age(Duration::from_secs(300))
+}
+
+/// The protected API, and the resource's metadata (RFC 9728) when the layer has one.
 fn api(auth: &BearerAuthLayer) -> Router {
     let scoped = |path: &str, scopes: &[&str]| {
         let methods = if path == "/write" {
@@ -70,10 +85,19 @@ fn api(auth: &BearerAuthLayer) -> Router {
         .merge(scoped("/read", &["read"]))
         .merge(scoped("/write", &["write"]))
         .merge(scoped("/admin", &["admin", "write"]))
+        .merge(
+            Router::new()
+                .route("/sensitive", get(granted))
+                .route_layer(auth.require_step_up(sensitive())),
+        )
         .route_layer(auth.clone());
-    Router::new()
+    let app = Router::new()
         .route("/health", get(|| async { "ok\n" }))
-        .merge(protected)
+        .merge(protected);
+    match auth.metadata() {
+        Some(metadata) => app.route_service(metadata.path(), metadata.clone()),
+        None => app,
+    }
 }
 
 async fn me(VerifiedClaims(claims): VerifiedClaims) -> impl IntoResponse {
@@ -143,7 +167,7 @@ fn init_logs() {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
+       quickstart --issuer URL (--audience AUD | --resource URL)... [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
                   [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
                   [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]";
 
@@ -158,7 +182,8 @@ enum Mode {
 
 struct External {
     issuer: String,
-    audience: String,
+    audience: Option<String>,
+    resource: Option<String>,
     listen: SocketAddr,
     algorithms: Vec<Algorithm>,
     typ: Option<TypPolicy>,
@@ -178,6 +203,7 @@ impl Mode {
         let mut opaque = false;
         let mut issuer = None;
         let mut audience = None;
+        let mut resource = None;
         let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let mut algorithms = Vec::new();
         let mut typ = None;
@@ -199,6 +225,7 @@ impl Mode {
                 "--opaque" => opaque = true,
                 "--issuer" => issuer = Some(value()?),
                 "--audience" => audience = Some(value()?),
+                "--resource" => resource = Some(value()?),
                 "--listen" => {
                     let v = value()?;
                     listen = v
@@ -262,25 +289,31 @@ impl Mode {
                     .to_owned(),
             );
         }
+        if issuer.is_none() && resource.is_some() {
+            return Err("--resource goes with --issuer".to_owned());
+        }
         match (issuer, audience) {
             (Some(_), _) if opaque => {
                 Err("--opaque runs with the local authorization server, not --issuer".to_owned())
             }
-            (Some(issuer), Some(audience)) => Ok(Mode::External(Box::new(External {
-                issuer,
-                audience,
-                listen,
-                algorithms,
-                typ,
-                leeway,
-                dpop,
-                dpop_nonce,
-                public_origin,
-                client_cert_header,
-                tls,
-            }))),
-            (Some(_), None) | (None, Some(_)) => {
-                Err("--issuer and --audience go together".to_owned())
+            (Some(issuer), audience) if audience.is_some() || resource.is_some() => {
+                Ok(Mode::External(Box::new(External {
+                    issuer,
+                    audience,
+                    resource,
+                    listen,
+                    algorithms,
+                    typ,
+                    leeway,
+                    dpop,
+                    dpop_nonce,
+                    public_origin,
+                    client_cert_header,
+                    tls,
+                })))
+            }
+            (Some(_), _) | (None, Some(_)) => {
+                Err("--issuer goes with --audience or --resource (or both)".to_owned())
             }
             (None, None) if serve => Ok(Mode::Serve { listen, opaque }),
             (None, None) => Ok(Mode::Tour { opaque }),
@@ -328,6 +361,16 @@ fn mint(idp: &TestIssuer, opaque: bool, claims: &TokenBuilder) -> String {
     } else {
         claims.sign()
     }
+}
+
+/// A token of a login by `acr`, `ago` seconds ago.
+fn login(idp: &TestIssuer, acr: &str, ago: u64) -> TokenBuilder {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    idp.token()
+        .claim("acr", acr.into())
+        .claim("auth_time", now.saturating_sub(ago).into())
 }
 
 async fn tour(opaque: bool) -> Result<ExitCode, String> {
@@ -388,6 +431,24 @@ async fn tour(opaque: bool) -> Result<ExitCode, String> {
             "scopes admin write on /admin",
             "/admin",
             token(idp.token().scope("admin write")),
+            200,
+        ),
+        step(
+            "a password login (step-up needed)",
+            "/sensitive",
+            token(login(&idp, "pwd", 10)),
+            401,
+        ),
+        step(
+            "an mfa login an hour old",
+            "/sensitive",
+            token(login(&idp, "mfa", 3600)),
+            401,
+        ),
+        step(
+            "an mfa login 10 s ago",
+            "/sensitive",
+            token(login(&idp, "mfa", 10)),
             200,
         ),
     ];
@@ -519,7 +580,7 @@ async fn run(client: &reqwest::Client, base: &str, s: &Step) -> Result<bool, Str
         .unwrap_or_default();
     let ok = status == s.expected;
     println!(
-        "{} GET {:<7} {:<32} {status}{challenge}",
+        "{} GET {:<10} {:<36} {status}{challenge}",
         if ok { "ok  " } else { "FAIL" },
         s.path,
         s.what,
@@ -572,8 +633,13 @@ async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String>
 async fn serve_external(e: External) -> Result<ExitCode, String> {
     let mut builder = Portcullis::builder()
         .issuer(e.issuer.clone())
-        .audience(e.audience.clone())
         .realm("quickstart");
+    if let Some(audience) = &e.audience {
+        builder = builder.audience(audience.clone());
+    }
+    if let Some(resource) = &e.resource {
+        builder = builder.resource(resource.clone());
+    }
     if !e.algorithms.is_empty() {
         builder = builder.algorithms(e.algorithms.iter().copied());
         if e.algorithms.iter().any(|a| a.is_symmetric()) {
@@ -645,7 +711,16 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
         "trusting issuer       {} (keys through discovery)",
         e.issuer
     );
-    println!("for audience          {}", e.audience);
+    if let Some(audience) = &e.audience {
+        println!("for audience          {audience}");
+    }
+    if let Some(metadata) = auth.metadata() {
+        println!(
+            "resource              {} (an audience too)",
+            metadata.resource()
+        );
+        println!("resource metadata     {base}{}", metadata.path());
+    }
     if let Some(required) = e.dpop {
         let origin = origin.as_deref().unwrap_or_default();
         println!(
@@ -674,6 +749,9 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     println!("protected API         {base}\n");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/me");
     println!("curl -i -H \"Authorization: Bearer $TOKEN\" {base}/read");
+    println!(
+        "curl -i -H \"Authorization: Bearer $TOKEN\" {base}/sensitive   # acr mfa, login < 300 s"
+    );
     println!("\nserving until Ctrl-C (RUST_LOG=portcullis=debug logs why each request is refused)");
     let _ = tokio::signal::ctrl_c().await;
     Ok(ExitCode::SUCCESS)
