@@ -349,6 +349,7 @@ async fn refusals_are_logged_at_debug_with_their_reason_never_the_token() {
         refused[1].contains("reason=\"encoded_separator\""),
         "{verbose}"
     );
+    assert!(refused[1].contains("endpoint=\"forward\""), "{verbose}");
     for logs in [&quiet, &verbose] {
         assert!(!logs.contains(&forged), "{logs}");
         let signature = forged.rsplit('.').next().unwrap();
@@ -644,4 +645,19 @@ routes = [
     }
     let no_scope = forward(&gw, "POST", "/payouts", Some(&login("mfa", 5, "other"))).await;
     assert_eq!(no_scope.status(), 403);
+}
+
+#[tokio::test]
+async fn the_scope_header_holds_the_granted_scopes_whichever_claim_carries_them() {
+    let idp = TestIssuer::start().await;
+    let gw = gateway(&idp).await;
+    // `scp` as a list (Okta, Entra) grants the same as `scope` as a string.
+    let token = idp
+        .token()
+        .remove_claim("scope")
+        .claim("scp", json!(["orders.read", "orders.extra"]))
+        .sign();
+    let r = forward(&gw, "GET", "/orders/7", Some(&token)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "x-scope"), "orders.read orders.extra");
 }

@@ -338,6 +338,16 @@ mod tests {
     }
 
     #[test]
+    fn methods_are_upper_case_tokens_hyphens_and_underscores_included() {
+        for good in ["GET", "PROPFIND", "VERSION-CONTROL", "BASELINE_CONTROL"] {
+            assert_eq!(parse_method(good).unwrap().as_str(), good);
+        }
+        for bad in ["get", "Get", "", "GET ", "G/T", "GËT"] {
+            assert_eq!(parse_method(bad), Err(BadSubRequest::Method), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn ambiguous_paths_are_refused() {
         for target in [
             "/admin/..%2Fpublic",
