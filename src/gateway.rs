@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn claim_paths_split_on_dots_outside_quotes() {
-        let p = |s: &str| ClaimPath::parse(s).map(|p| p.names);
+        let p = |s: &str| ClaimPath::parse(s).map(|p| p.names().to_vec());
         assert_eq!(p("sub").unwrap(), ["sub"]);
         assert_eq!(p("realm_access.roles").unwrap(), ["realm_access", "roles"]);
         assert_eq!(
@@ -453,6 +453,25 @@ mod tests {
             Some(&serde_json::json!(1))
         );
         assert_eq!(ClaimPath::parse("x.y").unwrap().find(&payload), None);
+        // Only the bare name `scope` is the granted scopes.
+        let scope = |s: &str| ClaimPath::parse(s).unwrap().is_scope();
+        assert!(scope("scope"));
+        for other in ["sub", "scp", "scope.x", "x.scope", "\"scope.x\""] {
+            assert!(!scope(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn methods_are_upper_case_tokens_and_claim_headers_need_both_sides() {
+        for good in ["GET", "PROPFIND", "VERSION-CONTROL", "BASELINE_CONTROL"] {
+            assert_eq!(method(good).unwrap().as_str(), good);
+        }
+        for bad in ["get", "", "G T", "GËT"] {
+            assert!(method(bad).is_none(), "{bad:?}");
+        }
+        for bad in ["=x-a", "sub=", "=", "sub"] {
+            assert!(bad.parse::<ClaimHeaderConfig>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
