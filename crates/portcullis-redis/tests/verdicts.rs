@@ -101,7 +101,9 @@ async fn one_call_serves_every_replica_on_a_server_and_on_a_cluster() {
             .trim_start_matches(':')
             .parse()
             .unwrap();
-        assert!((59_000..=60_000).contains(&ttl), "{ttl}");
+        // Set to the 60 s verdict lifetime; the window leaves room for a loaded machine
+        // between the writes and this read (a wrong lifetime, 30 s or an hour, is far off).
+        assert!((45_000..=60_000).contains(&ttl), "{ttl}");
     }
 }
 
