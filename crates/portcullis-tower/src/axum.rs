@@ -2,7 +2,7 @@
 //! `axum`, on `axum-core`).
 //!
 //! - [`Verified<T>`]: the token's claims in your own type (any `serde::Deserialize`).
-//! - [`VerifiedClaims`]: portcullis's [`Claims`](portcullis_core::Claims), with every
+//! - [`VerifiedClaims`]: portcullis's [`Claims`], with every
 //!   standard field and the whole JSON object.
 //! - [`GrantedScopes`]: the scopes the token grants.
 //! - [`Refuse`]: refusals decided in the handler (a scope or a step-up that depends on the
@@ -47,7 +47,7 @@ use crate::respond::{DefaultAnswer, Hook, answers_of, refuse, verified};
 #[derive(Debug, Clone)]
 pub struct Verified<T>(pub T);
 
-/// portcullis's own verified [`Claims`](portcullis_core::Claims).
+/// portcullis's own verified [`Claims`].
 #[derive(Debug, Clone)]
 pub struct VerifiedClaims(pub portcullis_core::Claims);
 

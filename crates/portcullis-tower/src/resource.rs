@@ -51,8 +51,8 @@ use crate::respond::json_string;
 /// changes only with the configuration.
 pub const DEFAULT_METADATA_MAX_AGE: Duration = Duration::from_secs(3600);
 
-/// A protected resource's metadata document and the service that answers with it; see the
-/// [module](self). Cheap to clone.
+/// A protected resource's metadata document (RFC 9728) and the tower service that answers
+/// `GET` and `HEAD` with it; build it with [`ResourceMetadata::builder`]. Cheap to clone.
 #[derive(Clone)]
 pub struct ResourceMetadata {
     inner: Arc<Document>,

@@ -93,7 +93,7 @@ impl<H> RequireScopesLayer<H> {
     /// replacing one given before.
     ///
     /// # Panics
-    /// As [`BearerAuthLayer::require_step_up`].
+    /// As [`BearerAuthLayer::require_step_up`](crate::BearerAuthLayer::require_step_up).
     pub fn and_step_up(mut self, step_up: StepUp) -> Self {
         let step_up = valid_step_up(step_up);
         self.requirements = Arc::new((*self.requirements).clone().step_up(step_up));
