@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::alg::Algorithm;
+use crate::claim_rule::ClaimRule;
 use crate::scope::ScopeRequirement;
 
 /// Why a token was refused.
@@ -62,6 +63,16 @@ pub enum ErrorKind {
     Rejected(Cow<'static, str>),
     /// The token is valid but lacks the scopes the route requires.
     InsufficientScope(ScopeRequirement),
+    /// The token is valid but its claims do not satisfy the route's claim rule (roles,
+    /// groups, a workload's repository...): answered `403` without saying which rule failed.
+    InsufficientClaims(ClaimRule),
+    /// The token's claims do not satisfy a rule of the validator (its issuer's rules): a
+    /// `token_use` that is not `access`, a claim a profile requires. The token is not one
+    /// this API accepts at all, as with a wrong audience.
+    ClaimRuleFailed(ClaimRule),
+    /// The token's issuer is a tenant of a trusted issuer template, and not one of the
+    /// tenants allowed (or its `tid` is not the tenant its `iss` names).
+    TenantNotAllowed,
     /// No usable verification keys are available right now (key source down, not yet loaded),
     /// or, for opaque tokens, the introspection endpoint could not answer.
     KeysUnavailable,
@@ -288,6 +299,9 @@ impl ErrorKind {
             ErrorKind::InvalidClaim(_) => "invalid_claim",
             ErrorKind::Rejected(_) => "rejected",
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
+            ErrorKind::InsufficientClaims(_) => "insufficient_claims",
+            ErrorKind::ClaimRuleFailed(_) => "claim_rule_failed",
+            ErrorKind::TenantNotAllowed => "tenant_not_allowed",
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::Inactive => "inactive",
             ErrorKind::SenderConstrained => "sender_constrained",
@@ -347,6 +361,13 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidClaim(name) => write!(f, "invalid claim `{name}`"),
             ErrorKind::Rejected(reason) => write!(f, "rejected: {reason}"),
             ErrorKind::InsufficientScope(req) => write!(f, "insufficient scope, requires {req}"),
+            ErrorKind::InsufficientClaims(rule) => {
+                write!(f, "claims do not satisfy the rule: {rule}")
+            }
+            ErrorKind::ClaimRuleFailed(rule) => {
+                write!(f, "claims do not satisfy the issuer's rule: {rule}")
+            }
+            ErrorKind::TenantNotAllowed => f.write_str("tenant not allowed"),
             ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
             ErrorKind::Inactive => f.write_str("token not active (introspection)"),
             ErrorKind::SenderConstrained => {
