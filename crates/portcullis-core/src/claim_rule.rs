@@ -114,6 +114,27 @@ impl ClaimPath {
         })
     }
 
+    /// The path of these member names, from the top-level object down, whatever characters
+    /// they hold (dots included); `None` without names, or for an empty name or one holding
+    /// `"`.
+    ///
+    /// ```
+    /// use portcullis_core::ClaimPath;
+    ///
+    /// let client = ClaimPath::from_names(["resource_access", "my.app", "roles"]).unwrap();
+    /// assert_eq!(client.to_string(), r#"resource_access."my.app".roles"#);
+    /// assert!(ClaimPath::from_names(["a", ""]).is_none());
+    /// ```
+    pub fn from_names<I, S>(names: I) -> Option<ClaimPath>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names: Box<[Box<str>]> = names.into_iter().map(|n| Box::from(n.as_ref())).collect();
+        let usable = !names.is_empty() && names.iter().all(|n| !n.is_empty() && !n.contains('"'));
+        usable.then_some(ClaimPath { names })
+    }
+
     /// The path of a top-level claim whose name is known to be plain (no dot, no quote).
     pub(crate) fn plain(name: &'static str) -> ClaimPath {
         ClaimPath {
@@ -237,6 +258,7 @@ impl fmt::Display for ClaimValue {
 ///
 /// | constructor | satisfied when the claim at the path |
 /// |---|---|
+/// | [`present`](ClaimRule::present) | exists and is not `null` |
 /// | [`equals`](ClaimRule::equals) | is the value (same JSON type) |
 /// | [`one_of`](ClaimRule::one_of) | is one of the values (a scalar, not an array) |
 /// | [`contains`](ClaimRule::contains) | is an array holding the value |
@@ -266,6 +288,7 @@ enum Node {
 
 #[derive(PartialEq, Eq, Hash)]
 enum Test {
+    Present,
     Equals(ClaimValue),
     OneOf(Box<[ClaimValue]>),
     Contains(ClaimValue),
@@ -277,6 +300,7 @@ impl Test {
     fn is_satisfied_by(&self, v: &Value) -> bool {
         let array = || v.as_array().map(Vec::as_slice);
         match self {
+            Test::Present => !v.is_null(),
             Test::Equals(want) => want.matches(v),
             Test::OneOf(set) => set.iter().any(|want| want.matches(v)),
             Test::Contains(want) => array().is_some_and(|a| a.iter().any(|x| want.matches(x))),
@@ -295,6 +319,7 @@ impl Test {
 
     fn values(&self) -> &[ClaimValue] {
         match self {
+            Test::Present => &[],
             Test::Equals(v) | Test::Contains(v) => std::slice::from_ref(v),
             Test::OneOf(set) | Test::ContainsAny(set) | Test::ContainsAll(set) => set,
         }
@@ -317,6 +342,12 @@ impl ClaimRule {
                 test,
             }),
         }
+    }
+
+    /// The claim at `path` is present, of any JSON type but `null`.
+    #[must_use]
+    pub fn present(path: &str) -> ClaimRule {
+        ClaimRule::test(path, Test::Present)
     }
 
     /// The claim at `path` is `value`.
@@ -455,9 +486,9 @@ impl ClaimRule {
             Node::Test {
                 path: Ok(path),
                 test,
-            } if test.values().is_empty() => Err(invalid(format!(
-                "the rule on {path} names no value: it could never be satisfied"
-            ))),
+            } if test.values().is_empty() && !matches!(test, Test::Present) => Err(invalid(
+                format!("the rule on {path} names no value: it could never be satisfied"),
+            )),
             Node::Test { .. } => Ok(()),
             Node::AllOf(rules) | Node::AnyOf(rules) if rules.is_empty() => Err(invalid(
                 "an all-of or any-of combination without rules".to_owned(),
@@ -498,6 +529,7 @@ impl fmt::Display for ClaimRule {
                     Err(text) => write!(f, "(invalid path {text:?})")?,
                 }
                 match test {
+                    Test::Present => f.write_str(" is present"),
                     Test::Equals(v) => write!(f, " equals {v}"),
                     Test::OneOf(set) => {
                         f.write_str(" one of ")?;
@@ -605,6 +637,18 @@ mod tests {
         assert!(!ok(&ClaimRule::equals("a", "access"), &p));
         assert!(!ok(&ClaimRule::equals("nul", "null"), &p));
         assert!(!ok(&ClaimRule::equals("missing", "access"), &p));
+    }
+
+    #[test]
+    fn present_wants_a_value_that_is_not_null() {
+        let p = json!({"scp": "a", "roles": [], "nul": null, "o": {"x": false}});
+        assert!(ok(&ClaimRule::present("scp"), &p));
+        assert!(ok(&ClaimRule::present("roles"), &p));
+        assert!(ok(&ClaimRule::present("o.x"), &p));
+        assert!(!ok(&ClaimRule::present("nul"), &p));
+        assert!(!ok(&ClaimRule::present("missing"), &p));
+        assert!(!ok(&ClaimRule::present("scp.x"), &p));
+        assert!(ClaimRule::present("scp").validated().is_ok());
     }
 
     #[test]

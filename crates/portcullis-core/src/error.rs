@@ -66,6 +66,10 @@ pub enum ErrorKind {
     /// The token is valid but its claims do not satisfy the route's claim rule (roles,
     /// groups, a workload's repository...): answered `403` without saying which rule failed.
     InsufficientClaims(ClaimRule),
+    /// The token is valid but lacks the roles the route requires (read from the validator's
+    /// role sources: [`Claims::roles`](crate::Claims::roles)); answered `403` without saying
+    /// which roles.
+    InsufficientRoles(ScopeRequirement),
     /// The token's claims do not satisfy a rule of the validator (its issuer's rules): a
     /// `token_use` that is not `access`, a claim a profile requires. The token is not one
     /// this API accepts at all, as with a wrong audience.
@@ -300,6 +304,7 @@ impl ErrorKind {
             ErrorKind::Rejected(_) => "rejected",
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
             ErrorKind::InsufficientClaims(_) => "insufficient_claims",
+            ErrorKind::InsufficientRoles(_) => "insufficient_roles",
             ErrorKind::ClaimRuleFailed(_) => "claim_rule_failed",
             ErrorKind::TenantNotAllowed => "tenant_not_allowed",
             ErrorKind::KeysUnavailable => "keys_unavailable",
@@ -364,6 +369,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InsufficientClaims(rule) => {
                 write!(f, "claims do not satisfy the rule: {rule}")
             }
+            ErrorKind::InsufficientRoles(req) => write!(f, "missing roles, requires {req}"),
             ErrorKind::ClaimRuleFailed(rule) => {
                 write!(f, "claims do not satisfy the issuer's rule: {rule}")
             }

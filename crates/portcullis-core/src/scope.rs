@@ -342,6 +342,23 @@ impl fmt::Display for ScopeSource {
     }
 }
 
+#[cfg(feature = "serde")]
+impl serde::Serialize for ScopeSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// From the names of [`FromStr`](std::str::FromStr): `scope`, `scp`, `roles`,
+/// `permissions`, or a claim path.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ScopeSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The names granted by `sources` in `payload`, merged, with `prefix` taken off.
 pub(crate) fn read_sources(
     sources: &[ScopeSource],
