@@ -523,9 +523,10 @@ pub struct IssuerConfig {
     /// Where the granted roles are read, merged; default `roles`.
     #[serde(default)]
     pub role_sources: Option<Vec<ScopeSource>>,
-    /// Rules every token must satisfy (the profiles' `token_use` = `access`, ...), set in
-    /// code; refused tokens are answered `401 invalid_token`.
-    #[serde(skip)]
+    /// Rules every token must satisfy, besides the profile's (`token_use` = `access`, ...):
+    /// `{"claim": "repository", "equals": "octo-org/octo-repo"}`, see
+    /// [`ClaimRule`]'s configuration form. Refused tokens are answered `401 invalid_token`.
+    #[serde(default)]
     pub claim_rules: Vec<ClaimRule>,
     /// The audiences this API accepts (one must be in the token's `aud`).
     #[serde(default)]

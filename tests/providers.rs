@@ -432,3 +432,55 @@ async fn profiles_by_name_in_a_configuration_file() {
         assert!(serde_json::from_value::<Config>(bad).is_err());
     }
 }
+
+#[tokio::test]
+async fn an_issuers_claim_rules_from_a_configuration_file() {
+    let github = Replica::start(Provider::GithubActions).await;
+    let config: Config = serde_json::from_value(json!({
+        "issuers": [{
+            "issuer": github.issuer(),
+            "profile": "github-actions",
+            "audiences": [API_AUDIENCE],
+            "claim_rules": [
+                {"claim": "repository", "equals": GITHUB_REPOSITORY},
+                {"any_of": [
+                    {"claim": "environment", "one_of": ["production", "staging"]},
+                    {"claim": "ref", "equals": "refs/heads/main"}
+                ]}
+            ]
+        }]
+    }))
+    .unwrap();
+    let auth = Portcullis::from_config(config).build().await.unwrap();
+    let api = Api {
+        base: serve(app(&auth, Vec::new())).await,
+        http: reqwest::Client::new(),
+    };
+    assert_eq!(api.status("/any", &github.access_token()).await, 200);
+    let tag = github
+        .access_token()
+        .claim("environment", json!("dev"))
+        .claim("ref", json!("refs/tags/v1"));
+    let fork = github
+        .access_token()
+        .claim("repository", json!("someone/octo-repo"));
+    for token in [tag, fork] {
+        let (status, challenge) = api.get("/any", &token).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{challenge}"
+        );
+    }
+    // A rule that could never hold is refused when the layer is built.
+    let never: Config = serde_json::from_value(json!({
+        "issuers": [{
+            "issuer": github.issuer(),
+            "audiences": [API_AUDIENCE],
+            "claim_rules": [{"claim": "environment", "one_of": []}]
+        }]
+    }))
+    .unwrap();
+    let error = Portcullis::from_config(never).build().await.unwrap_err();
+    assert!(error.to_string().contains("claim rule"), "{error}");
+}

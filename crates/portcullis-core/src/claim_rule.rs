@@ -558,6 +558,128 @@ impl fmt::Debug for ClaimRule {
     }
 }
 
+/// Configuration files (feature `serde`): one object per rule, naming its claim and exactly
+/// one test, or combining rules:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use portcullis_core::ClaimRule;
+///
+/// let rule: ClaimRule = serde_json::from_str(r#"{"all_of": [
+///     {"claim": "repository", "equals": "octo-org/octo-repo"},
+///     {"claim": "\"kubernetes.io\".namespace", "one_of": ["shop", "billing"]},
+///     {"any_of": [
+///         {"claim": "roles", "contains": "admin"},
+///         {"claim": "groups", "contains_all": ["ops", "oncall"]},
+///         {"claim": "scp", "present": true}
+///     ]}
+/// ]}"#).unwrap();
+/// assert!(rule.clone().validated().is_ok());
+///
+/// // Two tests in one object, or none, are refused; so are unknown members and floats.
+/// for bad in [
+///     r#"{"claim": "a", "equals": "x", "contains": "x"}"#,
+///     r#"{"claim": "a"}"#,
+///     r#"{"claim": "a", "equal": "x"}"#,
+///     r#"{"claim": "a", "equals": 1.5}"#,
+///     r#"{"equals": "x"}"#,
+/// ] {
+///     assert!(serde_json::from_str::<ClaimRule>(bad).is_err(), "{bad}");
+/// }
+/// # }
+/// ```
+#[cfg(feature = "serde")]
+mod config {
+    use serde::Deserialize;
+
+    use super::{ClaimRule, ClaimValue};
+
+    impl<'de> Deserialize<'de> for ClaimValue {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            match serde_json::Value::deserialize(deserializer)? {
+                serde_json::Value::String(s) => Ok(ClaimValue::from(s)),
+                serde_json::Value::Bool(b) => Ok(ClaimValue::Bool(b)),
+                serde_json::Value::Number(n) if n.as_i64().is_some() => {
+                    Ok(ClaimValue::Integer(n.as_i64().unwrap_or_default()))
+                }
+                _ => Err(serde::de::Error::custom(
+                    "a claim rule compares with a string, a boolean or an integer",
+                )),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Text {
+        claim: Option<String>,
+        present: Option<bool>,
+        equals: Option<ClaimValue>,
+        one_of: Option<Vec<ClaimValue>>,
+        contains: Option<ClaimValue>,
+        contains_any: Option<Vec<ClaimValue>>,
+        contains_all: Option<Vec<ClaimValue>>,
+        all_of: Option<Vec<ClaimRule>>,
+        any_of: Option<Vec<ClaimRule>>,
+    }
+
+    impl<'de> Deserialize<'de> for ClaimRule {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            let t = Text::deserialize(deserializer)?;
+            let tests = [
+                t.present.is_some(),
+                t.equals.is_some(),
+                t.one_of.is_some(),
+                t.contains.is_some(),
+                t.contains_any.is_some(),
+                t.contains_all.is_some(),
+                t.all_of.is_some(),
+                t.any_of.is_some(),
+            ];
+            if tests.iter().filter(|t| **t).count() != 1 {
+                return Err(serde::de::Error::custom(
+                    "a claim rule has exactly one of present, equals, one_of, contains, \
+                     contains_any, contains_all, all_of, any_of",
+                ));
+            }
+            let combination = t.all_of.is_some() || t.any_of.is_some();
+            let claim = match (t.claim, combination) {
+                (Some(_), true) => {
+                    return Err(serde::de::Error::custom(
+                        "all_of and any_of combine rules and name no claim",
+                    ));
+                }
+                (None, false) => {
+                    return Err(serde::de::Error::custom("a claim rule names its claim"));
+                }
+                (claim, _) => claim.unwrap_or_default(),
+            };
+            Ok(if let Some(rules) = t.all_of {
+                ClaimRule::all_of(rules)
+            } else if let Some(rules) = t.any_of {
+                ClaimRule::any_of(rules)
+            } else if let Some(present) = t.present {
+                if !present {
+                    return Err(serde::de::Error::custom(
+                        "present: false is no rule (write present: true)",
+                    ));
+                }
+                ClaimRule::present(&claim)
+            } else if let Some(v) = t.equals {
+                ClaimRule::equals(&claim, v)
+            } else if let Some(v) = t.contains {
+                ClaimRule::contains(&claim, v)
+            } else if let Some(set) = t.one_of {
+                ClaimRule::one_of(&claim, set)
+            } else if let Some(set) = t.contains_any {
+                ClaimRule::contains_any(&claim, set)
+            } else {
+                ClaimRule::contains_all(&claim, t.contains_all.unwrap_or_default())
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,6 +886,38 @@ mod tests {
             refused.to_string(),
             r#"claims do not satisfy the rule: groups contains "ops""#
         );
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn rules_read_from_configuration() {
+        let rule: ClaimRule = serde_json::from_value(json!({"any_of": [
+            {"claim": "a", "equals": 5},
+            {"claim": "\"x.y\".z", "contains_any": ["p", true]}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            rule,
+            ClaimRule::any_of([
+                ClaimRule::equals("a", 5),
+                ClaimRule::contains_any(
+                    r#""x.y".z"#,
+                    [ClaimValue::from("p"), ClaimValue::from(true)]
+                ),
+            ])
+        );
+        for bad in [
+            json!({"claim": "a", "present": false}),
+            json!({"claim": "a", "all_of": [{"claim": "b", "present": true}]}),
+            json!({"claim": "a", "equals": null}),
+            json!({"claim": "a", "one_of": [[1]]}),
+            json!({"any_of": [{"claim": "a"}]}),
+        ] {
+            assert!(
+                serde_json::from_value::<ClaimRule>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     mod property {
