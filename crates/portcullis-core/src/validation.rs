@@ -669,6 +669,13 @@ impl ValidatorBuilder {
     /// Reads the granted scopes ([`Claims::scopes`]) from these claims, merged, instead of
     /// `scope` (or else `scp`). Each is read as a space-separated string or an array of
     /// strings; see [`ScopeSource`].
+    ///
+    /// Cost: this, [`scope_prefix`](Self::scope_prefix), [`role_sources`](Self::role_sources),
+    /// [`audience_claim`](Self::audience_claim) and [`claim_rule`](Self::claim_rule) read the
+    /// payload a second time, as a JSON value, once per token verified (a verified-token
+    /// cache hit reads nothing); a validator without them never does. For claims vouched
+    /// for by introspection ([`Validator::check_claims`]) the rules are checked, but
+    /// [`Claims::scopes`] and [`Claims::roles`] stay those of `scope`/`scp` and `roles`.
     pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
         self.config.scope_sources = Some(sources.into_iter().collect());
         self
