@@ -708,6 +708,72 @@ impl IssuerConfig {
         self
     }
 
+    /// Adds this issuer's claim rules to `rules`: the issuer names and templates (with their
+    /// tenants), the audiences and the claim naming them, the scope and role sources, the
+    /// claim rules; apply a profile first ([`Profile::apply`](crate::profiles::Profile::apply)).
+    /// For tools that build their own [`Validator`] with these rules, such as
+    /// `portcullis verify --profile`; the layer does this itself. Leeway, algorithms, `typ`
+    /// and the `danger_*` settings are not applied here.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an issuer template that does not parse, or tenants given
+    /// without a template.
+    pub fn issuer_rules(
+        &self,
+        mut rules: portcullis_core::ValidatorBuilder,
+    ) -> Result<portcullis_core::ValidatorBuilder, ConfigError> {
+        for name in self.names() {
+            rules = match self.template(name) {
+                Some(template) => rules.issuer_template(template?),
+                None => rules.issuer(name.clone()),
+            };
+        }
+        if !self.tenants.is_empty() && !self.names().any(|n| self.template(n).is_some()) {
+            return Err(ConfigError::invalid(
+                "tenants",
+                format!(
+                    "issuer {:?}: tenants are given but no issuer is a template with {{tenantid}}",
+                    self.issuer
+                ),
+            ));
+        }
+        for audience in &self.audiences {
+            rules = rules.audience(audience.clone());
+        }
+        if let Some(claim) = &self.audience_claim {
+            rules = rules.audience_claim(claim.clone());
+        }
+        if let Some(sources) = &self.scope_sources {
+            rules = rules.scope_sources(sources.iter().cloned());
+        }
+        if let Some(prefix) = &self.scope_prefix {
+            rules = rules.scope_prefix(prefix.clone());
+        }
+        if let Some(sources) = &self.role_sources {
+            rules = rules.role_sources(sources.iter().cloned());
+        }
+        for rule in &self.claim_rules {
+            rules = rules.claim_rule(rule.clone());
+        }
+        Ok(rules)
+    }
+
+    /// Where the keys of this issuer are discovered when that is not the issuer itself:
+    /// `discovery_url`, else for a template the template with `{tenantid}` replaced by
+    /// `organizations` (Entra ID's multi-tenant document, which names the template).
+    #[must_use]
+    pub fn key_discovery_url(&self) -> Option<String> {
+        match (&self.discovery_url, self.template(&self.issuer).is_some()) {
+            (Some(url), _) => Some(url.clone()),
+            (None, true) => Some(self.issuer.replacen(
+                portcullis_core::tenant::TENANT_PLACEHOLDER,
+                "organizations",
+                1,
+            )),
+            (None, false) => None,
+        }
+    }
+
     /// Every issuer name of this entry: `issuer`, then `also_issuers`.
     fn names(&self) -> impl Iterator<Item = &String> {
         std::iter::once(&self.issuer).chain(&self.also_issuers)
@@ -1507,41 +1573,11 @@ fn rules_of(c: &IssuerConfig) -> Result<(AlgorithmSet, Validator), ConfigError> 
             "HS* algorithms with keys from a remote JWKS need danger_allow_symmetric_keys",
         ));
     }
-    let mut rules = Validator::builder();
-    for name in c.names() {
-        rules = match c.template(name) {
-            Some(template) => rules.issuer_template(template?),
-            None => rules.issuer(name.clone()),
-        };
-    }
-    if !c.tenants.is_empty() && !c.names().any(|n| c.template(n).is_some()) {
-        return Err(invalid(
-            "tenants",
-            "tenants are given but no issuer is a template with {tenantid}",
-        ));
-    }
-    if let Some(claim) = &c.audience_claim {
-        rules = rules.audience_claim(claim.clone());
-    }
-    if let Some(sources) = &c.scope_sources {
-        rules = rules.scope_sources(sources.iter().cloned());
-    }
-    if let Some(prefix) = &c.scope_prefix {
-        rules = rules.scope_prefix(prefix.clone());
-    }
-    if let Some(sources) = &c.role_sources {
-        rules = rules.role_sources(sources.iter().cloned());
-    }
-    for rule in &c.claim_rules {
-        rules = rules.claim_rule(rule.clone());
-    }
+    let rules = c.issuer_rules(Validator::builder())?;
     let mut rules = rules
         .algorithms(algorithms.iter())
         .leeway(Duration::from_secs(c.leeway_secs))
         .typ(c.typ);
-    for audience in &c.audiences {
-        rules = rules.audience(audience.clone());
-    }
     if c.danger_accept_any_audience {
         rules = rules.danger_accept_any_audience();
     }
@@ -1564,17 +1600,7 @@ async fn build_issuer(
     client: Option<&reqwest::Client>,
 ) -> Result<JwtVerifier<RemoteJwks>, ConfigError> {
     let (algorithms, rules) = rules_of(c)?;
-    let templated = c.template(&c.issuer).is_some();
-    let discovery = match (&c.discovery_url, templated) {
-        (Some(url), _) => Some(url.clone()),
-        // Entra ID's multi-tenant document names the template.
-        (None, true) => Some(c.issuer.replacen(
-            portcullis_core::tenant::TENANT_PLACEHOLDER,
-            "organizations",
-            1,
-        )),
-        (None, false) => None,
-    };
+    let discovery = c.key_discovery_url();
     let (setting, value) = match (&c.jwks_uri, &discovery) {
         (Some(url), _) => ("jwks_uri", url.clone()),
         (None, Some(url)) => ("discovery_url", url.clone()),
