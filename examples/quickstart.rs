@@ -5,6 +5,7 @@
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api \
+//!     [--profile entra|cognito|keycloak|auth0|okta|kubernetes|github-actions [--tenant ID]... [--scope-prefix P]] \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
 //!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL] \
 //!     [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]
@@ -49,7 +50,9 @@ use portcullis::jwt::{Algorithm, TypPolicy};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::CertificateSource;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
-use portcullis::{DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, TokenMode};
+use portcullis::{
+    DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, TokenMode,
+};
 use portcullis_testkit::tls::{ClientAuth, TlsConfig, serve_tls_on};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
 
@@ -118,7 +121,7 @@ async fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL --audience AUD [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
+       quickstart --issuer URL... --audience AUD... [--profile NAME [--tenant ID]... [--scope-prefix P]] [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
                   [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
                   [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]";
 
@@ -132,8 +135,14 @@ enum Mode {
 }
 
 struct External {
-    issuer: String,
-    audience: String,
+    /// `--issuer`, repeatable: the first is the issuer, the others accepted with its keys
+    /// (Entra ID's v1 template beside its v2 one).
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    /// `--profile NAME`, `--tenant ID`..., `--scope-prefix P`.
+    profile: Option<portcullis::profiles::Profile>,
+    tenants: Vec<String>,
+    scope_prefix: Option<String>,
     listen: SocketAddr,
     algorithms: Vec<Algorithm>,
     typ: Option<TypPolicy>,
@@ -151,8 +160,11 @@ impl Mode {
     fn parse(args: &[String]) -> Result<Mode, String> {
         let mut serve = false;
         let mut opaque = false;
-        let mut issuer = None;
-        let mut audience = None;
+        let mut issuers = Vec::new();
+        let mut audiences = Vec::new();
+        let mut profile = None;
+        let mut tenants = Vec::new();
+        let mut scope_prefix = None;
         let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let mut algorithms = Vec::new();
         let mut typ = None;
@@ -172,8 +184,14 @@ impl Mode {
             match flag.as_str() {
                 "--serve" => serve = true,
                 "--opaque" => opaque = true,
-                "--issuer" => issuer = Some(value()?),
-                "--audience" => audience = Some(value()?),
+                "--issuer" => issuers.push(value()?),
+                "--audience" => audiences.push(value()?),
+                "--profile" => {
+                    let v = value()?;
+                    profile = Some(v.parse().map_err(|e| format!("--profile {v:?}: {e}"))?);
+                }
+                "--tenant" => tenants.push(value()?),
+                "--scope-prefix" => scope_prefix = Some(value()?),
                 "--listen" => {
                     let v = value()?;
                     listen = v
@@ -213,6 +231,12 @@ impl Mode {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
+        let issuer = issuers.first().cloned();
+        let audience = audiences.first().cloned();
+        if issuer.is_none() && (profile.is_some() || !tenants.is_empty() || scope_prefix.is_some())
+        {
+            return Err("--profile, --tenant and --scope-prefix go with --issuer".to_owned());
+        }
         if issuer.is_none() && (dpop.is_some() || dpop_nonce || public_origin.is_some()) {
             return Err(
                 "--dpop, --require-dpop, --dpop-nonce and --public-origin go with --issuer"
@@ -241,9 +265,12 @@ impl Mode {
             (Some(_), _) if opaque => {
                 Err("--opaque runs with the local authorization server, not --issuer".to_owned())
             }
-            (Some(issuer), Some(audience)) => Ok(Mode::External(Box::new(External {
-                issuer,
-                audience,
+            (Some(_), Some(_)) => Ok(Mode::External(Box::new(External {
+                issuers,
+                audiences,
+                profile,
+                tenants,
+                scope_prefix,
                 listen,
                 algorithms,
                 typ,
@@ -545,9 +572,21 @@ async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String>
 }
 
 async fn serve_external(e: External) -> Result<ExitCode, String> {
+    // Parsing made sure of one issuer at least.
+    let (first, more) = e.issuers.split_first().ok_or("no --issuer")?;
+    let mut issuer = IssuerConfig::new(first.clone()).tenants(e.tenants.iter().cloned());
+    issuer.profile = e.profile;
+    for other in more {
+        issuer = issuer.also_issuer(other.clone());
+    }
+    for audience in &e.audiences {
+        issuer = issuer.audience(audience.clone());
+    }
+    if let Some(prefix) = &e.scope_prefix {
+        issuer = issuer.scope_prefix(prefix.clone());
+    }
     let mut builder = Portcullis::builder()
-        .issuer(e.issuer.clone())
-        .audience(e.audience.clone())
+        .issuer_config(issuer)
         .realm("quickstart");
     if !e.algorithms.is_empty() {
         builder = builder.algorithms(e.algorithms.iter().copied());
@@ -618,9 +657,19 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     };
     println!(
         "trusting issuer       {} (keys through discovery)",
-        e.issuer
+        e.issuers.join(", ")
     );
-    println!("for audience          {}", e.audience);
+    println!("for audience          {}", e.audiences.join(", "));
+    if let Some(profile) = e.profile {
+        println!(
+            "profile               {profile}: /read, /write, /admin read its scope sources{}",
+            if e.tenants.is_empty() {
+                String::new()
+            } else {
+                format!("; tenants {}", e.tenants.join(", "))
+            }
+        );
+    }
     if let Some(required) = e.dpop {
         let origin = origin.as_deref().unwrap_or_default();
         println!(
