@@ -5,6 +5,7 @@
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api [--resource URL] \
+//!     [--profile entra|cognito|keycloak|auth0|okta|kubernetes|github-actions [--tenant ID]... [--scope-prefix P]] \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
 //!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL] \
 //!     [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]
@@ -57,7 +58,7 @@ use portcullis::layer::BearerAuthLayer;
 use portcullis::layer::CertificateSource;
 use portcullis::layer::axum::{GrantedScopes, VerifiedClaims};
 use portcullis::{
-    DpopConfig, IntrospectionConfig, Portcullis, PortcullisBuilder, StepUp, TokenMode,
+    DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder, StepUp, TokenMode,
 };
 use portcullis_testkit::tls::{ClientAuth, TlsConfig, serve_tls_on};
 use portcullis_testkit::{TestIssuer, TokenBuilder};
@@ -167,7 +168,7 @@ fn init_logs() {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL (--audience AUD | --resource URL)... [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
+       quickstart --issuer URL... (--audience AUD | --resource URL)... [--profile NAME [--tenant ID]... [--scope-prefix P]] [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
                   [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
                   [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]";
 
@@ -181,9 +182,15 @@ enum Mode {
 }
 
 struct External {
-    issuer: String,
-    audience: Option<String>,
+    /// `--issuer`, repeatable: the first is the issuer, the others accepted with its keys
+    /// (Entra ID's v1 template beside its v2 one).
+    issuers: Vec<String>,
+    audiences: Vec<String>,
     resource: Option<String>,
+    /// `--profile NAME`, `--tenant ID`..., `--scope-prefix P`.
+    profile: Option<portcullis::profiles::Profile>,
+    tenants: Vec<String>,
+    scope_prefix: Option<String>,
     listen: SocketAddr,
     algorithms: Vec<Algorithm>,
     typ: Option<TypPolicy>,
@@ -201,9 +208,12 @@ impl Mode {
     fn parse(args: &[String]) -> Result<Mode, String> {
         let mut serve = false;
         let mut opaque = false;
-        let mut issuer = None;
-        let mut audience = None;
+        let mut issuers = Vec::new();
+        let mut audiences = Vec::new();
         let mut resource = None;
+        let mut profile = None;
+        let mut tenants = Vec::new();
+        let mut scope_prefix = None;
         let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let mut algorithms = Vec::new();
         let mut typ = None;
@@ -223,9 +233,15 @@ impl Mode {
             match flag.as_str() {
                 "--serve" => serve = true,
                 "--opaque" => opaque = true,
-                "--issuer" => issuer = Some(value()?),
-                "--audience" => audience = Some(value()?),
+                "--issuer" => issuers.push(value()?),
+                "--audience" => audiences.push(value()?),
                 "--resource" => resource = Some(value()?),
+                "--profile" => {
+                    let v = value()?;
+                    profile = Some(v.parse().map_err(|e| format!("--profile {v:?}: {e}"))?);
+                }
+                "--tenant" => tenants.push(value()?),
+                "--scope-prefix" => scope_prefix = Some(value()?),
                 "--listen" => {
                     let v = value()?;
                     listen = v
@@ -265,6 +281,12 @@ impl Mode {
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
+        let issuer = issuers.first().cloned();
+        let audience = audiences.first().cloned();
+        if issuer.is_none() && (profile.is_some() || !tenants.is_empty() || scope_prefix.is_some())
+        {
+            return Err("--profile, --tenant and --scope-prefix go with --issuer".to_owned());
+        }
         if issuer.is_none() && (dpop.is_some() || dpop_nonce || public_origin.is_some()) {
             return Err(
                 "--dpop, --require-dpop, --dpop-nonce and --public-origin go with --issuer"
@@ -296,11 +318,14 @@ impl Mode {
             (Some(_), _) if opaque => {
                 Err("--opaque runs with the local authorization server, not --issuer".to_owned())
             }
-            (Some(issuer), audience) if audience.is_some() || resource.is_some() => {
+            (Some(_), audience) if audience.is_some() || resource.is_some() => {
                 Ok(Mode::External(Box::new(External {
-                    issuer,
-                    audience,
+                    issuers,
+                    audiences,
                     resource,
+                    profile,
+                    tenants,
+                    scope_prefix,
                     listen,
                     algorithms,
                     typ,
@@ -631,12 +656,22 @@ async fn serve_local(addr: SocketAddr, opaque: bool) -> Result<ExitCode, String>
 }
 
 async fn serve_external(e: External) -> Result<ExitCode, String> {
-    let mut builder = Portcullis::builder()
-        .issuer(e.issuer.clone())
-        .realm("quickstart");
-    if let Some(audience) = &e.audience {
-        builder = builder.audience(audience.clone());
+    // Parsing made sure of one issuer at least.
+    let (first, more) = e.issuers.split_first().ok_or("no --issuer")?;
+    let mut issuer = IssuerConfig::new(first.clone()).tenants(e.tenants.iter().cloned());
+    issuer.profile = e.profile;
+    for other in more {
+        issuer = issuer.also_issuer(other.clone());
     }
+    for audience in &e.audiences {
+        issuer = issuer.audience(audience.clone());
+    }
+    if let Some(prefix) = &e.scope_prefix {
+        issuer = issuer.scope_prefix(prefix.clone());
+    }
+    let mut builder = Portcullis::builder()
+        .issuer_config(issuer)
+        .realm("quickstart");
     if let Some(resource) = &e.resource {
         builder = builder.resource(resource.clone());
     }
@@ -709,10 +744,10 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
     };
     println!(
         "trusting issuer       {} (keys through discovery)",
-        e.issuer
+        e.issuers.join(", ")
     );
-    if let Some(audience) = &e.audience {
-        println!("for audience          {audience}");
+    if !e.audiences.is_empty() {
+        println!("for audience          {}", e.audiences.join(", "));
     }
     if let Some(metadata) = auth.metadata() {
         println!(
@@ -720,6 +755,16 @@ async fn serve_external(e: External) -> Result<ExitCode, String> {
             metadata.resource()
         );
         println!("resource metadata     {base}{}", metadata.path());
+    }
+    if let Some(profile) = e.profile {
+        println!(
+            "profile               {profile}: /read, /write, /admin read its scope sources{}",
+            if e.tenants.is_empty() {
+                String::new()
+            } else {
+                format!("; tenants {}", e.tenants.join(", "))
+            }
+        );
     }
     if let Some(required) = e.dpop {
         let origin = origin.as_deref().unwrap_or_default();

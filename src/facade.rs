@@ -6,8 +6,8 @@ use std::time::Duration;
 use portcullis_core::dpop::{Dpop, NonceKey, ReplayStore};
 use portcullis_core::revocation::{RevocationList, RevocationVerifier};
 use portcullis_core::{
-    Algorithm, AlgorithmSet, ConfigError, ConfigErrorKind, ResourceIdentifier, TypPolicy,
-    Validator, Verifier,
+    Algorithm, AlgorithmSet, ClaimRule, ConfigError, ConfigErrorKind, IssuerTemplate,
+    ResourceIdentifier, ScopeSource, TypPolicy, Validator, Verifier,
 };
 use portcullis_introspect::{
     AuthMethod, ClientSecret, Introspector, JwtOrIntrospection, SharedCacheKey, SharedCachePolicy,
@@ -488,14 +488,57 @@ impl IntrospectionConfig {
     }
 }
 
-/// One trusted issuer.
+/// One trusted issuer (or one multi-tenant provider): its keys and its rules. The provider
+/// profiles of [`Issuer`](crate::Issuer) return one, configured.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct IssuerConfig {
     /// The issuer identifier, compared exactly with the token's `iss`; its keys are found
-    /// through discovery unless `jwks_uri` is set.
+    /// through discovery unless `jwks_uri` is set. With the placeholder `{tenantid}`, an
+    /// issuer template (see [`IssuerTemplate`]): the `iss` of every allowed tenant (`tenants`),
+    /// bound to the token's `tid`.
     pub issuer: String,
+    /// A provider profile (see [`Profile`](crate::profiles::Profile)): its settings fill in
+    /// the ones this issuer leaves unset.
+    #[serde(default)]
+    pub profile: Option<crate::profiles::Profile>,
+    /// More issuers (or templates) accepted with the same keys and rules: Entra ID's v1
+    /// issuer `https://sts.windows.net/{tenantid}/` beside its v2 one.
+    #[serde(default)]
+    pub also_issuers: Vec<String>,
+    /// The tenants accepted by an issuer template. Required with a template, unless
+    /// `danger_accept_any_tenant`: any tenant can consent to a multi-tenant application.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+    /// Accept every tenant of an issuer template: a weakening (see [`IssuerTemplate`]).
+    #[serde(default)]
+    pub danger_accept_any_tenant: bool,
+    /// Where the keys are discovered when that is not the issuer: the discovery document
+    /// there must name `issuer` exactly. Default for a template: the template with
+    /// `{tenantid}` replaced by `organizations` (Entra ID's multi-tenant document, which
+    /// names the template itself).
+    #[serde(default)]
+    pub discovery_url: Option<String>,
+    /// The claim naming this API instead of `aud` (`client_id`, `azp`, `cid`): it must be
+    /// one of `audiences` (see [`ValidatorBuilder::audience_claim`](portcullis_core::ValidatorBuilder::audience_claim)).
+    #[serde(default)]
+    pub audience_claim: Option<String>,
+    /// Where the granted scopes are read, merged (`scope`, `scp`, `roles`, `permissions`,
+    /// or a claim path such as `realm_access.roles`); default `scope`, else `scp`.
+    #[serde(default)]
+    pub scope_sources: Option<Vec<ScopeSource>>,
+    /// Only scopes with this prefix count, prefix taken off (Cognito's `notes/`).
+    #[serde(default)]
+    pub scope_prefix: Option<String>,
+    /// Where the granted roles are read, merged; default `roles`.
+    #[serde(default)]
+    pub role_sources: Option<Vec<ScopeSource>>,
+    /// Rules every token must satisfy, besides the profile's (`token_use` = `access`, ...):
+    /// `{"claim": "repository", "equals": "octo-org/octo-repo"}`, see
+    /// [`ClaimRule`]'s configuration form. Refused tokens are answered `401 invalid_token`.
+    #[serde(default)]
+    pub claim_rules: Vec<ClaimRule>,
     /// The audiences this API accepts (one must be in the token's `aud`).
     #[serde(default)]
     pub audiences: Vec<String>,
@@ -571,6 +614,16 @@ impl IssuerConfig {
     pub fn new(issuer: impl Into<String>) -> Self {
         IssuerConfig {
             issuer: issuer.into(),
+            profile: None,
+            also_issuers: Vec::new(),
+            tenants: Vec::new(),
+            danger_accept_any_tenant: false,
+            discovery_url: None,
+            audience_claim: None,
+            scope_sources: None,
+            scope_prefix: None,
+            role_sources: None,
+            claim_rules: Vec::new(),
             audiences: Vec::new(),
             jwks_uri: None,
             algorithms: None,
@@ -584,6 +637,172 @@ impl IssuerConfig {
             danger_accept_sender_constrained_tokens_as_bearer: false,
             introspection: None,
         }
+    }
+
+    /// An accepted audience (repeatable).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// Accepted tenants of an issuer template (repeatable).
+    #[must_use]
+    pub fn tenants<I, S>(mut self, tenants: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tenants.extend(tenants.into_iter().map(Into::into));
+        self
+    }
+
+    /// Accept every tenant of an issuer template: a weakening (see [`IssuerTemplate`]).
+    #[must_use]
+    pub fn danger_accept_any_tenant(mut self) -> Self {
+        self.danger_accept_any_tenant = true;
+        self
+    }
+
+    /// Another issuer (or template) accepted with the same keys and rules.
+    #[must_use]
+    pub fn also_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.also_issuers.push(issuer.into());
+        self
+    }
+
+    /// Where the keys are discovered (see [`IssuerConfig::discovery_url`]).
+    #[must_use]
+    pub fn discovery_url(mut self, url: impl Into<String>) -> Self {
+        self.discovery_url = Some(url.into());
+        self
+    }
+
+    /// The JWKS URL, skipping discovery.
+    #[must_use]
+    pub fn jwks_uri(mut self, url: impl Into<String>) -> Self {
+        self.jwks_uri = Some(url.into());
+        self
+    }
+
+    /// Only scopes with this prefix count, prefix taken off.
+    #[must_use]
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.scope_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Where the granted scopes are read (replaces the profile's).
+    #[must_use]
+    pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
+        self.scope_sources = Some(sources.into_iter().collect());
+        self
+    }
+
+    /// Where the granted roles are read (replaces the profile's).
+    #[must_use]
+    pub fn role_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
+        self.role_sources = Some(sources.into_iter().collect());
+        self
+    }
+
+    /// A rule every token must satisfy (repeatable): a GitHub Actions `repository`, a
+    /// Kubernetes namespace.
+    #[must_use]
+    pub fn claim_rule(mut self, rule: ClaimRule) -> Self {
+        self.claim_rules.push(rule);
+        self
+    }
+
+    /// Allow `http://` for other hosts than loopback: a weakening.
+    #[must_use]
+    pub fn danger_allow_http(mut self) -> Self {
+        self.danger_allow_http = true;
+        self
+    }
+
+    /// Adds this issuer's claim rules to `rules`: the issuer names and templates (with their
+    /// tenants), the audiences and the claim naming them, the scope and role sources, the
+    /// claim rules; apply a profile first ([`Profile::apply`](crate::profiles::Profile::apply)).
+    /// For tools that build their own [`Validator`] with these rules, such as
+    /// `portcullis verify --profile`; the layer does this itself. Leeway, algorithms, `typ`
+    /// and the `danger_*` settings are not applied here.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for an issuer template that does not parse, or tenants given
+    /// without a template.
+    pub fn issuer_rules(
+        &self,
+        mut rules: portcullis_core::ValidatorBuilder,
+    ) -> Result<portcullis_core::ValidatorBuilder, ConfigError> {
+        for name in self.names() {
+            rules = match self.template(name) {
+                Some(template) => rules.issuer_template(template?),
+                None => rules.issuer(name.clone()),
+            };
+        }
+        if !self.tenants.is_empty() && !self.names().any(|n| self.template(n).is_some()) {
+            return Err(ConfigError::invalid(
+                "tenants",
+                format!(
+                    "issuer {:?}: tenants are given but no issuer is a template with {{tenantid}}",
+                    self.issuer
+                ),
+            ));
+        }
+        for audience in &self.audiences {
+            rules = rules.audience(audience.clone());
+        }
+        if let Some(claim) = &self.audience_claim {
+            rules = rules.audience_claim(claim.clone());
+        }
+        if let Some(sources) = &self.scope_sources {
+            rules = rules.scope_sources(sources.iter().cloned());
+        }
+        if let Some(prefix) = &self.scope_prefix {
+            rules = rules.scope_prefix(prefix.clone());
+        }
+        if let Some(sources) = &self.role_sources {
+            rules = rules.role_sources(sources.iter().cloned());
+        }
+        for rule in &self.claim_rules {
+            rules = rules.claim_rule(rule.clone());
+        }
+        Ok(rules)
+    }
+
+    /// Where the keys of this issuer are discovered when that is not the issuer itself:
+    /// `discovery_url`, else for a template the template with `{tenantid}` replaced by
+    /// `organizations` (Entra ID's multi-tenant document, which names the template).
+    #[must_use]
+    pub fn key_discovery_url(&self) -> Option<String> {
+        match (&self.discovery_url, self.template(&self.issuer).is_some()) {
+            (Some(url), _) => Some(url.clone()),
+            (None, true) => Some(self.issuer.replacen(
+                portcullis_core::tenant::TENANT_PLACEHOLDER,
+                "organizations",
+                1,
+            )),
+            (None, false) => None,
+        }
+    }
+
+    /// Every issuer name of this entry: `issuer`, then `also_issuers`.
+    fn names(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.issuer).chain(&self.also_issuers)
+    }
+
+    /// `name` as a template, with this entry's tenants, if it holds the placeholder.
+    fn template(&self, name: &str) -> Option<Result<IssuerTemplate, ConfigError>> {
+        name.contains(portcullis_core::tenant::TENANT_PLACEHOLDER)
+            .then(|| {
+                let template = IssuerTemplate::parse(name)?.tenants(self.tenants.iter().cloned());
+                if self.danger_accept_any_tenant {
+                    Ok(template.danger_accept_any_tenant())
+                } else {
+                    Ok(template)
+                }
+            })
     }
 }
 
@@ -699,6 +918,13 @@ impl PortcullisBuilder {
     /// Trusts an issuer (its keys found through discovery).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.config.issuers.push(IssuerConfig::new(issuer));
+        self
+    }
+
+    /// Trusts an issuer configured in full: a provider profile of [`Issuer`](crate::Issuer).
+    /// The settings after it apply to it.
+    pub fn issuer_config(mut self, issuer: IssuerConfig) -> Self {
+        self.config.issuers.push(issuer);
         self
     }
 
@@ -887,7 +1113,12 @@ impl PortcullisBuilder {
     /// `Duplicate` for an issuer given twice; `Unusable` (naming the URL, with the cause as
     /// the error's source) for keys or an introspection endpoint that cannot be had.
     pub async fn build(self) -> Result<BearerAuthLayer, ConfigError> {
-        let config = self.config;
+        let mut config = self.config;
+        for issuer in &mut config.issuers {
+            if let Some(profile) = issuer.profile {
+                *issuer = profile.apply(issuer);
+            }
+        }
         if config.issuers.is_empty() {
             return Err(ConfigError::missing(
                 "issuers",
@@ -901,25 +1132,20 @@ impl PortcullisBuilder {
             ));
         }
         // Before any key is fetched: a configuration error needs no network to be found.
-        for (i, issuer) in config.issuers.iter().enumerate() {
-            if config
-                .issuers
-                .iter()
-                .take(i)
-                .any(|e| e.issuer == issuer.issuer)
-            {
+        let names: Vec<&String> = config
+            .issuers
+            .iter()
+            .flat_map(IssuerConfig::names)
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            if names.iter().take(i).any(|e| e == name) {
                 return Err(ConfigErrorKind::Duplicate {
                     setting: "issuers",
-                    value: issuer.issuer.clone(),
+                    value: (*name).clone(),
                 }
                 .into());
             }
         }
-        let origin = config
-            .public_origin
-            .as_deref()
-            .map(public_origin)
-            .transpose()?;
         let resource = match &config.resource {
             None => None,
             Some(r) if config.danger_http_resource => {
@@ -927,6 +1153,21 @@ impl PortcullisBuilder {
             }
             Some(r) => Some(ResourceIdentifier::parse(r.clone())?),
         };
+        for issuer in &config.issuers {
+            rules_of(issuer, resource.as_ref())?;
+            let templated = issuer.names().any(|n| issuer.template(n).is_some());
+            if templated && config.tokens != TokenMode::Jwt {
+                return Err(ConfigError::invalid(
+                    "tokens",
+                    "issuer templates take JWTs only (an opaque token names no tenant)",
+                ));
+            }
+        }
+        let origin = config
+            .public_origin
+            .as_deref()
+            .map(public_origin)
+            .transpose()?;
         #[cfg(feature = "redis")]
         let (replay, revocations, shared_verdicts) = {
             let (mut replay, mut revocations, mut shared_verdicts) =
@@ -1020,7 +1261,7 @@ impl PortcullisBuilder {
                     build_introspector(issuer, resource.as_ref(), client, shared_verdicts.as_ref())
                         .await?;
                 let jwt = jwt_verifier(&config, resource.as_ref(), client).await?;
-                let trusted = config.issuers.iter().map(|i| i.issuer.clone());
+                let trusted = config.issuers.iter().flat_map(|i| i.names().cloned());
                 Arc::new(JwtOrIntrospection::from_arc(jwt, trusted, introspector))
             }
         };
@@ -1268,23 +1509,33 @@ async fn jwt_verifier(
     resource: Option<&ResourceIdentifier>,
     client: Option<&reqwest::Client>,
 ) -> Result<Arc<dyn Verifier>, ConfigError> {
-    let mut verifiers: Vec<(String, JwtVerifier<RemoteJwks>)> = Vec::new();
+    let mut verifiers: Vec<(&IssuerConfig, JwtVerifier<RemoteJwks>)> = Vec::new();
     for issuer in &config.issuers {
         let cache =
             (config.token_cache_entries > 0).then(|| TokenCache::new(config.token_cache_entries));
         let verifier = build_issuer(issuer, resource, config.lazy_start, client)
             .await?
             .with_cache(cache);
-        verifiers.push((issuer.issuer.clone(), verifier));
+        verifiers.push((issuer, verifier));
     }
+    let plain = |c: &IssuerConfig| c.also_issuers.is_empty() && c.template(&c.issuer).is_none();
     if verifiers.len() == 1
+        && verifiers.iter().all(|(c, _)| plain(c))
         && let Some((_, only)) = verifiers.pop()
     {
         return Ok(Arc::new(only));
     }
     let mut issuers = Issuers::builder();
-    for (name, verifier) in verifiers {
-        issuers = issuers.issuer(name, verifier);
+    for (c, verifier) in verifiers {
+        // One verifier (one key source, one cache) for every name of the entry: the keys
+        // of a multi-tenant provider are fetched once, never per tenant or per name.
+        let shared: Arc<dyn Verifier> = Arc::new(verifier);
+        for name in c.names() {
+            issuers = match c.template(name) {
+                Some(template) => issuers.issuer_template_arc(template?, Arc::clone(&shared)),
+                None => issuers.issuer_arc(name.clone(), Arc::clone(&shared)),
+            };
+        }
     }
     Ok(Arc::new(issuers.build()?))
 }
@@ -1374,14 +1625,11 @@ fn rules_of(
             "HS* algorithms with keys from a remote JWKS need danger_allow_symmetric_keys",
         ));
     }
-    let mut rules = Validator::builder()
-        .issuer(c.issuer.clone())
+    let rules = c.issuer_rules(Validator::builder())?;
+    let mut rules = rules
         .algorithms(algorithms.iter())
         .leeway(Duration::from_secs(c.leeway_secs))
         .typ(c.typ);
-    for audience in &c.audiences {
-        rules = rules.audience(audience.clone());
-    }
     if let Some(resource) = resource {
         rules = rules.resource(resource.clone());
     }
@@ -1408,13 +1656,17 @@ async fn build_issuer(
     client: Option<&reqwest::Client>,
 ) -> Result<JwtVerifier<RemoteJwks>, ConfigError> {
     let (algorithms, rules) = rules_of(c, resource)?;
-    let (setting, value) = match &c.jwks_uri {
-        Some(url) => ("jwks_uri", url.clone()),
-        None => ("issuer", c.issuer.clone()),
+    let discovery = c.key_discovery_url();
+    let (setting, value) = match (&c.jwks_uri, &discovery) {
+        (Some(url), _) => ("jwks_uri", url.clone()),
+        (None, Some(url)) => ("discovery_url", url.clone()),
+        (None, None) => ("issuer", c.issuer.clone()),
     };
-    let mut keys = match &c.jwks_uri {
-        Some(url) => RemoteJwks::builder(url.clone()),
-        None => RemoteJwks::discover(c.issuer.clone()),
+    let mut keys = match (&c.jwks_uri, discovery) {
+        (Some(url), _) => RemoteJwks::builder(url.clone()),
+        // The document there must name the configured issuer (or template), exactly.
+        (None, Some(url)) => RemoteJwks::discover(url).discovered_issuer(c.issuer.clone()),
+        (None, None) => RemoteJwks::discover(c.issuer.clone()),
     }
     .allowed_algorithms(algorithms);
     if let Some(client) = client {

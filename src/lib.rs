@@ -57,6 +57,8 @@ mod facade;
 mod gateway;
 pub mod manual;
 #[cfg(feature = "layer")]
+pub mod profiles;
+#[cfg(feature = "layer")]
 pub use facade::{
     Config, DpopConfig, IntrospectionConfig, IssuerConfig, Portcullis, PortcullisBuilder,
     RedisConfig, RedisIntrospectionConfig, RedisRevocationConfig, TokenMode,
@@ -66,3 +68,5 @@ pub use gateway::{
     ClaimHeaderConfig, ClaimPath, DEFAULT_GATEWAY_LISTEN, GatewayConfig, RouteAccess, RouteConfig,
     RouteSyntaxError,
 };
+#[cfg(feature = "layer")]
+pub use profiles::Issuer;

@@ -257,9 +257,31 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "KID", requires = "static_key")]
     pub(crate) kid: Option<String>,
 
-    /// An accepted audience (repeatable); without any, `aud` is not checked.
+    /// An accepted audience (repeatable); without any, `aud` is not checked. With
+    /// `--profile cognito`, the accepted app client ids (`client_id`).
     #[arg(long = "audience", value_name = "A")]
     pub(crate) audiences: Vec<String>,
+
+    /// Check as the layer does with this provider profile (`entra`, `cognito`, `keycloak`,
+    /// `auth0`, `okta`, `kubernetes`, `github-actions`): its scope and role sources, the
+    /// claim naming the client, its rules (a refusal names the rule). --issuer may then be
+    /// a template with `{tenantid}` (its keys discovered from `.../organizations/...`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = parse_profile,
+        requires_all = ["issuer", "audiences"]
+    )]
+    pub(crate) profile: Option<portcullis::profiles::Profile>,
+
+    /// A tenant accepted by an --issuer template (repeatable).
+    #[arg(long = "tenant", value_name = "ID", requires = "profile")]
+    pub(crate) tenants: Vec<String>,
+
+    /// Only the scopes with this prefix count, prefix taken off (Cognito's
+    /// `RESOURCE_SERVER/`).
+    #[arg(long, value_name = "PREFIX", requires = "profile")]
+    pub(crate) scope_prefix: Option<String>,
 
     /// An allowed algorithm (repeatable); default: RS*, PS*, ES*, EdDSA, or HS* with
     /// --secret-env.
@@ -372,6 +394,10 @@ pub(crate) struct DevIssuerArgs {
 }
 
 /// A `typ` policy, by the name configuration files use too.
+fn parse_profile(name: &str) -> Result<portcullis::profiles::Profile, String> {
+    name.parse().map_err(|e| format!("{e}"))
+}
+
 fn parse_typ(name: &str) -> Result<TypPolicy, String> {
     name.parse().map_err(|e| format!("{e}"))
 }

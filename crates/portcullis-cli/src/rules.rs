@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use portcullis::IssuerConfig;
 use portcullis_core::{ManualClock, Validator, ValidatorBuilder};
 
 use crate::cli::VerifyArgs;
@@ -15,6 +16,15 @@ pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliErro
         return Err(CliError::new("--leeway must be at most 600 seconds"));
     }
     let mut builder = Validator::builder().leeway(Duration::from_secs(args.leeway));
+    if let Some(at) = args.at {
+        builder = builder.clock(ManualClock::at(at));
+    }
+    if let (Some(profile), Some(issuer)) = (args.profile, &args.issuer) {
+        return profile
+            .apply(&profile_config(args, issuer))
+            .issuer_rules(builder)
+            .map_err(|e| CliError::new(e.to_string()));
+    }
     builder = match &args.issuer {
         Some(issuer) => builder.issuer(issuer.as_str()),
         None => builder.danger_accept_any_issuer(),
@@ -25,8 +35,18 @@ pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliErro
     for audience in &args.audiences {
         builder = builder.audience(audience.as_str());
     }
-    if let Some(at) = args.at {
-        builder = builder.clock(ManualClock::at(at));
-    }
     Ok(builder)
+}
+
+/// The issuer's configuration that `--profile` fills in: `--issuer`, `--audience`,
+/// `--tenant`, `--scope-prefix`.
+pub(crate) fn profile_config(args: &VerifyArgs, issuer: &str) -> IssuerConfig {
+    let mut config = IssuerConfig::new(issuer).tenants(args.tenants.iter().cloned());
+    for audience in &args.audiences {
+        config = config.audience(audience.clone());
+    }
+    if let Some(prefix) = &args.scope_prefix {
+        config = config.scope_prefix(prefix.clone());
+    }
+    config
 }

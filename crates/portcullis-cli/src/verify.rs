@@ -233,7 +233,15 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
             })
         }
         (None, Some(issuer)) => {
-            let source = remote(RemoteJwks::discover(issuer.as_str()), issuer.clone()).await?;
+            // A profile's template: the keys of every tenant, from the document that names it.
+            let discovery = args
+                .profile
+                .and_then(|_| crate::rules::profile_config(args, issuer).key_discovery_url());
+            let builder = match &discovery {
+                Some(url) => RemoteJwks::discover(url.as_str()).discovered_issuer(issuer.as_str()),
+                None => RemoteJwks::discover(issuer.as_str()),
+            };
+            let source = remote(builder, discovery.unwrap_or_else(|| issuer.clone())).await?;
             let url = source.jwks_url().unwrap_or_default();
             Ok(Keys {
                 source: std::sync::Arc::new(source),
@@ -791,6 +799,26 @@ impl Context<'_> {
                 None,
             ),
             ErrorKind::InvalidProof(proof) => self.explain_proof(*proof),
+            ErrorKind::ClaimRuleFailed(rule) => (
+                "profile",
+                format!("the claims satisfy {rule}"),
+                self.args
+                    .profile
+                    .map(|p| format!("a rule of the profile {p} (or of the issuer)")),
+                None,
+            ),
+            ErrorKind::TenantNotAllowed => (
+                "tenant",
+                format!(
+                    "the token's tenant is one of --tenant: {}",
+                    quoted_list(self.args.tenants.iter().map(String::as_str))
+                ),
+                Some(format!(
+                    "`tid` is {}",
+                    self.claim("tid").map_or("absent".to_owned(), shown)
+                )),
+                None,
+            ),
             _ => ("other", error.to_string(), None, None),
         };
         Refusal {

@@ -669,3 +669,103 @@ async fn a_dpop_bound_token_is_checked_with_its_proof_and_each_refusal_explained
     let out = run(&["verify", "--issuer", &iss, "--dpop-proof", &proof, &token]).await;
     assert_eq!(out.code, 2, "{out:?}");
 }
+
+#[tokio::test]
+async fn a_profile_checks_as_the_layer_does_and_names_the_rule_that_refused() {
+    use portcullis_testkit::providers::{CLIENT_ID, Provider, Replica};
+    let cognito = Replica::start(Provider::Cognito).await;
+    let iss = cognito.issuer();
+    let args = |token: &str, scope: &str| {
+        [
+            "verify",
+            "--profile",
+            "cognito",
+            "--issuer",
+            &iss,
+            "--audience",
+            CLIENT_ID,
+            "--scope-prefix",
+            "notes/",
+            "--require-scope",
+            scope,
+            "--json",
+            token,
+        ]
+        .map(str::to_owned)
+    };
+    let access = cognito.access_token().sign();
+    let ok = run(&args(&access, "read").each_ref().map(String::as_str)).await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    // Another resource server's `billing/admin` is not `admin` here.
+    let other = run(&args(&access, "admin").each_ref().map(String::as_str)).await;
+    assert_eq!(other.code, 1, "{other:?}");
+    assert_eq!(other.json()["error"]["code"], "insufficient_scope");
+
+    let id_token = cognito
+        .id_token()
+        .claim("client_id", json!(CLIENT_ID))
+        .sign();
+    let refused = run(&args(&id_token, "read").each_ref().map(String::as_str)).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    let e = &refused.json()["error"];
+    assert_eq!(e["code"], "claim_rule_failed");
+    assert_eq!(e["rule"], "profile");
+    assert!(
+        e["requirement"]
+            .as_str()
+            .unwrap()
+            .contains(r#"token_use equals "access""#),
+        "{e}"
+    );
+    assert!(e["detail"].as_str().unwrap().contains("cognito"), "{e}");
+}
+
+#[tokio::test]
+async fn a_profile_takes_an_issuer_template_with_its_tenants() {
+    use portcullis_testkit::providers::{
+        ENTRA_API_CLIENT_ID, ENTRA_OTHER_TENANT, ENTRA_TENANT, EntraVersion, Provider, Replica,
+    };
+    let entra = Replica::start(Provider::Entra).await;
+    let iss = entra.issuer();
+    let args = |token: &str| {
+        [
+            "verify",
+            "--profile",
+            "entra",
+            "--issuer",
+            &iss,
+            "--tenant",
+            ENTRA_TENANT,
+            "--audience",
+            ENTRA_API_CLIENT_ID,
+            "--json",
+            token,
+        ]
+        .map(str::to_owned)
+    };
+    let ok = run(&args(&entra.access_token().sign())
+        .each_ref()
+        .map(String::as_str))
+    .await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let stranger = entra
+        .entra_token(EntraVersion::V2, ENTRA_OTHER_TENANT)
+        .sign();
+    let refused = run(&args(&stranger).each_ref().map(String::as_str)).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert_eq!(refused.json()["error"]["code"], "tenant_not_allowed");
+    assert_eq!(refused.json()["error"]["rule"], "tenant");
+    // No tenant given: refused as a configuration error, exit 2.
+    let open = run(&[
+        "verify",
+        "--profile",
+        "entra",
+        "--issuer",
+        &iss,
+        "--audience",
+        ENTRA_API_CLIENT_ID,
+        &entra.access_token().sign(),
+    ])
+    .await;
+    assert_eq!(open.code, 2, "{open:?}");
+}

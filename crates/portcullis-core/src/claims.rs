@@ -47,7 +47,9 @@ struct Inner {
     iat: Option<f64>,
     jti: Option<Text>,
     client_id: Option<Text>,
+    tid: Option<Text>,
     scopes: Scopes,
+    roles: Scopes,
     cnf: Option<Confirmation>,
 }
 
@@ -83,6 +85,17 @@ impl Text {
 pub(crate) struct Unfinished(Inner);
 
 impl Unfinished {
+    /// Replaces the scopes read from `scope` / `scp` with those of the validator's
+    /// configured sources.
+    pub(crate) fn set_scopes(&mut self, scopes: Scopes) {
+        self.0.scopes = scopes;
+    }
+
+    /// Replaces the roles read from `roles` with those of the validator's configured sources.
+    pub(crate) fn set_roles(&mut self, roles: Scopes) {
+        self.0.roles = roles;
+    }
+
     /// The claims, with `raw`: the very text they were read from (their claims point into
     /// it by offset).
     pub(crate) fn finish(mut self, raw: Box<str>) -> Claims {
@@ -177,10 +190,29 @@ impl Claims {
     }
 
     /// The granted scopes, from `scope` (space-separated string, RFC 9068) or else `scp`
-    /// (array or string, as some authorization servers emit).
+    /// (array or string, as some authorization servers emit), unless the validator reads
+    /// them from other claims ([`ValidatorBuilder::scope_sources`](crate::ValidatorBuilder::scope_sources)).
     #[must_use]
     pub fn scopes(&self) -> &Scopes {
         &self.inner.scopes
+    }
+
+    /// The granted roles, as a set of whole names (the type of scopes): from the `roles`
+    /// claim (an array of strings, or a space-separated string: RFC 9068 section 2.2.3.1,
+    /// Entra ID's app roles), unless the validator reads them from other claims
+    /// ([`ValidatorBuilder::role_sources`](crate::ValidatorBuilder::role_sources):
+    /// Keycloak's `realm_access.roles`, ...). A `roles` claim of another JSON type grants
+    /// none, and a name holding a space is never granted.
+    #[must_use]
+    pub fn roles(&self) -> &Scopes {
+        &self.inner.roles
+    }
+
+    /// The tenant (`tid`, as Microsoft Entra ID names it): the tenant an issuer template's
+    /// placeholder was bound to, for a token of a multi-tenant issuer.
+    #[must_use]
+    pub fn tenant_id(&self) -> Option<&str> {
+        self.inner.text(self.inner.tid.as_ref())
     }
 
     /// The algorithm the token was signed with; `None` for claims that no signature vouched
@@ -324,7 +356,9 @@ impl Claims {
             iat: r.iat,
             jti: r.jti.map(text),
             client_id: r.client_id.map(text),
+            tid: r.tid.map(text),
             scopes: r.scopes,
+            roles: r.roles,
             cnf: r.cnf,
         })
     }
@@ -355,7 +389,11 @@ pub(crate) struct Registered<'a> {
     pub(crate) iat: Option<f64>,
     pub(crate) jti: Option<Cow<'a, str>>,
     pub(crate) client_id: Option<Cow<'a, str>>,
+    /// `tid`; `None` when absent or not a string (it is no registered claim).
+    pub(crate) tid: Option<Cow<'a, str>>,
     pub(crate) scopes: Scopes,
+    /// From `roles`; empty when absent or of another type.
+    pub(crate) roles: Scopes,
     pub(crate) cnf: Option<Confirmation>,
 }
 
@@ -382,6 +420,8 @@ struct Fields<'a> {
     client_id: Field<Cow<'a, str>>,
     scope: Field<StrOrList<'a>>,
     scp: Field<StrOrList<'a>>,
+    tid: Field<Cow<'a, str>>,
+    roles: Field<StrOrList<'a>>,
     cnf: Field<RawConfirmation<'a>>,
 }
 
@@ -405,6 +445,8 @@ enum RegisteredName {
     ClientId,
     Scope,
     Scp,
+    Tid,
+    Roles,
     Cnf,
 }
 
@@ -421,6 +463,8 @@ impl RegisteredName {
             "client_id" => RegisteredName::ClientId,
             "scope" => RegisteredName::Scope,
             "scp" => RegisteredName::Scp,
+            "tid" => RegisteredName::Tid,
+            "roles" => RegisteredName::Roles,
             "cnf" => RegisteredName::Cnf,
             _ => return None,
         })
@@ -453,6 +497,8 @@ pub(crate) fn parse_payload<'a>(
             Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
+            Some(RegisteredName::Tid) => f.tid = Some(r.string_or_other()?),
+            Some(RegisteredName::Roles) => f.roles = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Cnf) => {
                 let mut cnf = RawConfirmation::default();
                 let object = r.object_or_other(|r, name| {
@@ -600,7 +646,15 @@ impl<'a> Payload<'a> {
             has_aud,
             jti: string(f.jti, "jti")?,
             client_id: string(f.client_id, "client_id")?,
+            tid: f.tid.flatten(),
             scopes,
+            roles: match f.roles {
+                Some(Some(StrOrList::Str(s))) => Scopes::from_space_separated(&s),
+                Some(Some(StrOrList::List(items))) => {
+                    Scopes::from_names(items.iter().map(|s| &**s))
+                }
+                _ => Scopes::default(),
+            },
             cnf: confirmation(f.cnf)?,
         })
     }

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::alg::Algorithm;
+use crate::claim_rule::ClaimRule;
 use crate::scope::ScopeRequirement;
 
 /// Why a token was refused.
@@ -65,6 +66,20 @@ pub enum ErrorKind {
     /// The token is valid but the login behind it is not strong enough or not recent enough
     /// for the route (RFC 9470): the requirement and which part of it fell short.
     InsufficientUserAuthentication(Box<crate::step_up::StepUpRefusal>),
+    /// The token is valid but its claims do not satisfy the route's claim rule (roles,
+    /// groups, a workload's repository...): answered `403` without saying which rule failed.
+    InsufficientClaims(ClaimRule),
+    /// The token is valid but lacks the roles the route requires (read from the validator's
+    /// role sources: [`Claims::roles`](crate::Claims::roles)); answered `403` without saying
+    /// which roles.
+    InsufficientRoles(ScopeRequirement),
+    /// The token's claims do not satisfy a rule of the validator (its issuer's rules): a
+    /// `token_use` that is not `access`, a claim a profile requires. The token is not one
+    /// this API accepts at all, as with a wrong audience.
+    ClaimRuleFailed(ClaimRule),
+    /// The token's issuer is a tenant of a trusted issuer template, and not one of the
+    /// tenants allowed (or its `tid` is not the tenant its `iss` names).
+    TenantNotAllowed,
     /// No usable verification keys are available right now (key source down, not yet loaded),
     /// or, for opaque tokens, the introspection endpoint could not answer.
     KeysUnavailable,
@@ -292,6 +307,10 @@ impl ErrorKind {
             ErrorKind::Rejected(_) => "rejected",
             ErrorKind::InsufficientScope(_) => "insufficient_scope",
             ErrorKind::InsufficientUserAuthentication(_) => "insufficient_user_authentication",
+            ErrorKind::InsufficientClaims(_) => "insufficient_claims",
+            ErrorKind::InsufficientRoles(_) => "insufficient_roles",
+            ErrorKind::ClaimRuleFailed(_) => "claim_rule_failed",
+            ErrorKind::TenantNotAllowed => "tenant_not_allowed",
             ErrorKind::KeysUnavailable => "keys_unavailable",
             ErrorKind::Inactive => "inactive",
             ErrorKind::SenderConstrained => "sender_constrained",
@@ -354,6 +373,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InsufficientUserAuthentication(refusal) => {
                 write!(f, "insufficient user authentication: {refusal}")
             }
+            ErrorKind::InsufficientClaims(rule) => {
+                write!(f, "claims do not satisfy the rule: {rule}")
+            }
+            ErrorKind::InsufficientRoles(req) => write!(f, "missing roles, requires {req}"),
+            ErrorKind::ClaimRuleFailed(rule) => {
+                write!(f, "claims do not satisfy the issuer's rule: {rule}")
+            }
+            ErrorKind::TenantNotAllowed => f.write_str("tenant not allowed"),
             ErrorKind::KeysUnavailable => f.write_str("verification keys unavailable"),
             ErrorKind::Inactive => f.write_str("token not active (introspection)"),
             ErrorKind::SenderConstrained => {

@@ -8,6 +8,7 @@
 pub mod alg;
 mod authorize;
 mod b64;
+pub mod claim_rule;
 pub mod claims;
 pub mod clock;
 mod der;
@@ -22,10 +23,12 @@ pub mod revocation;
 mod scan;
 pub mod scope;
 pub mod step_up;
+pub mod tenant;
 pub mod validation;
 pub mod verify;
 
 pub use alg::{Algorithm, AlgorithmSet, Family};
+pub use claim_rule::{ClaimPath, ClaimRule, ClaimValue};
 pub use claims::{Claims, Confirmation};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
@@ -35,8 +38,9 @@ pub use error::{
 pub use key::{Jwk, VerifyingKey};
 pub use keyset::{JwksLoad, KeySet, SkippedKey};
 pub use resource::ResourceIdentifier;
-pub use scope::{ScopeRequirement, Scopes, is_scope_token};
+pub use scope::{ScopeRequirement, ScopeSource, Scopes, is_scope_token};
 pub use step_up::{StepUp, StepUpRefusal, StepUpShortfall};
+pub use tenant::IssuerTemplate;
 pub use validation::{TypPolicy, Validator, ValidatorBuilder};
 pub use verify::{
     CertificateThumbprint, OwnedPresentation, Presentation, Scheme, Verdict, Verifier,

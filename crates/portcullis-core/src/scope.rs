@@ -13,6 +13,11 @@
 
 use std::fmt;
 
+use serde_json::Value;
+
+use crate::claim_rule::ClaimPath;
+use crate::error::ConfigError;
+
 /// Whether `scope` is a valid RFC 6749 `scope-token` (section 3.3):
 /// `1*( %x21 / %x23-5B / %x5D-7E )`, so never empty, and no space, `"`, `\\` or control
 /// character.
@@ -73,6 +78,28 @@ impl Scopes {
         Some(Scopes {
             joined: joined.into(),
         })
+    }
+
+    /// Names from a list, skipping the ones that cannot be one whole name (empty, or
+    /// holding a space) and repeats: for claims that are not RFC 6749 scopes (roles,
+    /// permissions), where one odd entry must not refuse the token, and is never granted.
+    pub fn from_names<'a>(items: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut joined = String::new();
+        for item in items {
+            if item.is_empty() || item.contains(' ') {
+                continue;
+            }
+            if !joined.is_empty() && joined.split(' ').any(|s| s == item) {
+                continue;
+            }
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            joined.push_str(item);
+        }
+        Scopes {
+            joined: joined.into(),
+        }
     }
 
     /// Whether `scope` is granted (exact, case-sensitive match of a whole scope).
@@ -217,6 +244,132 @@ impl fmt::Debug for ScopeRequirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ScopeRequirement({self})")
     }
+}
+
+/// A claim that grants scopes (or roles): where a validator reads them when the provider does
+/// not put them in `scope` (see [`ValidatorBuilder::scope_sources`](crate::ValidatorBuilder::scope_sources)).
+///
+/// Each source's claim is read as a space-separated string or as an array of strings; an
+/// entry that is not one whole name (empty, holding a space, not a string) is skipped, and a
+/// claim of any other JSON type grants nothing: never an error, never a grant.
+///
+/// ```
+/// use portcullis_core::ScopeSource;
+///
+/// assert_eq!("scp".parse::<ScopeSource>().unwrap(), ScopeSource::Scp);
+/// let path: ScopeSource = "realm_access.roles".parse().unwrap();
+/// assert_eq!(path.to_string(), "realm_access.roles");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ScopeSource {
+    /// `scope`: RFC 6749 / RFC 9068, a space-separated string.
+    Scope,
+    /// `scp`: a string or an array (Microsoft Entra ID's delegated permissions, Okta).
+    Scp,
+    /// `roles`: RFC 9068 section 2.2.3.1; Entra ID's application permissions.
+    Roles,
+    /// `permissions`: Auth0's RBAC permissions.
+    Permissions,
+    /// Any claim, by its path (see [`ClaimPath`]): `realm_access.roles`.
+    Claim(ClaimPath),
+}
+
+impl ScopeSource {
+    /// The path of the claim this source reads.
+    #[must_use]
+    pub fn path(&self) -> ClaimPath {
+        let name = match self {
+            ScopeSource::Scope => "scope",
+            ScopeSource::Scp => "scp",
+            ScopeSource::Roles => "roles",
+            ScopeSource::Permissions => "permissions",
+            ScopeSource::Claim(path) => return path.clone(),
+        };
+        ClaimPath::plain(name)
+    }
+
+    /// The names this source grants in `payload`, each pushed to `out` after `prefix` is
+    /// taken off; with a prefix, a name without it is not granted at all.
+    pub(crate) fn read_into<'v>(
+        &self,
+        payload: &'v Value,
+        prefix: Option<&str>,
+        out: &mut Vec<&'v str>,
+    ) {
+        let mut push = |name: &'v str| {
+            let name = match prefix {
+                Some(prefix) => match name.strip_prefix(prefix) {
+                    Some(rest) if !rest.is_empty() => rest,
+                    _ => return,
+                },
+                None => name,
+            };
+            if !name.is_empty() && !name.contains(' ') && !out.contains(&name) {
+                out.push(name);
+            }
+        };
+        let at = match self {
+            ScopeSource::Claim(path) => path.find(payload),
+            _ => self.path().find(payload),
+        };
+        match at {
+            Some(Value::String(s)) => s.split(' ').for_each(&mut push),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(push),
+            _ => {}
+        }
+    }
+}
+
+impl std::str::FromStr for ScopeSource {
+    type Err = ConfigError;
+
+    /// `scope`, `scp`, `roles`, `permissions`, or any other claim path.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "scope" => ScopeSource::Scope,
+            "scp" => ScopeSource::Scp,
+            "roles" => ScopeSource::Roles,
+            "permissions" => ScopeSource::Permissions,
+            other => ScopeSource::Claim(ClaimPath::parse(other)?),
+        })
+    }
+}
+
+impl fmt::Display for ScopeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.path(), f)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for ScopeSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// From the names of [`FromStr`](std::str::FromStr): `scope`, `scp`, `roles`,
+/// `permissions`, or a claim path.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for ScopeSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The names granted by `sources` in `payload`, merged, with `prefix` taken off.
+pub(crate) fn read_sources(
+    sources: &[ScopeSource],
+    prefix: Option<&str>,
+    payload: &Value,
+) -> Scopes {
+    let mut names = Vec::new();
+    for source in sources {
+        source.read_into(payload, prefix, &mut names);
+    }
+    Scopes::from_names(names)
 }
 
 #[cfg(test)]

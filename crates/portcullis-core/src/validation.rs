@@ -19,12 +19,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use crate::alg::{Algorithm, AlgorithmSet};
-use crate::claims::{self, Claims, Confirmation};
+use crate::claim_rule::ClaimRule;
+use crate::claims::{self, Claims, Confirmation, Unfinished};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, ConfigError, ErrorKind, MalformedPart, ProofError};
 use crate::jws::{self, DEFAULT_MAX_TOKEN_LEN};
 use crate::keyset::KeySet;
+use crate::scope::{self, ScopeSource};
+use crate::tenant::IssuerTemplate;
 use crate::verify::{Presentation, Scheme};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds (Envoy, Spring,
@@ -152,6 +157,16 @@ struct Config {
     validators: Vec<Arc<CustomValidator>>,
     max_token_len: usize,
     clock: Arc<dyn Clock>,
+    templates: Vec<IssuerTemplate>,
+    /// The claim that names this API (a client id) instead of `aud`.
+    audience_claim: Option<Box<str>>,
+    scope_sources: Option<Box<[ScopeSource]>>,
+    scope_prefix: Option<Box<str>>,
+    role_sources: Option<Box<[ScopeSource]>>,
+    rules: Vec<ClaimRule>,
+    /// Whether a rule above needs the payload as a JSON value (set by `build`): the default
+    /// path never parses it twice.
+    extended: bool,
 }
 
 impl Config {
@@ -225,6 +240,13 @@ impl Validator {
                 validators: Vec::new(),
                 max_token_len: DEFAULT_MAX_TOKEN_LEN,
                 clock: Arc::new(SystemClock),
+                templates: Vec::new(),
+                audience_claim: None,
+                scope_sources: None,
+                scope_prefix: None,
+                role_sources: None,
+                rules: Vec::new(),
+                extended: false,
             },
             algorithms_set: false,
         }
@@ -372,8 +394,19 @@ impl Validator {
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
         let audience = reg.has_aud.then(|| reg.aud.as_slice().iter().map(|a| &**a));
-        c.claim_rules(reg.iss.as_deref(), audience, parsed.missing_required)?;
-        let unfinished = Claims::unfinished(&payload, Some(alg), key.shared_kid(), reg);
+        c.claim_rules(
+            reg.iss.as_deref(),
+            reg.tid.as_deref(),
+            audience,
+            parsed.missing_required,
+        )?;
+        let mut unfinished = Claims::unfinished(&payload, Some(alg), key.shared_kid(), reg);
+        if c.extended {
+            let value: Value = serde_json::from_str(&payload)
+                .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+            c.extended_rules(&value)?;
+            c.read_sets(&value, &mut unfinished);
+        }
         let claims = unfinished.finish(payload.into_boxed_str());
         c.custom_rules(&claims)?;
         Ok(claims)
@@ -431,7 +464,17 @@ impl Validator {
             claims::parse_payload(claims.as_json(), &c.required)?.missing_required
         };
         let audience = claims.has_audience().then(|| claims.audience());
-        c.claim_rules(claims.issuer(), audience, missing_required)?;
+        c.claim_rules(
+            claims.issuer(),
+            claims.tenant_id(),
+            audience,
+            missing_required,
+        )?;
+        if c.extended {
+            let value: Value = serde_json::from_str(claims.as_json())
+                .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+            c.extended_rules(&value)?;
+        }
         c.custom_rules(claims)?;
         self.check_binding(claims, presentation)
     }
@@ -445,16 +488,17 @@ impl Config {
     fn claim_rules<'a>(
         &self,
         iss: Option<&str>,
+        tid: Option<&str>,
         audience: Option<impl Iterator<Item = &'a str>>,
         missing_required: Option<usize>,
     ) -> Result<(), ErrorKind> {
         if !self.any_issuer {
             let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
             if !self.issuers.iter().any(|i| **i == *iss) {
-                return Err(ErrorKind::WrongIssuer);
+                self.template_rule(iss, tid)?;
             }
         }
-        if !self.any_audience {
+        if !self.any_audience && self.audience_claim.is_none() {
             let Some(mut audience) = audience else {
                 return Err(ErrorKind::MissingClaim(Cow::Borrowed("aud")));
             };
@@ -472,6 +516,65 @@ impl Config {
             return Err(ErrorKind::MissingClaim(Cow::Owned(name.to_string())));
         }
         Ok(())
+    }
+
+    /// An `iss` that is no configured issuer: accepted when it is a template's with the
+    /// placeholder bound to the token's own `tid`, for an allowed tenant.
+    fn template_rule(&self, iss: &str, tid: Option<&str>) -> Result<(), ErrorKind> {
+        let mut refusal = ErrorKind::WrongIssuer;
+        for template in &self.templates {
+            let Some(tenant) = template.tenant_of(iss) else {
+                continue;
+            };
+            if tid != Some(tenant) {
+                // Another tenant's `iss` with this token's `tid`, or no `tid`: the
+                // placeholder is bound to the token's tenant, never to what `iss` says.
+                continue;
+            }
+            if template.allows(tenant) {
+                return Ok(());
+            }
+            refusal = ErrorKind::TenantNotAllowed;
+        }
+        Err(refusal)
+    }
+
+    /// The rules that read the payload as a JSON value: the audience claim that replaces
+    /// `aud`, then the issuer's claim rules.
+    fn extended_rules(&self, payload: &Value) -> Result<(), ErrorKind> {
+        if let Some(name) = &self.audience_claim
+            && !self.any_audience
+        {
+            let value = payload
+                .get(&**name)
+                .ok_or_else(|| ErrorKind::MissingClaim(Cow::Owned(name.to_string())))?;
+            let client = value
+                .as_str()
+                .ok_or_else(|| ErrorKind::InvalidClaim(Cow::Owned(name.to_string())))?;
+            if !self.audiences.iter().any(|want| **want == *client) {
+                return Err(ErrorKind::WrongAudience);
+            }
+        }
+        if let Some(rule) = self.rules.iter().find(|r| !r.is_satisfied_by_json(payload)) {
+            return Err(ErrorKind::ClaimRuleFailed(rule.clone()));
+        }
+        Ok(())
+    }
+
+    /// The scopes and roles of the configured sources, in place of the default ones.
+    fn read_sets(&self, payload: &Value, claims: &mut Unfinished) {
+        if self.scope_sources.is_some() || self.scope_prefix.is_some() {
+            let default = [ScopeSource::Scope, ScopeSource::Scp];
+            let sources = self.scope_sources.as_deref().unwrap_or(&default);
+            claims.set_scopes(scope::read_sources(
+                sources,
+                self.scope_prefix.as_deref(),
+                payload,
+            ));
+        }
+        if let Some(sources) = &self.role_sources {
+            claims.set_roles(scope::read_sources(sources, None, payload));
+        }
     }
 
     /// The application's own checks, last.
@@ -549,6 +652,64 @@ impl ValidatorBuilder {
     /// Accepts tokens from this issuer (`iss`, compared exactly). Repeatable.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.config.issuers.push(issuer.into().into_boxed_str());
+        self
+    }
+
+    /// Accepts tokens of every allowed tenant of a multi-tenant issuer (see [`IssuerTemplate`]):
+    /// an `iss` that is the template with the placeholder replaced by the token's `tid`.
+    /// Repeatable (Entra ID's v1 and v2 issuers); beside exact issuers or instead of them.
+    pub fn issuer_template(mut self, template: IssuerTemplate) -> Self {
+        self.config.templates.push(template);
+        self
+    }
+
+    /// Reads the API's identity from the string claim `name` (`client_id`, `azp`, `cid`)
+    /// instead of `aud`: the claim must be one of the [audiences](Self::audience) given. For
+    /// providers whose access tokens name the client they were issued to and carry no
+    /// usable `aud` (Amazon Cognito's `client_id`, Keycloak's `azp`, Okta's `cid`). As strict
+    /// as `aud`: the claim must be present, a string, and one of the configured values.
+    pub fn audience_claim(mut self, name: impl Into<String>) -> Self {
+        self.config.audience_claim = Some(name.into().into_boxed_str());
+        self
+    }
+
+    /// Reads the granted scopes ([`Claims::scopes`]) from these claims, merged, instead of
+    /// `scope` (or else `scp`). Each is read as a space-separated string or an array of
+    /// strings; see [`ScopeSource`].
+    ///
+    /// Cost: this, [`scope_prefix`](Self::scope_prefix), [`role_sources`](Self::role_sources),
+    /// [`audience_claim`](Self::audience_claim) and [`claim_rule`](Self::claim_rule) read the
+    /// payload a second time, as a JSON value, once per token verified (a verified-token
+    /// cache hit reads nothing); a validator without them never does. For claims vouched
+    /// for by introspection ([`Validator::check_claims`]) the rules are checked, but
+    /// [`Claims::scopes`] and [`Claims::roles`] stay those of `scope`/`scp` and `roles`.
+    pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
+        self.config.scope_sources = Some(sources.into_iter().collect());
+        self
+    }
+
+    /// Grants only the scopes that start with `prefix`, with the prefix taken off: Amazon
+    /// Cognito names its custom scopes `RESOURCE_SERVER/scope`, and a resource server must
+    /// not count another's (`billing/read` is not `notes/read`'s `read`).
+    pub fn scope_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.scope_prefix = Some(prefix.into().into_boxed_str());
+        self
+    }
+
+    /// Reads the granted roles ([`Claims::roles`]) from these claims, merged, instead of
+    /// `roles` (Keycloak: `realm_access.roles` and `resource_access.<client>.roles`).
+    pub fn role_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
+        self.config.role_sources = Some(sources.into_iter().collect());
+        self
+    }
+
+    /// A rule every token must satisfy (repeatable; all must hold), checked after the
+    /// registered claims: Amazon Cognito's `token_use` = `access`, which tells its access
+    /// tokens from its ID tokens. A token that fails it is refused as not acceptable here
+    /// ([`ErrorKind::ClaimRuleFailed`], answered `401 invalid_token`); per-route rules are
+    /// the layer's.
+    pub fn claim_rule(mut self, rule: ClaimRule) -> Self {
+        self.config.rules.push(rule);
         self
     }
 
@@ -659,12 +820,46 @@ impl ValidatorBuilder {
     /// # Errors
     /// A [`ConfigError`] for an empty algorithm list, no issuer or no audience (unless waived
     /// with `danger_*`), or a leeway above ten minutes.
-    pub fn build(self) -> Result<Validator, ConfigError> {
-        let c = &self.config;
+    pub fn build(mut self) -> Result<Validator, ConfigError> {
+        let c = &mut self.config;
         if c.algorithms.is_empty() {
             return Err(ConfigError::invalid("algorithms", "the allowlist is empty"));
         }
-        if c.issuers.is_empty() && !c.any_issuer {
+        c.templates = std::mem::take(&mut c.templates)
+            .into_iter()
+            .map(IssuerTemplate::validated)
+            .collect::<Result<_, _>>()?;
+        c.rules = std::mem::take(&mut c.rules)
+            .into_iter()
+            .map(ClaimRule::validated)
+            .collect::<Result<_, _>>()?;
+        if c.scope_sources.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(ConfigError::invalid(
+                "scope_sources",
+                "an empty list would grant no scope to any token",
+            ));
+        }
+        if c.role_sources.as_ref().is_some_and(|s| s.is_empty()) {
+            return Err(ConfigError::invalid(
+                "role_sources",
+                "an empty list would grant no role to any token",
+            ));
+        }
+        if c.scope_prefix.as_ref().is_some_and(|p| p.is_empty()) {
+            return Err(ConfigError::invalid("scope_prefix", "an empty prefix"));
+        }
+        if c.audience_claim.as_ref().is_some_and(|n| n.is_empty()) {
+            return Err(ConfigError::invalid(
+                "audience_claim",
+                "an empty claim name",
+            ));
+        }
+        c.extended = c.audience_claim.is_some()
+            || c.scope_sources.is_some()
+            || c.scope_prefix.is_some()
+            || c.role_sources.is_some()
+            || !c.rules.is_empty();
+        if c.issuers.is_empty() && c.templates.is_empty() && !c.any_issuer {
             return Err(ConfigError::missing(
                 "issuer",
                 "name the issuer whose tokens are accepted; danger_accept_any_issuer skips the check",
@@ -701,6 +896,10 @@ impl fmt::Debug for Validator {
             .field("algorithms", &c.algorithms)
             .field("leeway", &c.leeway)
             .field("typ", &c.typ)
+            .field("templates", &c.templates)
+            .field("audience_claim", &c.audience_claim)
+            .field("scope_sources", &c.scope_sources)
+            .field("rules", &c.rules)
             .finish_non_exhaustive()
     }
 }

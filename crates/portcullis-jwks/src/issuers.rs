@@ -5,6 +5,13 @@
 //! cannot make the server contact a URL of their choosing. The chosen validator checks `iss`
 //! again after the signature.
 //!
+//! A multi-tenant provider is one entry with an [`IssuerTemplate`]
+//! ([`IssuersBuilder::issuer_template`]): an `iss` of the template's shape naming an allowed
+//! tenant chooses it, one naming another tenant is refused with
+//! [`ErrorKind::TenantNotAllowed`] before anything is fetched; every tenant shares the
+//! entry's one key source (discovered once for the provider, never per tenant), and its
+//! validator binds the tenant to the token's `tid` after the signature.
+//!
 //! ```
 //! use portcullis_core::{Algorithm, AlgorithmSet, ErrorKind, Presentation, Validator, Verdict, Verifier};
 //! use portcullis_jwks::{Issuers, JwtVerifier, StaticKeys};
@@ -29,7 +36,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use portcullis_core::{ConfigError, ConfigErrorKind, ErrorKind, Presentation, Verdict, Verifier};
+use portcullis_core::{
+    ConfigError, ConfigErrorKind, ErrorKind, IssuerTemplate, Presentation, Verdict, Verifier,
+};
 
 /// The trusted issuers, each with its own [`Verifier`] (keys, rules and cache): the one
 /// router by issuer. Cheap to clone.
@@ -43,7 +52,9 @@ pub struct Issuers {
 }
 
 struct Entry {
+    /// The issuer, or the template as written.
     issuer: Box<str>,
+    template: Option<IssuerTemplate>,
     verifier: Arc<dyn Verifier>,
 }
 
@@ -65,6 +76,29 @@ impl IssuersBuilder {
     pub fn issuer_arc(mut self, issuer: impl Into<String>, verifier: Arc<dyn Verifier>) -> Self {
         self.entries.push(Entry {
             issuer: issuer.into().into_boxed_str(),
+            template: None,
+            verifier,
+        });
+        self
+    }
+
+    /// Trusts every allowed tenant of a multi-tenant issuer: a token whose `iss` is
+    /// `template` with an allowed tenant in the placeholder is checked by `verifier` (whose
+    /// validator has the same template: it binds the tenant to the token's `tid`). The
+    /// allowlist is checked here too, before anything is fetched.
+    pub fn issuer_template(self, template: IssuerTemplate, verifier: impl Verifier) -> Self {
+        self.issuer_template_arc(template, Arc::new(verifier))
+    }
+
+    /// As [`IssuersBuilder::issuer_template`], for a verifier already shared.
+    pub fn issuer_template_arc(
+        mut self,
+        template: IssuerTemplate,
+        verifier: Arc<dyn Verifier>,
+    ) -> Self {
+        self.entries.push(Entry {
+            issuer: template.as_str().into(),
+            template: Some(template),
             verifier,
         });
         self
@@ -73,11 +107,17 @@ impl IssuersBuilder {
     /// The issuer list.
     ///
     /// # Errors
-    /// A [`ConfigError`]: `Missing` when the list is empty, `Duplicate` when it names an
-    /// issuer twice.
-    pub fn build(self) -> Result<Issuers, ConfigError> {
+    /// A [`ConfigError`]: `Missing` when the list is empty or a template has no allowed
+    /// tenant (and no `danger_accept_any_tenant`), `Duplicate` when it names an issuer or a
+    /// template twice.
+    pub fn build(mut self) -> Result<Issuers, ConfigError> {
         if self.entries.is_empty() {
             return Err(ConfigError::missing("issuers", "trust at least one issuer"));
+        }
+        for entry in &mut self.entries {
+            if let Some(template) = entry.template.take() {
+                entry.template = Some(template.validated()?);
+            }
         }
         for (i, entry) in self.entries.iter().enumerate() {
             if self
@@ -121,10 +161,25 @@ impl Issuers {
     /// (the chosen verifier checks `iss` again after the signature).
     fn entry_for(&self, token: &str) -> Result<&Entry, portcullis_core::AuthError> {
         let iss = portcullis_core::jws::unverified_issuer(token, self.max_token_len)?;
-        self.entries
+        if let Some(exact) = self
+            .entries
             .iter()
-            .find(|e| *e.issuer == *iss)
-            .ok_or_else(|| ErrorKind::WrongIssuer.into())
+            .find(|e| e.template.is_none() && *e.issuer == *iss)
+        {
+            return Ok(exact);
+        }
+        let mut refusal = ErrorKind::WrongIssuer;
+        for entry in self.entries.iter() {
+            let Some(template) = &entry.template else {
+                continue;
+            };
+            match template.tenant_of(&iss) {
+                Some(tenant) if template.allows(tenant) => return Ok(entry),
+                Some(_) => refusal = ErrorKind::TenantNotAllowed,
+                None => {}
+            }
+        }
+        Err(refusal.into())
     }
 }
 

@@ -10,6 +10,9 @@
 //!   (OpenID Connect and RFC 8414), a JWKS and a `client_credentials` token endpoint (bearer or,
 //!   with a proof, DPoP-bound tokens; open to browsers through CORS), with key rotation, fault
 //!   injection and request counters.
+//! - [`providers`]: replicas of Microsoft Entra ID, Amazon Cognito, Keycloak, Auth0, Okta,
+//!   Kubernetes and GitHub Actions: discovery, JWKS and tokens (access and ID) shaped like
+//!   each provider's, for the profiles' tests.
 //! - `tls` (feature `tls`): a generated certificate authority with server and client
 //!   certificates, and an axum `Router` served over rustls with client certificates, for
 //!   certificate-bound tokens ([`TokenBuilder::certificate_bound`]).
@@ -47,6 +50,7 @@ mod issuer;
 mod key;
 mod logs;
 mod proof_check;
+pub mod providers;
 #[cfg(feature = "proxies")]
 pub mod proxy;
 #[cfg(feature = "redis")]

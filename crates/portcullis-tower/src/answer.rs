@@ -87,7 +87,9 @@ impl Rejection {
             Rejection::MissingCredentials => StatusCode::UNAUTHORIZED,
             Rejection::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Rejection::Refused(e) => match e.kind() {
-                ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
+                ErrorKind::InsufficientScope(_)
+                | ErrorKind::InsufficientClaims(_)
+                | ErrorKind::InsufficientRoles(_) => StatusCode::FORBIDDEN,
                 ErrorKind::KeysUnavailable
                 | ErrorKind::ReplayStoreUnavailable(_)
                 | ErrorKind::RevocationUnavailable(_)
@@ -119,7 +121,11 @@ impl Rejection {
             Rejection::MissingCredentials | Rejection::LayerMissing => None,
             Rejection::InvalidRequest(_) => Some("invalid_request"),
             Rejection::Refused(e) => match e.kind() {
-                ErrorKind::InsufficientScope(_) => Some("insufficient_scope"),
+                // RFC 6750 3.1: "requires higher privileges than provided by the access
+                // token"; only a scope requirement names what it lacks (`scope`).
+                ErrorKind::InsufficientScope(_)
+                | ErrorKind::InsufficientClaims(_)
+                | ErrorKind::InsufficientRoles(_) => Some("insufficient_scope"),
                 ErrorKind::InsufficientUserAuthentication(_) => {
                     Some("insufficient_user_authentication")
                 }

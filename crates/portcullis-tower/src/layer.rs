@@ -369,6 +369,39 @@ impl<H> BearerAuthLayer<H> {
         RequireScopesLayer::step_up_only(step_up, self.settings.answers.clone(), self.hook.clone())
     }
 
+    /// A layer for axum's `route_layer` that requires every one of `roles`, read from the
+    /// verified token's [`roles`](portcullis_core::Claims::roles) (the issuer's role sources:
+    /// `roles` by default; Keycloak's `realm_access.roles`, Cognito's `cognito:groups`...
+    /// with a profile): `.route_layer(auth.require_roles(["orders-admin"]))`. A token
+    /// without them is answered `403 insufficient_scope`, without naming the roles.
+    ///
+    /// # Panics
+    /// When the list is empty or a role is empty or holds a space, `"` or `\`: a programming
+    /// error, caught when the router is built.
+    pub fn require_roles<I, S>(&self, roles: I) -> crate::RequireClaimsLayer<H>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        crate::RequireClaimsLayer::roles(
+            ScopeRequirement::all_of(roles),
+            self.settings.answers.clone(),
+            self.hook.clone(),
+        )
+    }
+
+    /// A layer for axum's `route_layer` that requires a rule on the verified token's claims
+    /// (see [`ClaimRule`](portcullis_core::ClaimRule)): a GitHub Actions `repository`, a
+    /// Kubernetes namespace, a group. A token whose claims do not satisfy it is answered
+    /// `403 insufficient_scope`, without naming the rule.
+    ///
+    /// # Panics
+    /// When the rule is not [valid](portcullis_core::ClaimRule::validated): a programming
+    /// error, caught when the router is built.
+    pub fn require_claims(&self, rule: portcullis_core::ClaimRule) -> crate::RequireClaimsLayer<H> {
+        crate::RequireClaimsLayer::rule(rule, self.settings.answers.clone(), self.hook.clone())
+    }
+
     /// A layer for axum's `route_layer` that requires every one of `scopes`, reading the
     /// claims this layer verified: `.route_layer(auth.require_scopes(["orders.read"]))`.
     ///

@@ -43,24 +43,28 @@ pub(crate) fn oauth_metadata_url(issuer: &Url) -> Result<Url, SourceError> {
     Ok(url)
 }
 
-/// Resolves the issuer's `jwks_uri`, checked against the scheme rule.
+/// Resolves the issuer's `jwks_uri`, checked against the scheme rule. The document's
+/// `issuer` must be `expected` when given (a multi-tenant document naming a template),
+/// else `issuer` itself.
 pub(crate) async fn discover(
     client: &reqwest::Client,
     issuer: &str,
+    expected: Option<&str>,
     allow_http: bool,
     limits: Limits,
 ) -> Result<Url, SourceError> {
-    let metadata = checked_metadata(client, issuer, allow_http, limits).await?;
+    let metadata = checked_metadata(client, issuer, expected, allow_http, limits).await?;
     let jwks_uri = metadata
         .jwks_uri
         .ok_or(SourceErrorKind::Discovery("no jwks_uri"))?;
     fetch::parse_discovered_url(&jwks_uri, issuer, allow_http)
 }
 
-/// The issuer's metadata document, whose `issuer` equals `issuer` exactly.
+/// The issuer's metadata document, whose `issuer` equals `expected` (else `issuer`) exactly.
 pub(crate) async fn checked_metadata(
     client: &reqwest::Client,
     issuer: &str,
+    expected: Option<&str>,
     allow_http: bool,
     limits: Limits,
 ) -> Result<Metadata, SourceError> {
@@ -73,9 +77,10 @@ pub(crate) async fn checked_metadata(
         }
         other => other?,
     };
-    if metadata.issuer.as_deref() != Some(issuer) {
+    let expected = expected.unwrap_or(issuer);
+    if metadata.issuer.as_deref() != Some(expected) {
         tracing::warn!(
-            configured = issuer,
+            configured = expected,
             "discovery document names another issuer; refusing it"
         );
         return Err(SourceErrorKind::IssuerMismatch.into());

@@ -142,6 +142,9 @@ struct Config {
     timeout: Duration,
     lazy: bool,
     startup_deadline: Duration,
+    /// The `issuer` the discovery document must name, when it is not the URL discovered
+    /// from.
+    discovered_issuer: Option<String>,
 }
 
 /// Configures a [`RemoteJwks`]; see the crate docs for the defaults and their reasons.
@@ -310,6 +313,7 @@ impl RemoteJwksBuilder {
                 timeout: DEFAULT_TIMEOUT,
                 lazy: false,
                 startup_deadline: DEFAULT_STARTUP_DEADLINE,
+                discovered_issuer: None,
             },
         }
     }
@@ -319,6 +323,16 @@ impl RemoteJwksBuilder {
     /// and an answer from another origin than the one asked is still refused.
     pub fn client(mut self, client: reqwest::Client) -> Self {
         self.client = Some(client);
+        self
+    }
+
+    /// For [`RemoteJwks::discover`]: the `issuer` the discovery document must name, when it
+    /// is not the URL discovered from. Microsoft Entra ID's multi-tenant documents
+    /// (`https://login.microsoftonline.com/organizations/v2.0`) name the issuer template
+    /// `https://login.microsoftonline.com/{tenantid}/v2.0`: one key set for every tenant,
+    /// discovered once. The comparison stays exact.
+    pub fn discovered_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.config.discovered_issuer = Some(issuer.into());
         self
     }
 
@@ -548,7 +562,14 @@ impl RemoteJwksBuilder {
         let url = match self.target {
             Target::Jwks(url) => fetch::parse_url(&url, c.allow_http)?,
             Target::Issuer(issuer) => {
-                discovery::discover(&client, &issuer, c.allow_http, limits).await?
+                discovery::discover(
+                    &client,
+                    &issuer,
+                    c.discovered_issuer.as_deref(),
+                    c.allow_http,
+                    limits,
+                )
+                .await?
             }
         };
         match fetch::get(&client, &url, None, limits).await? {
@@ -605,7 +626,7 @@ pub async fn discover_metadata(
         timeout: DEFAULT_TIMEOUT,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
     };
-    let metadata = discovery::checked_metadata(client, issuer, allow_http, limits).await?;
+    let metadata = discovery::checked_metadata(client, issuer, None, allow_http, limits).await?;
     Ok(ServerMetadata {
         issuer: issuer.to_owned(),
         jwks_uri: metadata.jwks_uri,
@@ -879,6 +900,7 @@ impl Inner {
                 let url = discovery::discover(
                     &self.client,
                     issuer,
+                    self.config.discovered_issuer.as_deref(),
                     self.config.allow_http,
                     self.limits(),
                 )

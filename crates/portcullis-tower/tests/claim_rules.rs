@@ -1,0 +1,181 @@
+// Tests may unwrap, index and panic: a failure is the test's report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Roles and claim rules per route, over real HTTP: the answers (403 `insufficient_scope`
+//! without a `scope` attribute, the gRPC status), the typed reason for the hook, and the
+//! rules refused when the router is built.
+
+use axum::Router;
+use axum::routing::get;
+use http::Response;
+use portcullis_core::{ClaimRule, ScopeSource, Validator};
+use portcullis_jwks::{JwtVerifier, RemoteJwks};
+use portcullis_testkit::{TestIssuer, serve};
+use portcullis_tower::{Answers, BearerAuthLayer, Rejection};
+use serde_json::json;
+
+async fn layer_for(idp: &TestIssuer, answers: Answers) -> BearerAuthLayer {
+    let keys = RemoteJwks::builder(idp.jwks_url()).build().await.unwrap();
+    let rules = Validator::builder()
+        .issuer(idp.issuer())
+        .audience("api")
+        .role_sources(["realm_access.roles".parse::<ScopeSource>().unwrap()])
+        .build()
+        .unwrap();
+    BearerAuthLayer::new(JwtVerifier::new(keys, rules)).answers(answers.realm("orders"))
+}
+
+fn api<H>(auth: &BearerAuthLayer<H>) -> Router
+where
+    H: portcullis_tower::OnRejection<axum::body::Body> + Send + Sync + 'static,
+    BearerAuthLayer<H>: Clone,
+{
+    let deploy = ClaimRule::all_of([
+        ClaimRule::equals("repository", "octo-org/octo-repo"),
+        ClaimRule::one_of("environment", ["production", "staging"]),
+    ]);
+    Router::new()
+        .route(
+            "/admin",
+            get(|| async { "admin" }).route_layer(auth.require_roles(["admin"])),
+        )
+        .route(
+            "/deploy",
+            get(|| async { "deploy" }).route_layer(auth.require_claims(deploy)),
+        )
+        .route_layer(auth.clone())
+}
+
+async fn get_bearer(url: &str, token: &str, content_type: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(url).bearer_auth(token);
+    if let Some(content_type) = content_type {
+        req = req.header("content-type", content_type);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn roles_and_rules_pass_or_answer_403_without_naming_them() {
+    let idp = TestIssuer::start().await;
+    let base = serve(api(&layer_for(&idp, Answers::default()).await)).await;
+    let admin = idp
+        .token()
+        .claim("realm_access", json!({"roles": ["admin", "user"]}))
+        .sign();
+    let user = idp
+        .token()
+        .claim("realm_access", json!({"roles": ["user"]}))
+        .sign();
+    // A `roles` claim is no role source of this validator.
+    let elsewhere = idp.token().claim("roles", json!(["admin"])).sign();
+    let deployer = idp
+        .token()
+        .claim("repository", json!("octo-org/octo-repo"))
+        .claim("environment", json!("staging"))
+        .sign();
+    let dev = idp
+        .token()
+        .claim("repository", json!("octo-org/octo-repo"))
+        .claim("environment", json!("dev"))
+        .sign();
+    for (path, token, status) in [
+        ("/admin", &admin, 200),
+        ("/admin", &user, 403),
+        ("/admin", &elsewhere, 403),
+        ("/deploy", &deployer, 200),
+        ("/deploy", &dev, 403),
+        ("/deploy", &admin, 403),
+    ] {
+        let res = get_bearer(&format!("{base}{path}"), token, None).await;
+        assert_eq!(res.status(), status, "{path}");
+        if status == 403 {
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                r#"Bearer realm="orders", error="insufficient_scope""#
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn grpc_calls_get_permission_denied() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default().grpc_web(true)).await;
+    let base = serve(api(&auth)).await;
+    let user = idp.token().sign();
+    let res = get_bearer(
+        &format!("{base}/admin"),
+        &user,
+        Some("application/grpc-web"),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["grpc-status"], "7");
+}
+
+#[tokio::test]
+async fn the_hook_and_the_opt_in_description_get_the_reason() {
+    let idp = TestIssuer::start().await;
+    let described = layer_for(&idp, Answers::default().describe_errors(true)).await;
+    let base = serve(api(&described)).await;
+    let res = get_bearer(&format!("{base}/deploy"), &idp.token().sign(), None).await;
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(
+            "error_description=\"claims do not satisfy the rule: all of(repository equals"
+        ),
+        "{challenge}"
+    );
+    assert!(!challenge.contains("scope=\""), "{challenge}");
+
+    let hooked = layer_for(&idp, Answers::default()).await.on_rejection(
+        |rejection: &Rejection, answer: Response<()>| {
+            answer.map(|()| axum::body::Body::from(rejection.code()))
+        },
+    );
+    let base = serve(api(&hooked)).await;
+    for (path, code) in [
+        ("/admin", "insufficient_roles"),
+        ("/deploy", "insufficient_claims"),
+    ] {
+        let res = get_bearer(&format!("{base}{path}"), &idp.token().sign(), None).await;
+        assert_eq!(res.status(), 403);
+        assert_eq!(res.text().await.unwrap(), code);
+    }
+}
+
+#[tokio::test]
+async fn a_check_without_the_layer_in_front_answers_500() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let app = Router::new().route(
+        "/admin",
+        get(|| async { "admin" }).route_layer(auth.require_roles(["admin"])),
+    );
+    let base = serve(app).await;
+    let res = get_bearer(&format!("{base}/admin"), &idp.token().sign(), None).await;
+    assert_eq!(res.status(), 500);
+}
+
+#[tokio::test]
+#[should_panic(expected = "portcullis")]
+async fn an_empty_role_list_is_refused_when_the_router_is_built() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let _ = auth.require_roles(Vec::<String>::new());
+}
+
+#[tokio::test]
+#[should_panic(expected = "claim rule")]
+async fn a_rule_that_can_never_hold_is_refused_when_the_router_is_built() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let _ = auth.require_claims(ClaimRule::one_of("environment", Vec::<String>::new()));
+}
