@@ -795,3 +795,49 @@ async fn a_method_that_needs_a_step_up_is_unauthenticated_with_the_step_up_chall
         assert!(server.get(Some(&weak)).await.is_ok());
     }
 }
+
+#[tokio::test]
+async fn a_method_that_needs_roles_and_a_claim_is_permission_denied_without_naming_them() {
+    use portcullis_core::ClaimRule;
+    use portcullis_tower::Requirements;
+
+    let idp = TestIssuer::start().await;
+    let create = Requirements::new()
+        .scopes(read_all_of("orders.write"))
+        .roles(read_all_of("orders-admin"))
+        .claims(ClaimRule::equals("department", "sales"));
+    let policy = Policy::deny_by_default()
+        .route(CREATE_ORDER, create)
+        .route("/orders.v1.Orders/*", read_all_of("orders.read"))
+        .build()
+        .unwrap();
+    let server = Running::start(layer(&idp, policy).await).await;
+    let token = |roles: &[&str], department: &str| {
+        idp.token()
+            .scope("orders.read orders.write")
+            .claim("roles", roles.into())
+            .claim("department", department.into())
+            .sign()
+    };
+    assert!(
+        server
+            .create(Some(&token(&["orders-admin"], "sales")))
+            .await
+            .is_ok()
+    );
+    let challenge = format!(r#"Bearer realm="{REALM}", error="insufficient_scope""#);
+    for (what, refused) in [
+        ("no role", token(&["orders-viewer"], "sales")),
+        ("another department", token(&["orders-admin"], "support")),
+    ] {
+        let status = server.create(Some(&refused)).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{what}");
+        assert_eq!(
+            metadata(&status, "www-authenticate"),
+            Some(challenge.as_str()),
+            "{what}"
+        );
+        // Methods without the rule take the same token.
+        assert!(server.get(Some(&refused)).await.is_ok(), "{what}");
+    }
+}

@@ -378,16 +378,12 @@ impl<H> BearerAuthLayer<H> {
     /// # Panics
     /// When the list is empty or a role is empty or holds a space, `"` or `\`: a programming
     /// error, caught when the router is built.
-    pub fn require_roles<I, S>(&self, roles: I) -> crate::RequireClaimsLayer<H>
+    pub fn require_roles<I, S>(&self, roles: I) -> RequireScopesLayer<H>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        crate::RequireClaimsLayer::roles(
-            ScopeRequirement::all_of(roles),
-            self.settings.answers.clone(),
-            self.hook.clone(),
-        )
+        self.require(Requirements::new().roles(ScopeRequirement::all_of(roles)))
     }
 
     /// A layer for axum's `route_layer` that requires a rule on the verified token's claims
@@ -398,8 +394,8 @@ impl<H> BearerAuthLayer<H> {
     /// # Panics
     /// When the rule is not [valid](portcullis_core::ClaimRule::validated): a programming
     /// error, caught when the router is built.
-    pub fn require_claims(&self, rule: portcullis_core::ClaimRule) -> crate::RequireClaimsLayer<H> {
-        crate::RequireClaimsLayer::rule(rule, self.settings.answers.clone(), self.hook.clone())
+    pub fn require_claims(&self, rule: portcullis_core::ClaimRule) -> RequireScopesLayer<H> {
+        self.require(Requirements::new().claims(rule))
     }
 
     /// A layer for axum's `route_layer` that requires every one of `scopes`, reading the
@@ -418,13 +414,17 @@ impl<H> BearerAuthLayer<H> {
     }
 
     /// As [`BearerAuthLayer::require_scopes`], with any scope requirement (any-of, all-of,
-    /// alternatives of sets).
+    /// alternatives of sets), or all of a route's [`Requirements`] as one check (scopes,
+    /// step-up, DPoP, roles, a claim rule):
+    /// `.route_layer(auth.require(Requirements::new().scopes(..).roles(..)))`.
     ///
     /// # Panics
-    /// As [`BearerAuthLayer::require_scopes`].
-    pub fn require(&self, requirement: ScopeRequirement) -> RequireScopesLayer<H> {
-        RequireScopesLayer::new(
-            requirement,
+    /// When a part cannot be a route's rule ([`Requirements::validated`]; an empty scope list
+    /// among them, as [`BearerAuthLayer::require_scopes`]): a programming error, caught when
+    /// the router is built.
+    pub fn require(&self, requirements: impl Into<Requirements>) -> RequireScopesLayer<H> {
+        RequireScopesLayer::of(
+            requirements.into(),
             self.settings.answers.clone(),
             self.hook.clone(),
         )

@@ -68,7 +68,6 @@ mod answer;
 #[cfg(feature = "axum")]
 pub mod axum;
 mod certificate;
-mod claim_rules;
 mod credentials;
 mod future;
 #[cfg(feature = "tonic")]
@@ -86,7 +85,6 @@ mod service;
 
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
 pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADER_LEN};
-pub use claim_rules::{RequireClaims, RequireClaimsLayer};
 pub use credentials::{InvalidRequest, TokenSources};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;

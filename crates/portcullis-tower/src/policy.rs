@@ -37,7 +37,9 @@
 use std::fmt;
 
 use http::Method;
-use portcullis_core::{AuthError, Claims, ConfigError, ErrorKind, ScopeRequirement, StepUp};
+use portcullis_core::{
+    AuthError, ClaimRule, Claims, ConfigError, ErrorKind, ScopeRequirement, StepUp,
+};
 
 /// What a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +57,7 @@ pub enum Access {
     /// Nothing gets through: a valid token is answered `403`, none `401`.
     Deny,
     /// A valid token that meets every one of these [`Requirements`]: scopes, a login strong
-    /// or recent enough (step-up), a DPoP proof.
+    /// or recent enough (step-up), a DPoP proof, roles, a rule on its claims.
     Requires(Requirements),
 }
 
@@ -79,24 +81,32 @@ impl From<Requirements> for Access {
 
 /// What a route requires of a valid token, all of it: scopes, a step-up (RFC 9470: an
 /// `acr` among given values, an authentication no older than a maximum age), a DPoP proof
-/// (a DPoP-bound token presented with its proof, on a layer that accepts DPoP). A token
-/// that falls short is refused in this order: DPoP (`401`, a `DPoP` challenge), step-up
-/// (`401 insufficient_user_authentication` with `acr_values` and `max_age`), scopes (`403
-/// insufficient_scope`): a client that logs in again for the step-up keeps its scopes, one
-/// that gets more scopes would still need the step-up.
+/// (a DPoP-bound token presented with its proof, on a layer that accepts DPoP), roles (read
+/// from the issuer's role sources, [`Claims::roles`]), a rule on any claim ([`ClaimRule`]:
+/// a GitHub Actions `repository`, a Kubernetes namespace, a group). A token that falls
+/// short is refused in this order: DPoP (`401`, a `DPoP` challenge), step-up (`401
+/// insufficient_user_authentication` with `acr_values` and `max_age`), scopes (`403
+/// insufficient_scope` naming them), roles and claims (`403 insufficient_scope` without a
+/// `scope` attribute: the answer does not say which role or rule was missing, the log line
+/// and the rejection hook do). A client that logs in again for the step-up keeps its scopes;
+/// one that gets more scopes would still need the step-up.
 ///
 /// ```
 /// use std::time::Duration;
 /// use http::Method;
-/// use portcullis_core::{ScopeRequirement, StepUp};
+/// use portcullis_core::{ClaimRule, ScopeRequirement, StepUp};
 /// use portcullis_tower::{Policy, Requirements};
 ///
 /// let transfers = Requirements::new()
 ///     .scopes(ScopeRequirement::all_of(["payments.write"]))
 ///     .step_up(StepUp::acr(["mfa"]).and_max_age(Duration::from_secs(300)))
 ///     .dpop();
+/// let deploys = Requirements::new()
+///     .roles(ScopeRequirement::all_of(["deployer"]))
+///     .claims(ClaimRule::equals("environment", "production"));
 /// let policy = Policy::deny_by_default()
 ///     .route_method(Method::POST, "/transfers", transfers)
+///     .route_method(Method::POST, "/deploys", deploys)
 ///     .build()
 ///     .unwrap();
 /// # let _ = policy;
@@ -106,6 +116,20 @@ pub struct Requirements {
     scopes: Option<ScopeRequirement>,
     step_up: Option<StepUp>,
     dpop: bool,
+    roles: Option<ScopeRequirement>,
+    claims: Option<ClaimRule>,
+}
+
+impl From<ScopeRequirement> for Requirements {
+    fn from(scopes: ScopeRequirement) -> Self {
+        Requirements::new().scopes(scopes)
+    }
+}
+
+impl From<StepUp> for Requirements {
+    fn from(step_up: StepUp) -> Self {
+        Requirements::new().step_up(step_up)
+    }
 }
 
 impl Requirements {
@@ -138,6 +162,22 @@ impl Requirements {
         self
     }
 
+    /// Requires these roles (replacing roles given before), a requirement over the token's
+    /// [`roles`](Claims::roles): `ScopeRequirement::all_of(["orders-admin"])`, or `any_of`.
+    #[must_use]
+    pub fn roles(mut self, requirement: ScopeRequirement) -> Self {
+        self.roles = Some(requirement);
+        self
+    }
+
+    /// Requires this rule on the token's claims (replacing a rule given before; combine
+    /// several with [`ClaimRule::all_of`] or [`ClaimRule::any_of`]).
+    #[must_use]
+    pub fn claims(mut self, rule: ClaimRule) -> Self {
+        self.claims = Some(rule);
+        self
+    }
+
     /// The scopes required, if any.
     #[must_use]
     pub fn scope_requirement(&self) -> Option<&ScopeRequirement> {
@@ -156,8 +196,20 @@ impl Requirements {
         self.dpop
     }
 
+    /// The roles required, if any.
+    #[must_use]
+    pub fn role_requirement(&self) -> Option<&ScopeRequirement> {
+        self.roles.as_ref()
+    }
+
+    /// The rule on claims required, if any.
+    #[must_use]
+    pub fn claim_rule(&self) -> Option<&ClaimRule> {
+        self.claims.as_ref()
+    }
+
     /// These requirements, if each part can be a route's rule
-    /// ([`ScopeRequirement::validated`], [`StepUp::validated`]).
+    /// ([`ScopeRequirement::validated`], [`StepUp::validated`], [`ClaimRule::validated`]).
     ///
     /// # Errors
     /// The [`ConfigError`] of the part that cannot.
@@ -168,6 +220,12 @@ impl Requirements {
         if let Some(step_up) = &self.step_up {
             step_up.clone().validated()?;
         }
+        if let Some(roles) = &self.roles {
+            roles.clone().validated()?;
+        }
+        if let Some(rule) = &self.claims {
+            rule.clone().validated()?;
+        }
         Ok(self)
     }
 
@@ -175,8 +233,9 @@ impl Requirements {
     /// a token bound to its key; `now` is asked (once) only when a step-up is required.
     ///
     /// # Errors
-    /// [`ErrorKind::DpopRequired`], [`ErrorKind::InsufficientUserAuthentication`] or
-    /// [`ErrorKind::InsufficientScope`], the first that applies.
+    /// [`ErrorKind::DpopRequired`], [`ErrorKind::InsufficientUserAuthentication`],
+    /// [`ErrorKind::InsufficientScope`], [`ErrorKind::InsufficientRoles`] or
+    /// [`ErrorKind::InsufficientClaims`], the first that applies.
     pub fn check(
         &self,
         claims: &Claims,
@@ -189,8 +248,16 @@ impl Requirements {
         if let Some(step_up) = &self.step_up {
             step_up.check(claims, now())?;
         }
-        match &self.scopes {
-            Some(scopes) => scopes.check(claims.scopes()),
+        if let Some(scopes) = &self.scopes {
+            scopes.check(claims.scopes())?;
+        }
+        if let Some(roles) = &self.roles
+            && !roles.is_satisfied_by(claims.roles())
+        {
+            return Err(ErrorKind::InsufficientRoles(roles.clone()).into());
+        }
+        match &self.claims {
+            Some(rule) => rule.check(claims),
             None => Ok(()),
         }
     }

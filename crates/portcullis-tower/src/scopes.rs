@@ -1,5 +1,8 @@
-//! [`RequireScopesLayer`]: a per-route scope check behind [`BearerAuthLayer`](crate::BearerAuthLayer),
-//! and the per-route DPoP requirement ([`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)).
+//! [`RequireScopesLayer`]: a per-route check of [`Requirements`] behind
+//! [`BearerAuthLayer`](crate::BearerAuthLayer): scopes, step-up, DPoP
+//! ([`BearerAuthLayer::require_dpop`](crate::BearerAuthLayer::require_dpop)), roles and
+//! claim rules ([`BearerAuthLayer::require_roles`](crate::BearerAuthLayer::require_roles),
+//! [`BearerAuthLayer::require_claims`](crate::BearerAuthLayer::require_claims)).
 //!
 //! It reads the claims the outer layer verified and put in the request's extensions: no
 //! parsing and no signature check again, a few comparisons. Made by
@@ -9,7 +12,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use portcullis_core::{ScopeRequirement, StepUp};
+use portcullis_core::{ClaimRule, ScopeRequirement, StepUp};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -46,14 +49,15 @@ impl<H> std::fmt::Debug for RequireScopesLayer<H> {
 }
 
 impl<H> RequireScopesLayer<H> {
+    /// A layer for `requirements`, each part validated.
     #[allow(clippy::panic)] // A programming error caught when the router is built, documented.
-    pub(crate) fn new(requirement: ScopeRequirement, answers: Arc<Answers>, hook: Arc<H>) -> Self {
-        let requirement = match requirement.validated() {
-            Ok(requirement) => requirement,
+    pub(crate) fn of(requirements: Requirements, answers: Arc<Answers>, hook: Arc<H>) -> Self {
+        let requirements = match requirements.validated() {
+            Ok(requirements) => requirements,
             Err(error) => panic!("portcullis: {error}"),
         };
         RequireScopesLayer {
-            requirements: Arc::new(Requirements::new().scopes(requirement)),
+            requirements: Arc::new(requirements),
             answers,
             hook,
         }
@@ -97,6 +101,42 @@ impl<H> RequireScopesLayer<H> {
     pub fn and_step_up(mut self, step_up: StepUp) -> Self {
         let step_up = valid_step_up(step_up);
         self.requirements = Arc::new((*self.requirements).clone().step_up(step_up));
+        self
+    }
+
+    /// Requires these roles too (see
+    /// [`BearerAuthLayer::require_roles`](crate::BearerAuthLayer::require_roles)), replacing
+    /// roles given before: `auth.require_scopes(["orders.read"]).and_roles(["auditor"])`.
+    ///
+    /// # Panics
+    /// As [`BearerAuthLayer::require_roles`](crate::BearerAuthLayer::require_roles).
+    #[allow(clippy::panic)] // A programming error caught when the router is built, documented.
+    pub fn and_roles<I, S>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let roles = match ScopeRequirement::all_of(roles).validated() {
+            Ok(roles) => roles,
+            Err(error) => panic!("portcullis: roles: {error}"),
+        };
+        self.requirements = Arc::new((*self.requirements).clone().roles(roles));
+        self
+    }
+
+    /// Requires a rule on the claims too (see
+    /// [`BearerAuthLayer::require_claims`](crate::BearerAuthLayer::require_claims)),
+    /// replacing a rule given before.
+    ///
+    /// # Panics
+    /// As [`BearerAuthLayer::require_claims`](crate::BearerAuthLayer::require_claims).
+    #[allow(clippy::panic)] // A programming error caught when the router is built, documented.
+    pub fn and_claims(mut self, rule: ClaimRule) -> Self {
+        let rule = match rule.validated() {
+            Ok(rule) => rule,
+            Err(error) => panic!("portcullis: {error}"),
+        };
+        self.requirements = Arc::new((*self.requirements).clone().claims(rule));
         self
     }
 

@@ -12,10 +12,10 @@
 use axum::Router;
 use axum::routing::get;
 use http::Response;
-use portcullis_core::{ClaimRule, ScopeSource, Validator};
+use portcullis_core::{ClaimRule, ScopeRequirement, ScopeSource, Validator};
 use portcullis_jwks::{JwtVerifier, RemoteJwks};
 use portcullis_testkit::{TestIssuer, serve};
-use portcullis_tower::{Answers, BearerAuthLayer, Rejection};
+use portcullis_tower::{Answers, BearerAuthLayer, Policy, Rejection, Requirements};
 use serde_json::json;
 
 async fn layer_for(idp: &TestIssuer, answers: Answers) -> BearerAuthLayer {
@@ -178,4 +178,155 @@ async fn a_rule_that_can_never_hold_is_refused_when_the_router_is_built() {
     let idp = TestIssuer::start().await;
     let auth = layer_for(&idp, Answers::default()).await;
     let _ = auth.require_claims(ClaimRule::one_of("environment", Vec::<String>::new()));
+}
+
+/// A token that holds the route's scopes, roles and claims.
+fn deployer(idp: &TestIssuer, scope: &str, roles: &[&str], environment: &str) -> String {
+    idp.token()
+        .scope(scope)
+        .claim("realm_access", json!({ "roles": roles }))
+        .claim("environment", json!(environment))
+        .sign()
+}
+
+/// The answer and the hook's code of a request to `path` with `token`.
+async fn answer_of(base: &str, path: &str, token: &str) -> (u16, String, String) {
+    let res = get_bearer(&format!("{base}{path}"), token, None).await;
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (res.status().as_u16(), challenge, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_policy_rule_requires_scopes_then_roles_then_claims() {
+    let idp = TestIssuer::start().await;
+    let policy = Policy::deny_by_default()
+        .route(
+            "/deploy",
+            Requirements::new()
+                .scopes(ScopeRequirement::all_of(["deploy"]))
+                .roles(ScopeRequirement::any_of(["deployer", "admin"]))
+                .claims(ClaimRule::equals("environment", "production")),
+        )
+        .build()
+        .unwrap();
+    let auth = layer_for(&idp, Answers::default())
+        .await
+        .policy(policy)
+        .on_rejection(|rejection: &Rejection, answer: Response<()>| {
+            answer.map(|()| axum::body::Body::from(rejection.code()))
+        });
+    let app = Router::new()
+        .route("/deploy", get(|| async { "deployed" }))
+        .layer(auth);
+    let base = serve(app).await;
+    let scope = r#"Bearer realm="orders", error="insufficient_scope", scope="deploy""#;
+    let unnamed = r#"Bearer realm="orders", error="insufficient_scope""#;
+    for (what, token, status, challenge, body) in [
+        (
+            "everything",
+            deployer(&idp, "deploy", &["deployer"], "production"),
+            200,
+            "",
+            "deployed",
+        ),
+        (
+            "the other role",
+            deployer(&idp, "deploy", &["admin"], "production"),
+            200,
+            "",
+            "deployed",
+        ),
+        // Scopes are checked first and named: more scopes alone would not do.
+        (
+            "no scope, nothing else either",
+            deployer(&idp, "read", &[], "dev"),
+            403,
+            scope,
+            "insufficient_scope",
+        ),
+        (
+            "no role",
+            deployer(&idp, "deploy", &["viewer"], "production"),
+            403,
+            unnamed,
+            "insufficient_roles",
+        ),
+        (
+            "no role, wrong environment",
+            deployer(&idp, "deploy", &[], "dev"),
+            403,
+            unnamed,
+            "insufficient_roles",
+        ),
+        (
+            "wrong environment",
+            deployer(&idp, "deploy", &["deployer"], "staging"),
+            403,
+            unnamed,
+            "insufficient_claims",
+        ),
+    ] {
+        let (got, got_challenge, got_body) = answer_of(&base, "/deploy", &token).await;
+        assert_eq!(got, status, "{what}");
+        assert_eq!(got_challenge, challenge, "{what}");
+        assert_eq!(got_body, body, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_route_layer_combines_scopes_roles_and_a_claim_rule() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let app = Router::new()
+        .route(
+            "/deploy",
+            get(|| async { "deployed" }).route_layer(
+                auth.require_scopes(["deploy"])
+                    .and_roles(["deployer"])
+                    .and_claims(ClaimRule::equals("environment", "production")),
+            ),
+        )
+        .route(
+            "/release",
+            get(|| async { "released" }).route_layer(
+                auth.require(
+                    Requirements::new()
+                        .roles(ScopeRequirement::all_of(["deployer", "release-manager"])),
+                ),
+            ),
+        )
+        .route_layer(auth.clone());
+    let base = serve(app).await;
+    let good = deployer(&idp, "deploy", &["deployer"], "production");
+    assert_eq!(answer_of(&base, "/deploy", &good).await.0, 200);
+    for token in [
+        deployer(&idp, "read", &["deployer"], "production"),
+        deployer(&idp, "deploy", &["admin"], "production"),
+        deployer(&idp, "deploy", &["deployer"], "dev"),
+    ] {
+        assert_eq!(answer_of(&base, "/deploy", &token).await.0, 403);
+    }
+    // All of two roles: one is not enough.
+    assert_eq!(answer_of(&base, "/release", &good).await.0, 403);
+    let both = deployer(&idp, "", &["deployer", "release-manager"], "dev");
+    assert_eq!(answer_of(&base, "/release", &both).await.0, 200);
+}
+
+#[tokio::test]
+async fn a_policy_with_an_empty_role_list_or_a_hollow_rule_is_refused_when_built() {
+    for requirements in [
+        Requirements::new().roles(ScopeRequirement::all_of(Vec::<String>::new())),
+        Requirements::new().roles(ScopeRequirement::all_of(["has space"])),
+        Requirements::new().claims(ClaimRule::any_of([])),
+        Requirements::new().claims(ClaimRule::equals("a..b", "x")),
+    ] {
+        let built = Policy::deny_by_default()
+            .route("/deploy", requirements.clone())
+            .build();
+        assert!(built.is_err(), "{requirements:?}");
+    }
 }
