@@ -9,7 +9,7 @@ use std::str::FromStr;
 use http::{HeaderName, Method};
 use std::time::Duration;
 
-use portcullis_core::{ConfigError, ScopeRequirement, StepUp};
+use portcullis_core::{ClaimRule, ConfigError, ScopeRequirement, StepUp};
 use portcullis_tower::{Access, Policy, Requirements};
 use serde::Deserialize;
 
@@ -119,6 +119,16 @@ pub struct RouteConfig {
     /// A step-up (RFC 9470): the login (`auth_time`) must be no older than this, in seconds.
     #[serde(default)]
     pub max_age_secs: Option<u64>,
+    /// Roles the token must all hold (read from the issuer's role sources: `roles`, or a
+    /// profile's, such as Keycloak's `realm_access.roles`), else `403 insufficient_scope`
+    /// without naming them. With `scopes`, or alone (or with `access = "authenticated"`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// A rule on the token's claims (`{ claim = "repository", equals = "octo-org/app" }`,
+    /// `all_of`/`any_of` to combine), else `403 insufficient_scope` without naming it. With
+    /// `scopes`, or alone (or with `access = "authenticated"`).
+    #[serde(default)]
+    pub claims: Option<ClaimRule>,
 }
 
 /// The error of a route written on the command line.
@@ -174,6 +184,8 @@ impl FromStr for RouteConfig {
             scopes,
             acr_values: Vec::new(),
             max_age_secs: None,
+            roles: Vec::new(),
+            claims: None,
         })
     }
 }
@@ -255,45 +267,49 @@ impl GatewayConfig {
                     Some(step_up)
                 }
             };
-            let access = match (route.access, route.scopes.is_empty(), step_up) {
-                (None | Some(RouteAccess::Authenticated), true, Some(step_up)) => {
-                    Access::Requires(Requirements::new().step_up(step_up))
-                }
-                (None, false, Some(step_up)) => Access::Requires(
-                    Requirements::new()
-                        .scopes(ScopeRequirement::all_of(route.scopes.clone()))
-                        .step_up(step_up),
-                ),
-                (Some(_), _, Some(_)) => {
-                    return Err(ConfigError::invalid(
-                        "gateway.routes",
-                        format!(
-                            "route {:?}: a step-up (acr_values, max_age_secs) needs a token:                              not with access = \"public\" or \"deny\"",
-                            route.path
-                        ),
+            let fail = |why: &str| {
+                ConfigError::invalid("gateway.routes", format!("route {:?}: {why}", route.path))
+            };
+            let scopes =
+                (!route.scopes.is_empty()).then(|| ScopeRequirement::all_of(route.scopes.clone()));
+            let roles =
+                (!route.roles.is_empty()).then(|| ScopeRequirement::all_of(route.roles.clone()));
+            let token_rules = step_up.is_some() || roles.is_some() || route.claims.is_some();
+            let access = match (route.access, scopes) {
+                (Some(RouteAccess::Public | RouteAccess::Deny), _) if token_rules => {
+                    return Err(fail(
+                        "a step-up (acr_values, max_age_secs), roles or claims need a token: \
+                         not with access = \"public\" or \"deny\"",
                     ));
                 }
-                (Some(RouteAccess::Public), true, None) => Access::Public,
-                (Some(RouteAccess::Authenticated), true, None) => Access::Authenticated,
-                (Some(RouteAccess::Deny), true, None) => Access::Deny,
-                (None, false, None) => {
-                    Access::Scopes(ScopeRequirement::all_of(route.scopes.clone()))
-                }
-                (Some(_), false, None) => {
-                    return Err(ConfigError::invalid(
-                        "gateway.routes",
-                        format!("route {:?}: give access or scopes, not both", route.path),
+                (Some(_), Some(_)) => return Err(fail("give access or scopes, not both")),
+                (None, None) if !token_rules => {
+                    return Err(fail(
+                        "say what it needs: scopes, roles, claims, a step-up, or access = \
+                         \"public\" / \"authenticated\" / \"deny\"",
                     ));
                 }
-                (None, true, None) => {
-                    return Err(ConfigError::invalid(
-                        "gateway.routes",
-                        format!(
-                            "route {:?}: say what it needs: scopes, or access = \"public\" / \
-                             \"authenticated\" / \"deny\"",
-                            route.path
-                        ),
-                    ));
+                (Some(RouteAccess::Public), None) => Access::Public,
+                (Some(RouteAccess::Deny), None) => Access::Deny,
+                (Some(RouteAccess::Authenticated) | None, None) if !token_rules => {
+                    Access::Authenticated
+                }
+                (None, Some(scopes)) if !token_rules => Access::Scopes(scopes),
+                (Some(RouteAccess::Authenticated) | None, scopes) => {
+                    let mut requirements = Requirements::new();
+                    if let Some(scopes) = scopes {
+                        requirements = requirements.scopes(scopes);
+                    }
+                    if let Some(step_up) = step_up {
+                        requirements = requirements.step_up(step_up);
+                    }
+                    if let Some(roles) = roles {
+                        requirements = requirements.roles(roles);
+                    }
+                    if let Some(rule) = &route.claims {
+                        requirements = requirements.claims(rule.clone());
+                    }
+                    Access::Requires(requirements)
                 }
             };
             policy = match &route.method {
@@ -543,6 +559,62 @@ mod tests {
             rule("/c"),
             Access::Requires(Requirements::new().step_up(mfa))
         );
+        // Roles and claim rules: with scopes, alone, or on an authenticated route.
+        let with_rules = |base: &str, roles: &[&str], claims: Option<ClaimRule>| RouteConfig {
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            claims,
+            ..route(base)
+        };
+        let repo = ClaimRule::equals("repository", "octo-org/app");
+        let table = gw(
+            vec![
+                with_rules("GET /r x", &["admin"], Some(repo.clone())),
+                with_rules("GET /s authenticated", &["admin", "ops"], None),
+                RouteConfig {
+                    scopes: vec![],
+                    ..with_rules("GET /t x", &[], Some(repo.clone()))
+                },
+            ],
+            vec![],
+        )
+        .policy()
+        .unwrap();
+        let rule = |path: &str| table.access(&Method::GET, path).clone();
+        assert_eq!(
+            rule("/r"),
+            Access::Requires(
+                Requirements::new()
+                    .scopes(ScopeRequirement::all_of(["x"]))
+                    .roles(ScopeRequirement::all_of(["admin"]))
+                    .claims(repo.clone())
+            )
+        );
+        assert_eq!(
+            rule("/s"),
+            Access::Requires(Requirements::new().roles(ScopeRequirement::all_of(["admin", "ops"])))
+        );
+        assert_eq!(
+            rule("/t"),
+            Access::Requires(Requirements::new().claims(repo.clone()))
+        );
+        for bad in [
+            with_rules("GET /a public", &["admin"], None),
+            with_rules("GET /a deny", &[], Some(repo.clone())),
+            with_rules("GET /a x", &["two words"], None),
+            with_rules("GET /a x", &[], Some(ClaimRule::any_of([]))),
+            RouteConfig {
+                access: Some(RouteAccess::Authenticated),
+                ..with_rules("GET /a x", &["admin"], None)
+            },
+        ] {
+            assert!(gw(vec![bad.clone()], vec![]).policy().is_err(), "{bad:?}");
+        }
+        let read: RouteConfig = serde_json::from_str(
+            r#"{"path": "/d", "roles": ["deployer"], "claims": {"claim": "env", "one_of": ["prod"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(read.roles, ["deployer"]);
+        assert_eq!(read.claims, Some(ClaimRule::one_of("env", ["prod"])));
         for bad in [
             step_up("GET /a public", &["mfa"], None),
             step_up("GET /a deny", &[], Some(1)),

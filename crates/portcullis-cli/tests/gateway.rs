@@ -374,6 +374,25 @@ async fn check_validates_a_configuration_without_the_network() {
         out.stdout.contains("OK (4 routes, 4 claim headers"),
         "{out:?}"
     );
+    // The manual's example is a configuration that checks, as the manual says it prints.
+    let manual = include_str!("../../../docs/manual/gateway.md");
+    let example = manual
+        .split("```toml\n")
+        .find(|block| block.starts_with("[[issuers]]"))
+        .and_then(|block| block.split("```").next())
+        .expect("the manual shows a configuration");
+    let shown = write("manual.toml", example);
+    let out = run(&["gateway", "--config", &shown, "--check"]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        manual.contains(
+            out.stdout
+                .trim()
+                .replace(&shown, "portcullis.toml")
+                .as_str()
+        ),
+        "the manual shows another line than {out:?}"
+    );
 
     for (name, text, needle) in [
         (
@@ -645,6 +664,76 @@ routes = [
     }
     let no_scope = forward(&gw, "POST", "/payouts", Some(&login("mfa", 5, "other"))).await;
     assert_eq!(no_scope.status(), 403);
+}
+
+#[tokio::test]
+async fn routes_with_roles_and_claim_rules_refuse_without_naming_them() {
+    let idp = TestIssuer::start().await;
+    let section = r#"
+[gateway]
+routes = [
+  { method = "POST", path = "/deploys", scopes = ["deploy"], roles = ["deployer"], claims = { all_of = [{ claim = "repository", equals = "octo-org/app" }, { claim = "environment", one_of = ["production", "staging"] }] } },
+  { method = "GET", path = "/audit", roles = ["auditor"] },
+]
+"#;
+    let gw = GatewayProcess::start(&gateway_config("", &idp.issuer(), section), &[]).await;
+    let token = |scope: &str, roles: &[&str], repository: &str, environment: &str| {
+        idp.token()
+            .scope(scope)
+            .claim("roles", json!(roles))
+            .claim("repository", json!(repository))
+            .claim("environment", json!(environment))
+            .sign()
+    };
+    let good = token("deploy", &["deployer"], "octo-org/app", "staging");
+    assert_eq!(
+        forward(&gw, "POST", "/deploys", Some(&good)).await.status(),
+        200
+    );
+    for (what, refused) in [
+        (
+            "no role",
+            token("deploy", &["viewer"], "octo-org/app", "staging"),
+        ),
+        (
+            "another repository",
+            token("deploy", &["deployer"], "octo-org/fork", "staging"),
+        ),
+        (
+            "another environment",
+            token("deploy", &["deployer"], "octo-org/app", "dev"),
+        ),
+    ] {
+        let r = forward(&gw, "POST", "/deploys", Some(&refused)).await;
+        assert_eq!(r.status(), 403, "{what}");
+        assert_eq!(
+            challenge(r.headers()),
+            r#"Bearer error="insufficient_scope""#,
+            "{what}"
+        );
+    }
+    let no_scope = forward(
+        &gw,
+        "POST",
+        "/deploys",
+        Some(&token("read", &["deployer"], "octo-org/app", "staging")),
+    )
+    .await;
+    assert_eq!(no_scope.status(), 403);
+    assert_eq!(
+        challenge(no_scope.headers()),
+        r#"Bearer error="insufficient_scope", scope="deploy""#
+    );
+    // Roles alone: any valid token holding them, whatever its scopes.
+    let auditor = token("", &["auditor"], "", "");
+    assert_eq!(
+        forward(&gw, "GET", "/audit", Some(&auditor)).await.status(),
+        200
+    );
+    assert_eq!(
+        forward(&gw, "GET", "/audit", Some(&good)).await.status(),
+        403
+    );
 }
 
 #[tokio::test]
