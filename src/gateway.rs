@@ -599,7 +599,7 @@ mod tests {
         );
         for bad in [
             with_rules("GET /a public", &["admin"], None),
-            with_rules("GET /a deny", &[], Some(repo.clone())),
+            with_rules("GET /a deny", &[], Some(repo)),
             with_rules("GET /a x", &["two words"], None),
             with_rules("GET /a x", &[], Some(ClaimRule::any_of([]))),
             RouteConfig {
