@@ -5,7 +5,7 @@
 //! cargo run --example quickstart -- --opaque        # the same tour with opaque tokens (RFC 7662 introspection)
 //! cargo run --example quickstart -- --serve         # keep serving; prints a token and curl commands (also with --opaque)
 //! cargo run --example quickstart -- --issuer https://idp.example.com --audience my-api [--resource URL] \
-//!     [--profile entra|cognito|keycloak|auth0|okta|kubernetes|github-actions [--tenant ID]... [--scope-prefix P]] \
+//!     [--profile entra|cognito|keycloak|auth0|okta|kubernetes|github-actions [--tenant ID]... [--client-id ID]... [--scope-prefix P]] \
 //!     [--listen 127.0.0.1:8080] [--alg RS256]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway 60] \
 //!     [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL] \
 //!     [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]
@@ -168,7 +168,7 @@ fn init_logs() {
 }
 
 const USAGE: &str = "usage: quickstart [--opaque] [--serve [--listen ADDR]]
-       quickstart --issuer URL... (--audience AUD | --resource URL)... [--profile NAME [--tenant ID]... [--scope-prefix P]] [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
+       quickstart --issuer URL... (--audience AUD | --resource URL)... [--profile NAME [--tenant ID]... [--client-id ID]... [--scope-prefix P]] [--listen ADDR] [--alg ALG]... [--typ at+jwt|at+jwt-or-jwt|danger-ignore] [--leeway SECS]
                   [--dpop | --require-dpop] [--dpop-nonce] [--public-origin URL]
                   [--client-cert-header NAME] [--tls-cert FILE --tls-key FILE --client-ca FILE]";
 
@@ -213,6 +213,7 @@ impl Mode {
         let mut resource = None;
         let mut profile = None;
         let mut tenants = Vec::new();
+        let mut client_ids = Vec::new();
         let mut scope_prefix = None;
         let mut listen: SocketAddr = ([127, 0, 0, 1], 8080).into();
         let mut algorithms = Vec::new();
@@ -241,6 +242,7 @@ impl Mode {
                     profile = Some(v.parse().map_err(|e| format!("--profile {v:?}: {e}"))?);
                 }
                 "--tenant" => tenants.push(value()?),
+                "--client-id" => client_ids.push(value()?),
                 "--scope-prefix" => scope_prefix = Some(value()?),
                 "--listen" => {
                     let v = value()?;
@@ -282,6 +284,18 @@ impl Mode {
             }
         }
         let issuer = issuers.first().cloned();
+        // Cognito names the app client in `client_id`, which its profile reads as the
+        // audience: `--client-id` says so in Cognito's words.
+        if !client_ids.is_empty() {
+            if profile != Some(portcullis::profiles::Profile::Cognito) {
+                return Err(
+                    "--client-id goes with --profile cognito (the app clients whose \
+                            access tokens are accepted)"
+                        .to_owned(),
+                );
+            }
+            audiences.extend(client_ids);
+        }
         let audience = audiences.first().cloned();
         if issuer.is_none() && (profile.is_some() || !tenants.is_empty() || scope_prefix.is_some())
         {

@@ -211,9 +211,11 @@ pub(crate) struct VerifyArgs {
     #[arg(value_name = "TOKEN|-", allow_hyphen_values = true)]
     pub(crate) token: Option<String>,
 
-    /// The issuer: `iss` must equal it; alone, its keys are found through discovery.
-    #[arg(long, value_name = "URL")]
-    pub(crate) issuer: Option<String>,
+    /// The issuer: `iss` must equal it; alone, its keys are found through discovery (of the
+    /// first). Repeatable: `iss` may equal any of them, all sharing the keys (Entra ID's v1
+    /// issuer `https://sts.windows.net/{tenantid}/` beside its v2 one).
+    #[arg(long = "issuer", id = "issuer", value_name = "URL")]
+    pub(crate) issuers: Vec<String>,
 
     /// The keys: a JWKS URL (fetched as the layer would) or a JWKS file.
     #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["key", "secret_env"])]
@@ -327,6 +329,13 @@ pub(crate) struct VerifyArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl VerifyArgs {
+    /// The first `--issuer`: where keys are discovered, and what a profile is applied to.
+    pub(crate) fn issuer(&self) -> Option<&String> {
+        self.issuers.first()
+    }
 }
 
 #[derive(Debug, Args)]

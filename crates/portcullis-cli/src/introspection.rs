@@ -131,7 +131,7 @@ impl Shown<'_> {
             format!(
                 "{} ({})",
                 claims.issuer().unwrap_or("(none)"),
-                Self::note(self.args.issuer.is_some(), "--issuer")
+                Self::note(!self.args.issuers.is_empty(), "--issuer")
             ),
         );
         let audience: Vec<&str> = claims.audience().collect();
@@ -192,7 +192,7 @@ impl Shown<'_> {
             "checked_at": self.now,
             "introspection": self.endpoint,
             "issuer": claims.issuer(),
-            "issuer_checked": self.args.issuer.is_some(),
+            "issuer_checked": !self.args.issuers.is_empty(),
             "audience": claims.audience().collect::<Vec<_>>(),
             "audience_checked": !self.args.audiences.is_empty(),
             "subject": claims.subject(),

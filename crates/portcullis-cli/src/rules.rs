@@ -19,16 +19,18 @@ pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliErro
     if let Some(at) = args.at {
         builder = builder.clock(ManualClock::at(at));
     }
-    if let (Some(profile), Some(issuer)) = (args.profile, &args.issuer) {
+    if let (Some(profile), Some(issuer)) = (args.profile, args.issuer()) {
         return profile
             .apply(&profile_config(args, issuer))
             .issuer_rules(builder)
             .map_err(|e| CliError::new(e.to_string()));
     }
-    builder = match &args.issuer {
-        Some(issuer) => builder.issuer(issuer.as_str()),
-        None => builder.danger_accept_any_issuer(),
-    };
+    if args.issuers.is_empty() {
+        builder = builder.danger_accept_any_issuer();
+    }
+    for issuer in &args.issuers {
+        builder = builder.issuer(issuer.as_str());
+    }
     if args.audiences.is_empty() {
         builder = builder.danger_accept_any_audience();
     }
@@ -38,10 +40,13 @@ pub(crate) fn claim_rules(args: &VerifyArgs) -> Result<ValidatorBuilder, CliErro
     Ok(builder)
 }
 
-/// The issuer's configuration that `--profile` fills in: `--issuer`, `--audience`,
-/// `--tenant`, `--scope-prefix`.
+/// The issuer's configuration that `--profile` fills in: `--issuer` (the first is `issuer`,
+/// the others are accepted beside it), `--audience`, `--tenant`, `--scope-prefix`.
 pub(crate) fn profile_config(args: &VerifyArgs, issuer: &str) -> IssuerConfig {
     let mut config = IssuerConfig::new(issuer).tenants(args.tenants.iter().cloned());
+    for other in args.issuers.iter().skip(1) {
+        config = config.also_issuer(other.clone());
+    }
     for audience in &args.audiences {
         config = config.audience(audience.clone());
     }

@@ -203,7 +203,7 @@ async fn load_keys(args: &VerifyArgs, allowed: AlgorithmSet) -> Result<Keys, Cli
                 }
             })
     };
-    match (&args.jwks, &args.issuer) {
+    match (&args.jwks, args.issuer()) {
         (Some(jwks), _) if is_url(jwks) => {
             let source = remote(RemoteJwks::builder(jwks.as_str()), jwks.clone()).await?;
             Ok(Keys {
@@ -664,7 +664,7 @@ impl Context<'_> {
                 Some(format!(
                     "`iss` is {}; accepted: {}",
                     self.claim("iss").map_or("absent".to_owned(), shown),
-                    quoted_list(self.args.issuer.as_deref())
+                    quoted_list(self.args.issuers.iter().map(String::as_str))
                 )),
                 None,
             ),
@@ -933,7 +933,7 @@ impl Context<'_> {
     }
 
     fn issuer_note(&self) -> &'static str {
-        if self.args.issuer.is_some() {
+        if !self.args.issuers.is_empty() {
             "checked"
         } else {
             "not checked: no --issuer"
@@ -1021,7 +1021,7 @@ impl Context<'_> {
             },
             "keys_from": self.keys.description,
             "issuer": claims.issuer(),
-            "issuer_checked": self.args.issuer.is_some(),
+            "issuer_checked": !self.args.issuers.is_empty(),
             "audience": claims.audience().collect::<Vec<_>>(),
             "audience_checked": !self.args.audiences.is_empty(),
             "subject": claims.subject(),

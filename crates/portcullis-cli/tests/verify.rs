@@ -769,3 +769,71 @@ async fn a_profile_takes_an_issuer_template_with_its_tenants() {
     .await;
     assert_eq!(open.code, 2, "{open:?}");
 }
+
+#[tokio::test]
+async fn a_repeated_issuer_accepts_entra_v1_tokens_beside_v2_ones() {
+    use portcullis_testkit::providers::{
+        ENTRA_API_APP_ID_URI, ENTRA_API_CLIENT_ID, ENTRA_TENANT, EntraVersion, Provider, Replica,
+    };
+    let entra = Replica::start(Provider::Entra).await;
+    let (v2, v1) = (entra.issuer(), entra.v1_issuer().unwrap());
+    let verify = |issuers: &[&str], token: String| {
+        let mut args = vec!["verify", "--profile", "entra", "--tenant", ENTRA_TENANT];
+        for issuer in issuers {
+            args.extend(["--issuer", issuer]);
+        }
+        args.extend([
+            "--audience",
+            ENTRA_API_CLIENT_ID,
+            "--audience",
+            ENTRA_API_APP_ID_URI,
+            "--json",
+        ]);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).chain([token]).collect();
+        async move { run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let v1_token = || entra.entra_token(EntraVersion::V1, ENTRA_TENANT).sign();
+    let v2_token = || entra.entra_token(EntraVersion::V2, ENTRA_TENANT).sign();
+    for token in [v1_token(), v2_token()] {
+        let ok = verify(&[&v2, &v1], token).await;
+        assert_eq!(ok.code, 0, "{ok:?}");
+    }
+    // The v2 issuer alone: a v1 token names an issuer that is not accepted.
+    let refused = verify(&[&v2], v1_token()).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert_eq!(
+        refused.json()["error"]["code"],
+        "wrong_issuer",
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn any_of_several_issuers_is_accepted_and_named_when_none_matches() {
+    let idp = TestIssuer::start().await;
+    let (first, other) = (idp.issuer(), "https://other.example.com".to_owned());
+    let verify = |issuers: &[&str], token: String| {
+        let mut args: Vec<String> = vec!["verify".to_owned(), "--json".to_owned()];
+        for issuer in issuers {
+            args.extend(["--issuer".to_owned(), (*issuer).to_owned()]);
+        }
+        args.extend(["--audience".to_owned(), "api".to_owned(), token]);
+        async move { run(&args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    // The keys are discovered from the first issuer; `iss` may be either.
+    let from_other = || idp.token().issuer(&other).sign();
+    let ok = verify(&[&first, &other], from_other()).await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let ok = verify(&[&first, &other], idp.token().sign()).await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let refused = verify(&[&first], from_other()).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    let e = &refused.json()["error"];
+    assert_eq!(e["code"], "wrong_issuer", "{e}");
+    let third = verify(&[&first, "https://third.example.com"], from_other()).await;
+    let detail = third.json()["error"]["detail"].as_str().unwrap().to_owned();
+    assert!(
+        detail.contains(&format!("\"{first}\", \"https://third.example.com\"")),
+        "{detail}"
+    );
+}
