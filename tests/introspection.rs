@@ -436,3 +436,47 @@ async fn an_introspected_token_takes_a_step_up_by_what_the_endpoint_says_of_the_
     let (code, got, _) = get_with(&url, &strong).await;
     assert_eq!((code, got), (401, challenge));
 }
+
+#[tokio::test]
+async fn an_introspected_token_has_the_scopes_and_roles_of_the_issuers_sources() {
+    let idp = TestIssuer::start().await;
+    let config: Config = serde_json::from_value(serde_json::json!({
+        "issuers": [{
+            "issuer": idp.issuer(),
+            "audiences": ["api"],
+            "scope_sources": ["permissions"],
+            "role_sources": ["realm_access.roles"],
+            "introspection": { "client_id": "client-1", "client_secret": "secret-1" }
+        }],
+        "tokens": "introspection",
+    }))
+    .unwrap();
+    let auth = Portcullis::from_config(config).build().await.unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|| async { "orders" }).route_layer(auth.require_scopes(["orders.read"])),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin" }).route_layer(auth.require_roles(["admin"])),
+        )
+        .route_layer(auth.clone());
+    let base = serve(app).await;
+    let sourced = idp.opaque(
+        &idp.token()
+            .scope("orders.write")
+            .claim("permissions", serde_json::json!(["orders.read"]))
+            .claim("realm_access", serde_json::json!({"roles": ["admin"]})),
+    );
+    // `scope` and `roles` are not this issuer's sources: they grant nothing.
+    let unsourced = idp.opaque(
+        &idp.token()
+            .scope("orders.read")
+            .claim("roles", serde_json::json!(["admin"])),
+    );
+    assert_eq!(status(&format!("{base}/orders"), &sourced).await, 200);
+    assert_eq!(status(&format!("{base}/admin"), &sourced).await, 200);
+    assert_eq!(status(&format!("{base}/orders"), &unsourced).await, 403);
+    assert_eq!(status(&format!("{base}/admin"), &unsourced).await, 403);
+}

@@ -412,6 +412,42 @@ impl Validator {
         Ok(claims)
     }
 
+    /// The claims of a JSON object whose authenticity was established without a signature
+    /// (an introspection response, RFC 7662), read as [`Validator::validate`] reads a token's:
+    /// [`Claims::scopes`] and [`Claims::roles`] from this validator's scope and role sources
+    /// (with its scope prefix), where [`Claims::from_trusted_json`] reads `scope`/`scp` and
+    /// `roles`. No rule is checked here: [`Validator::check_claims`] does that.
+    ///
+    /// ```
+    /// use portcullis_core::{ScopeSource, Validator};
+    ///
+    /// let keycloak = Validator::builder()
+    ///     .issuer("https://sso.example.com/realms/shop")
+    ///     .audience("orders")
+    ///     .role_sources(["realm_access.roles".parse::<ScopeSource>().unwrap()])
+    ///     .build()
+    ///     .unwrap();
+    /// let claims = keycloak
+    ///     .trusted_claims(r#"{"active":true,"realm_access":{"roles":["admin"]},"exp":1}"#)
+    ///     .unwrap();
+    /// assert!(claims.roles().contains("admin"));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Claims::from_trusted_json`].
+    pub fn trusted_claims(&self, json: &str) -> Result<Claims, AuthError> {
+        let c = &*self.config;
+        let mut parsed = claims::parse_payload(json, &[])?;
+        let reg = parsed.registered()?;
+        let mut unfinished = Claims::unfinished(json, None, None, reg);
+        if c.extended {
+            let value: Value = serde_json::from_str(json)
+                .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+            c.read_sets(&value, &mut unfinished);
+        }
+        Ok(unfinished.finish(json.into()))
+    }
+
     /// Runs every claim rule of [`Validator::validate`] on claims whose authenticity was
     /// established without a signature, such as those of an opaque token that the
     /// authorization server's introspection endpoint (RFC 7662) vouched for
@@ -680,9 +716,11 @@ impl ValidatorBuilder {
     /// Cost: this, [`scope_prefix`](Self::scope_prefix), [`role_sources`](Self::role_sources),
     /// [`audience_claim`](Self::audience_claim) and [`claim_rule`](Self::claim_rule) read the
     /// payload a second time, as a JSON value, once per token verified (a verified-token
-    /// cache hit reads nothing); a validator without them never does. For claims vouched
-    /// for by introspection ([`Validator::check_claims`]) the rules are checked, but
-    /// [`Claims::scopes`] and [`Claims::roles`] stay those of `scope`/`scp` and `roles`.
+    /// cache hit reads nothing); a validator without them never does. Claims vouched for by
+    /// introspection get the same sources when they are read with
+    /// [`Validator::trusted_claims`] (the introspector does), and the same rules through
+    /// [`Validator::check_claims`]; [`Claims::from_trusted_json`] alone reads
+    /// `scope`/`scp` and `roles`.
     pub fn scope_sources(mut self, sources: impl IntoIterator<Item = ScopeSource>) -> Self {
         self.config.scope_sources = Some(sources.into_iter().collect());
         self

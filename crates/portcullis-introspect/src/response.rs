@@ -50,7 +50,8 @@ pub(crate) fn read(body: &str, validator: &Validator) -> Result<Verdict, Introsp
     if !head.active {
         return Ok(Verdict::Refused(ErrorKind::Inactive.into()));
     }
-    let claims = match Claims::from_trusted_json(body) {
+    // Scopes and roles from the validator's sources, as for a JWT of the same issuer.
+    let claims = match validator.trusted_claims(body) {
         Ok(claims) => claims,
         Err(e) if matches!(e.kind(), ErrorKind::Malformed(_)) => {
             return Err(IntrospectError::with_cause(
@@ -145,6 +146,36 @@ mod tests {
                 .err(),
             Some(ErrorKind::InvalidClaim("exp".into()))
         );
+    }
+
+    #[test]
+    fn scopes_and_roles_come_from_the_validators_sources() {
+        use portcullis_core::ScopeSource;
+        let sourced = Validator::builder()
+            .issuer("https://as.test")
+            .audience("api")
+            .clock(ManualClock::at(1_000))
+            .scope_sources([ScopeSource::Scope, "permissions".parse().unwrap()])
+            .scope_prefix("orders/")
+            .role_sources(["realm_access.roles".parse::<ScopeSource>().unwrap()])
+            .build()
+            .unwrap();
+        let body = format!(
+            r#"{{"active":true,{GOOD},"scope":"orders/read billing/read","permissions":["orders/write"],"roles":["ignored"],"realm_access":{{"roles":["admin"]}}}}"#
+        );
+        let claims = read(&body, &sourced).unwrap().into_result().unwrap();
+        assert!(claims.scopes().contains("read"), "{:?}", claims.scopes());
+        assert!(claims.scopes().contains("write"), "{:?}", claims.scopes());
+        assert!(!claims.scopes().contains("billing/read"));
+        assert!(!claims.scopes().contains("orders/read"));
+        assert!(claims.roles().contains("admin"));
+        assert!(!claims.roles().contains("ignored"));
+        // Without sources, the RFC 7662 `scope` and the `roles` claim, as they are.
+        let plain = read(&body, &rules()).unwrap().into_result().unwrap();
+        assert!(plain.scopes().contains("orders/read"));
+        assert!(!plain.scopes().contains("write"));
+        assert!(plain.roles().contains("ignored"));
+        assert!(!plain.roles().contains("admin"));
     }
 
     #[test]
