@@ -9,7 +9,7 @@ use std::str::FromStr;
 use http::{HeaderName, Method};
 use std::time::Duration;
 
-use portcullis_core::{ClaimRule, ConfigError, ScopeRequirement, StepUp};
+use portcullis_core::{ClaimPath, ClaimRule, ConfigError, ScopeRequirement, StepUp};
 use portcullis_tower::{Access, Policy, Requirements};
 use serde::Deserialize;
 
@@ -348,7 +348,10 @@ impl GatewayConfig {
                     format!("{:?} = {:?}: {why}", c.claim, c.header),
                 )
             };
-            let path = ClaimPath::parse(&c.claim).map_err(|why| invalid(&why))?;
+            let path = ClaimPath::parse(&c.claim).map_err(|why| {
+                let why = why.to_string();
+                invalid(why.split_once(": ").map_or(why.as_str(), |(_, why)| why))
+            })?;
             let header = HeaderName::from_bytes(c.header.as_bytes())
                 .map_err(|_| invalid("not a header name"))?;
             if RESERVED_HEADERS.contains(&header.as_str()) {
@@ -374,68 +377,11 @@ fn method(name: &str) -> Option<Method> {
     token.then(|| Method::from_bytes(name.as_bytes()).ok())?
 }
 
-/// A path into a token's JSON payload, parsed from `a.b`, `"a.b".c`: the names from the
-/// top-level object down.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimPath {
-    names: Vec<String>,
-}
-
-impl ClaimPath {
-    /// Parses a path (see [`ClaimHeaderConfig`]).
-    ///
-    /// # Errors
-    /// A message for an empty path or name, or an unterminated quote.
-    pub fn parse(text: &str) -> Result<ClaimPath, String> {
-        let mut names = Vec::new();
-        let mut rest = text;
-        loop {
-            let (name, after) = if let Some(quoted) = rest.strip_prefix('"') {
-                let Some((name, after)) = quoted.split_once('"') else {
-                    return Err("a quoted name has no closing `\"`".to_owned());
-                };
-                (name, after)
-            } else {
-                match rest.find('.') {
-                    Some(i) => (
-                        rest.get(..i).unwrap_or_default(),
-                        rest.get(i..).unwrap_or_default(),
-                    ),
-                    None => (rest, ""),
-                }
-            };
-            if name.is_empty() {
-                return Err("an empty name (write a name with dots in double quotes)".to_owned());
-            }
-            names.push(name.to_owned());
-            if after.is_empty() {
-                return Ok(ClaimPath { names });
-            }
-            rest = after
-                .strip_prefix('.')
-                .ok_or_else(|| "a quoted name must be followed by `.` or the end".to_owned())?;
-        }
-    }
-
-    /// The names, from the top-level object down.
-    #[must_use]
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Whether this is the claim `scope`, read as the granted scopes (`scope` or `scp`).
-    #[must_use]
-    pub fn is_scope(&self) -> bool {
-        matches!(self.names.as_slice(), [only] if only == "scope")
-    }
-
-    /// The value at this path in `payload`, if any.
-    #[must_use]
-    pub fn find<'a>(&self, payload: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
-        self.names
-            .iter()
-            .try_fold(payload, |value, name| value.as_object()?.get(name))
-    }
+/// Whether a claim header's path is the claim `scope`, which the gateway fills with the
+/// granted scopes (from `scope`, `scp` or the issuer's scope sources), space-separated.
+#[must_use]
+pub fn is_scope_path(path: &ClaimPath) -> bool {
+    matches!(path.names(), [only] if &**only == "scope")
 }
 
 #[cfg(test)]
@@ -452,7 +398,9 @@ mod tests {
 
     #[test]
     fn claim_paths_split_on_dots_outside_quotes() {
-        let p = |s: &str| ClaimPath::parse(s).map(|p| p.names().to_vec());
+        let p = |s: &str| {
+            ClaimPath::parse(s).map(|p| p.names().iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
         assert_eq!(p("sub").unwrap(), ["sub"]);
         assert_eq!(p("realm_access.roles").unwrap(), ["realm_access", "roles"]);
         assert_eq!(
@@ -470,7 +418,7 @@ mod tests {
         );
         assert_eq!(ClaimPath::parse("x.y").unwrap().find(&payload), None);
         // Only the bare name `scope` is the granted scopes.
-        let scope = |s: &str| ClaimPath::parse(s).unwrap().is_scope();
+        let scope = |s: &str| is_scope_path(&ClaimPath::parse(s).unwrap());
         assert!(scope("scope"));
         for other in ["sub", "scp", "scope.x", "x.scope", "\"scope.x\""] {
             assert!(!scope(other), "{other}");

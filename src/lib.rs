@@ -65,8 +65,10 @@ pub use facade::{
 };
 #[cfg(feature = "layer")]
 pub use gateway::{
-    ClaimHeaderConfig, ClaimPath, DEFAULT_GATEWAY_LISTEN, GatewayConfig, RouteAccess, RouteConfig,
-    RouteSyntaxError,
+    ClaimHeaderConfig, DEFAULT_GATEWAY_LISTEN, GatewayConfig, RouteAccess, RouteConfig,
+    RouteSyntaxError, is_scope_path,
 };
+#[cfg(feature = "layer")]
+pub use portcullis_core::ClaimPath;
 #[cfg(feature = "layer")]
 pub use profiles::Issuer;

@@ -40,7 +40,12 @@ impl Service<Request<Body>> for Upstream {
     fn call(&mut self, req: Request<Body>) -> Self::Future {
         let claims = verified_claims(req.extensions());
         let payload = match claims {
-            Some(c) if self.headers.iter().any(|(p, _)| !p.is_scope()) => {
+            Some(c)
+                if self
+                    .headers
+                    .iter()
+                    .any(|(p, _)| !portcullis::is_scope_path(p)) =>
+            {
                 serde_json::from_str(c.as_json()).ok()
             }
             _ => None,
@@ -48,7 +53,7 @@ impl Service<Request<Body>> for Upstream {
         let mut response = Response::new(Body::empty());
         for (path, header) in self.headers.iter() {
             let text = match (claims, &payload) {
-                (Some(c), _) if path.is_scope() => c.scopes().as_str().to_owned(),
+                (Some(c), _) if portcullis::is_scope_path(path) => c.scopes().as_str().to_owned(),
                 (Some(_), Some(payload)) => path.find(payload).map(text_of).unwrap_or_default(),
                 _ => String::new(),
             };
