@@ -152,6 +152,34 @@ async fn entra_multi_tenant_v1_and_v2() {
 }
 
 #[tokio::test]
+async fn entra_single_tenant_takes_its_own_issuer_only() {
+    let entra = Replica::start(Provider::Entra).await;
+    // A single-tenant API trusts its tenant's issuer exactly: no template, no tenant list.
+    let own = entra.issuer().replace("{tenantid}", ENTRA_TENANT);
+    let mut profile = Issuer::entra(own).audience(ENTRA_API_CLIENT_ID);
+    profile.jwks_uri = Some(entra.server().jwks_url());
+    let api = Api::start(profile, vec![("/read", Route::Scopes(vec!["Orders.Read"]))]).await;
+    assert_eq!(api.status("/read", &entra.access_token()).await, 200);
+    for (what, token) in [
+        ("an ID token", entra.id_token()),
+        (
+            "another tenant's token",
+            entra.entra_token(EntraVersion::V2, ENTRA_OTHER_TENANT),
+        ),
+        (
+            "its own tenant's v1 token, without the v1 issuer",
+            entra.entra_token(EntraVersion::V1, ENTRA_TENANT),
+        ),
+        (
+            "the template itself as iss",
+            entra.access_token().issuer(&entra.issuer()),
+        ),
+    ] {
+        assert_eq!(api.status("/any", &token).await, 401, "{what}");
+    }
+}
+
+#[tokio::test]
 async fn entra_refuses_a_template_without_tenants_before_any_fetch() {
     let entra = Replica::start(Provider::Entra).await;
     let error = Portcullis::builder()
