@@ -857,3 +857,83 @@ async fn a_dpop_route_is_not_opened_by_an_option_that_accepts_bound_tokens_as_be
         .await
         .assert(200, &[], "with its proof");
 }
+
+#[tokio::test]
+async fn a_policy_rule_can_require_dpop_with_scopes_where_others_take_bearer_tokens() {
+    use portcullis_core::ScopeRequirement;
+    use portcullis_tower::{Policy, Requirements};
+
+    let clock = ManualClock::at(NOW);
+    let issuer = TestKey::generate(Algorithm::ES256);
+    let jwks = json!({ "keys": [issuer.public_jwk()] }).to_string();
+    let keys = StaticKeys::from_jwks(&jwks, AlgorithmSet::ASYMMETRIC).unwrap();
+    let validator = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let policy = Policy::deny_by_default()
+        .route(
+            "/pay",
+            Requirements::new()
+                .scopes(ScopeRequirement::all_of(["pay"]))
+                .dpop(),
+        )
+        .route("/read", Requirements::new())
+        .build()
+        .unwrap();
+    let auth = BearerAuthLayer::new(JwtVerifier::new(keys, validator))
+        .public_origin(ORIGIN)
+        .dpop(rules(&clock).build().unwrap())
+        .policy(policy);
+    let app = Router::new()
+        .route("/pay", get(|| async { "paid" }))
+        .route("/read", get(|| async { "read" }))
+        .layer(auth);
+    let api = Api {
+        url: serve(app).await,
+        issuer,
+        clock,
+    };
+    let plain = format!("Bearer {}", api.token().scope("pay").sign());
+    api.call("GET", "/read", &[("authorization", &plain)])
+        .await
+        .assert(200, &[], "bearer where the rule asks for no proof");
+    // A bearer token with the scope: only the DPoP challenge, a Bearer retry could not pass.
+    api.call("GET", "/pay", &[("authorization", &plain)])
+        .await
+        .assert(401, &[ALGS], "bearer on the DPoP rule");
+    let client = DpopClient::new(Algorithm::ES256);
+    let bound = |scope: &str| client.bind(api.token().scope(scope)).sign();
+    let call = |token: String| {
+        let proof = client
+            .proof("GET", &format!("{ORIGIN}/pay"))
+            .token(&token)
+            .issued_at(NOW)
+            .sign();
+        let api = &api;
+        async move {
+            api.call(
+                "GET",
+                "/pay",
+                &[
+                    ("authorization", &format!("DPoP {token}")),
+                    ("dpop", &proof),
+                ],
+            )
+            .await
+        }
+    };
+    call(bound("pay"))
+        .await
+        .assert(200, &[], "DPoP with the scope");
+    call(bound("read")).await.assert(
+        403,
+        &[
+            r#"Bearer error="insufficient_scope", scope="pay""#,
+            r#"DPoP algs="RS256 ES256 EdDSA", error="insufficient_scope", scope="pay""#,
+        ],
+        "DPoP without the scope",
+    );
+}
