@@ -227,9 +227,13 @@ impl<H> BearerAuthLayer<H> {
         };
         let own = change(own);
         // Scopes alone keep their own variant (the measured path of `with_scopes`).
-        let access = match (own.scope_requirement(), own.step_up_requirement()) {
-            (Some(scopes), None) if !own.requires_dpop() => Access::Scopes(scopes.clone()),
-            (None, None) if !own.requires_dpop() => Access::Authenticated,
+        let more = own.step_up_requirement().is_some()
+            || own.requires_dpop()
+            || own.role_requirement().is_some()
+            || own.claim_rule().is_some();
+        let access = match own.scope_requirement() {
+            Some(scopes) if !more => Access::Scopes(scopes.clone()),
+            None if !more => Access::Authenticated,
             _ => Access::Requires(own),
         };
         let mut layer = self.clone();

@@ -330,3 +330,31 @@ async fn a_policy_with_an_empty_role_list_or_a_hollow_rule_is_refused_when_built
         assert!(built.is_err(), "{requirements:?}");
     }
 }
+
+#[tokio::test]
+async fn a_layer_of_its_own_requires_roles_and_claims_beside_its_scopes() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let own = auth.with_requirements(
+        Requirements::new()
+            .scopes(ScopeRequirement::all_of(["deploy"]))
+            .roles(ScopeRequirement::all_of(["deployer"]))
+            .claims(ClaimRule::equals("environment", "production")),
+    );
+    let roles_only =
+        auth.with_requirements(Requirements::new().roles(ScopeRequirement::all_of(["auditor"])));
+    let app = Router::new()
+        .route("/deploy", get(|| async { "deployed" }).layer(own))
+        .route("/audit", get(|| async { "audited" }).layer(roles_only));
+    let base = serve(app).await;
+    let good = deployer(&idp, "deploy", &["deployer", "auditor"], "production");
+    assert_eq!(answer_of(&base, "/deploy", &good).await.0, 200);
+    assert_eq!(answer_of(&base, "/audit", &good).await.0, 200);
+    for token in [
+        deployer(&idp, "deploy", &["viewer"], "production"),
+        deployer(&idp, "deploy", &["deployer"], "dev"),
+    ] {
+        assert_eq!(answer_of(&base, "/deploy", &token).await.0, 403);
+        assert_eq!(answer_of(&base, "/audit", &token).await.0, 403);
+    }
+}
