@@ -269,3 +269,51 @@ async fn a_resource_that_is_not_https_or_has_a_query_is_refused_at_build() {
     .unwrap();
     assert!(Portcullis::from_config(config).build().await.is_ok());
 }
+
+#[tokio::test]
+async fn the_scopes_of_route_layers_are_listed_as_they_are_made() {
+    let (listener, base) = listener().await;
+    let resource = format!("{base}/api");
+    let idp = TestIssuer::builder().audience(&resource).start().await;
+    let auth = Portcullis::builder()
+        .issuer(idp.issuer())
+        .resource(&resource)
+        .build()
+        .await
+        .unwrap();
+    let metadata = auth.metadata().unwrap();
+    // Nothing is required yet: no scopes to list, and no empty list either.
+    let before: Value = serde_json::from_str(&metadata.json()).unwrap();
+    assert!(before.get("scopes_supported").is_none(), "{before}");
+    let app = Router::new()
+        .route(
+            "/notes",
+            get(|| async { "notes" }).route_layer(auth.require_scopes(["notes.read"])),
+        )
+        .route(
+            "/notes/new",
+            post(|| async { "made" }).route_layer(
+                auth.require(ScopeRequirement::any_of(["notes.write", "notes.admin"])),
+            ),
+        )
+        .route(
+            "/again",
+            get(|| async { "again" }).route_layer(auth.require_scopes(["notes.read"])),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin" }).layer(auth.with_scopes(["admin"])),
+        )
+        .route_layer(auth.clone())
+        .route_service(metadata.path(), metadata.clone());
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let url = format!("{base}/.well-known/oauth-protected-resource/api");
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        document["scopes_supported"],
+        json!(["notes.read", "notes.write", "notes.admin", "admin"])
+    );
+    assert_eq!(document["resource"], json!(resource));
+    assert_eq!(document["bearer_methods_supported"], json!(["header"]));
+}

@@ -128,6 +128,9 @@ impl<H> BearerAuthLayer<H> {
         if self.settings.access != Access::Authenticated {
             panic!("portcullis: a layer with its own scopes cannot take a policy too");
         }
+        if let Some(metadata) = &self.settings.metadata {
+            metadata.add_scopes(policy.scopes());
+        }
         Arc::make_mut(&mut self.settings).policy = Some(Arc::new(policy));
         self
     }
@@ -226,6 +229,7 @@ impl<H> BearerAuthLayer<H> {
             _ => Requirements::new(),
         };
         let own = change(own);
+        self.advertise(&own);
         // Scopes alone keep their own variant (the measured path of `with_scopes`).
         let more = own.step_up_requirement().is_some()
             || own.requires_dpop()
@@ -264,8 +268,27 @@ impl<H> BearerAuthLayer<H> {
                 .clone()
                 .resource_metadata(metadata.url()),
         );
+        if let Some(policy) = &settings.policy {
+            metadata.add_scopes(policy.scopes());
+        }
+        let own = match &settings.access {
+            Access::Scopes(scopes) => Some(scopes),
+            Access::Requires(requirements) => requirements.scope_requirement(),
+            _ => None,
+        };
+        metadata.add_scopes(own.into_iter().flat_map(|r| r.alternatives().flatten()));
         settings.metadata = Some(metadata);
         self
+    }
+
+    /// Lists the scopes `requirements` name in the metadata's `scopes_supported`, if this
+    /// layer serves metadata.
+    fn advertise(&self, requirements: &Requirements) {
+        if let (Some(metadata), Some(scopes)) =
+            (&self.settings.metadata, requirements.scope_requirement())
+        {
+            metadata.add_scopes(scopes.alternatives().flatten());
+        }
     }
 
     /// The metadata given to [`BearerAuthLayer::resource_metadata`], to mount.
@@ -427,11 +450,13 @@ impl<H> BearerAuthLayer<H> {
     /// among them, as [`BearerAuthLayer::require_scopes`]): a programming error, caught when
     /// the router is built.
     pub fn require(&self, requirements: impl Into<Requirements>) -> RequireScopesLayer<H> {
-        RequireScopesLayer::of(
+        let layer = RequireScopesLayer::of(
             requirements.into(),
             self.settings.answers.clone(),
             self.hook.clone(),
-        )
+        );
+        self.advertise(layer.requirements());
+        layer
     }
 }
 

@@ -22,7 +22,10 @@
 //! let app: axum::Router = axum::Router::new().route_service(metadata.path(), metadata.clone());
 //! ```
 //!
-//! The document is built once, when the builder's `build` runs; the service answers `GET`
+//! `scopes_supported` lists the scopes given to the builder, then those of the route layers
+//! made from a [`BearerAuthLayer`](crate::BearerAuthLayer) that serves this metadata
+//! (`require_scopes`, `require`, `with_scopes`, its policy's rules), as they are made. The
+//! rest of the document is built once, when the builder's `build` runs; the service answers `GET`
 //! and `HEAD` with it (`application/json`, `Cache-Control: public, max-age=…`, and
 //! `Access-Control-Allow-Origin: *`: it is public, and browser clients fetch it from their
 //! own origin), `OPTIONS` for CORS preflights, and anything else `405`. Signed metadata
@@ -30,7 +33,7 @@
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,7 +65,12 @@ struct Document {
     resource: ResourceIdentifier,
     path: String,
     url: String,
-    json: String,
+    /// The document up to `scopes_supported`, without the closing brace...
+    head: String,
+    /// ...and after it, from `bearer_methods_supported` on, with it.
+    tail: String,
+    /// The scopes listed: the builder's, then the route layers' as they are made.
+    scopes: RwLock<Vec<String>>,
     cache_control: HeaderValue,
 }
 
@@ -122,15 +130,41 @@ impl ResourceMetadata {
 
     /// The document.
     #[must_use]
-    pub fn json(&self) -> &str {
-        &self.inner.json
+    pub fn json(&self) -> String {
+        let scopes = self
+            .inner
+            .scopes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut json = self.inner.head.clone();
+        if !scopes.is_empty() {
+            list(&mut json, "scopes_supported", &scopes);
+        }
+        json.push_str(&self.inner.tail);
+        json
+    }
+
+    /// Adds the scopes a route requires to `scopes_supported`, each once (the layer calls
+    /// this for the route layers made from it). A scope that is not an RFC 6749 scope token
+    /// is left out (a route layer refuses to be made with one).
+    pub(crate) fn add_scopes<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) {
+        let mut listed = self
+            .inner
+            .scopes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for scope in scopes {
+            if is_scope_token(scope) && !listed.iter().any(|s| s == scope) {
+                listed.push(scope.to_owned());
+            }
+        }
     }
 
     /// The answer to a request for the document with `method`.
     #[must_use]
     pub fn answer(&self, method: &Method) -> Response<String> {
         let (status, body) = match *method {
-            Method::GET | Method::HEAD => (StatusCode::OK, self.inner.json.clone()),
+            Method::GET | Method::HEAD => (StatusCode::OK, self.json()),
             Method::OPTIONS => (StatusCode::NO_CONTENT, String::new()),
             _ => (StatusCode::METHOD_NOT_ALLOWED, String::new()),
         };
@@ -252,34 +286,35 @@ impl ResourceMetadataBuilder {
                 format!("{bad:?} is not a valid OAuth scope (RFC 6749 section 3.3)"),
             ));
         }
-        let mut json = String::from("{");
-        member(&mut json, "resource", self.resource.as_str());
+        let mut head = String::from("{");
+        member(&mut head, "resource", self.resource.as_str());
         list(
-            &mut json,
+            &mut head,
             "authorization_servers",
             &self.authorization_servers,
         );
-        if !self.scopes.is_empty() {
-            list(&mut json, "scopes_supported", &self.scopes);
-        }
-        list(&mut json, "bearer_methods_supported", &self.bearer_methods);
+        let mut tail = String::from("{");
+        list(&mut tail, "bearer_methods_supported", &self.bearer_methods);
         if let Some(name) = &self.name {
-            member(&mut json, "resource_name", name);
+            member(&mut tail, "resource_name", name);
         }
         if let Some(url) = &self.documentation {
-            member(&mut json, "resource_documentation", url);
+            member(&mut tail, "resource_documentation", url);
         }
         if self.certificate_bound {
-            json.push_str(r#","tls_client_certificate_bound_access_tokens":true"#);
+            tail.push_str(r#","tls_client_certificate_bound_access_tokens":true"#);
         }
         if !self.dpop_algs.is_empty() {
             let algs: Vec<&str> = self.dpop_algs.iter().map(|a| a.as_str()).collect();
-            list(&mut json, "dpop_signing_alg_values_supported", &algs);
+            list(&mut tail, "dpop_signing_alg_values_supported", &algs);
             if self.dpop_required {
-                json.push_str(r#","dpop_bound_access_tokens_required":true"#);
+                tail.push_str(r#","dpop_bound_access_tokens_required":true"#);
             }
         }
-        json.push('}');
+        tail.push('}');
+        // The tail's members (`bearer_methods_supported` always among them) follow the
+        // head's: its placeholder brace becomes their comma.
+        tail.replace_range(..1, ",");
         let cache_control =
             HeaderValue::from_str(&format!("public, max-age={}", self.max_age.as_secs()))
                 .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
@@ -288,7 +323,9 @@ impl ResourceMetadataBuilder {
                 path: self.resource.metadata_path(),
                 url: self.resource.metadata_url(),
                 resource: self.resource,
-                json,
+                head,
+                tail,
+                scopes: RwLock::new(self.scopes),
                 cache_control,
             }),
         })
@@ -369,7 +406,7 @@ mod tests {
             .max_age(Duration::from_secs(60))
             .build()
             .unwrap();
-        let doc: serde_json::Value = serde_json::from_str(m.json()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&m.json()).unwrap();
         assert_eq!(
             doc,
             serde_json::json!({
@@ -389,10 +426,26 @@ mod tests {
         assert_eq!(answer.headers()[CACHE_CONTROL], "public, max-age=60");
         assert_eq!(answer.headers()[CONTENT_TYPE], "application/json");
         assert_eq!(answer.headers()[ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        assert_eq!(answer.body(), m.json());
+        assert_eq!(*answer.body(), m.json());
         assert_eq!(
             m.url(),
             "https://api.example.com/.well-known/oauth-protected-resource/orders"
+        );
+    }
+
+    #[test]
+    fn scopes_added_later_follow_the_builders_each_once_and_every_clone_sees_them() {
+        let m = ResourceMetadata::builder(orders())
+            .authorization_server("https://a.example")
+            .scopes_supported(["read"])
+            .build()
+            .unwrap();
+        let clone = m.clone();
+        clone.add_scopes(["write", "read", "has space", "admin", "write"]);
+        // The text, exactly: members in their order, one comma between each.
+        assert_eq!(
+            m.json(),
+            r#"{"resource":"https://api.example.com/orders","authorization_servers":["https://a.example"],"scopes_supported":["read","write","admin"],"bearer_methods_supported":["header"]}"#
         );
     }
 
@@ -404,7 +457,7 @@ mod tests {
             .dpop(&dpop)
             .build()
             .unwrap();
-        let doc: serde_json::Value = serde_json::from_str(m.json()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&m.json()).unwrap();
         assert!(doc.get("dpop_signing_alg_values_supported").is_some());
         assert!(doc.get("dpop_bound_access_tokens_required").is_none());
         assert!(doc.get("scopes_supported").is_none());
