@@ -294,6 +294,16 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "require-scope", value_name = "S")]
     pub(crate) required_scopes: Vec<String>,
 
+    /// A step-up (RFC 9470), as a route asks for one: the login's `acr` must be one of
+    /// these (repeatable).
+    #[arg(long = "acr-value", value_name = "ACR")]
+    pub(crate) acr_values: Vec<String>,
+
+    /// A step-up (RFC 9470): the login (`auth_time`) must be at most this many seconds old
+    /// (at `--at`, or now).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_auth_age: Option<u64>,
+
     /// What the header's `typ` may say: `at+jwt`, `at+jwt-or-jwt` or `danger-ignore` (the
     /// names of the layer's configuration).
     #[arg(long, value_name = "POLICY", value_parser = parse_typ, default_value = "at+jwt-or-jwt")]

@@ -1,7 +1,7 @@
 //! `portcullis verify --introspect URL`: what the authorization server's RFC 7662 endpoint says
 //! about a token (opaque or not), checked with the layer's own claim rules.
 
-use portcullis_core::{AuthError, Claims, ErrorKind, ScopeRequirement, Validator};
+use portcullis_core::{AuthError, Claims, ErrorKind, Validator};
 use portcullis_introspect::{
     AuthMethod, ClientSecret, IntrospectError, IntrospectErrorKind, Introspector,
 };
@@ -27,6 +27,7 @@ pub(crate) async fn run(args: &VerifyArgs, endpoint: &str) -> Result<bool, CliEr
             "--introspect needs --client-id and --client-secret-env",
         ));
     };
+    crate::rules::step_up(args)?;
     let secret = ClientSecret::from_env(var).map_err(|e| CliError::new(e.to_string()))?;
     let method = if args.client_secret_post {
         AuthMethod::ClientSecretPost
@@ -45,15 +46,10 @@ pub(crate) async fn run(args: &VerifyArgs, endpoint: &str) -> Result<bool, CliEr
         .map_err(|e| failed(endpoint, &e))?;
     let mut verdict = answer.verdict;
     if let Ok(claims) = &verdict
-        && !args.required_scopes.is_empty()
+        && let Err(e) =
+            crate::rules::route_rules(args, claims, args.at.unwrap_or_else(time::now_unix))?
     {
-        let wanted = args
-            .required_scopes
-            .iter()
-            .flat_map(|s| s.split_whitespace());
-        if let Err(e) = ScopeRequirement::all_of(wanted).check(claims.scopes()) {
-            verdict = Err(e);
-        }
+        verdict = Err(e);
     }
     let shown = Shown {
         args,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use portcullis_core::dpop::Dpop;
 use portcullis_core::{
     Algorithm, AlgorithmSet, AuthError, Claims, ErrorKind, KeyErrorKind, KeySet, ManualClock,
-    Presentation, Scheme, ScopeRequirement, TypPolicy, Validator, VerifyingKey,
+    Presentation, Scheme, TypPolicy, Validator, VerifyingKey,
 };
 use portcullis_jwks::{
     KeySource, RemoteJwks, RemoteJwksBuilder, SourceError, SourceErrorKind, StaticKeys,
@@ -51,6 +51,8 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
         AlgorithmSet::ASYMMETRIC
     };
     let validator = validator(args, allowed)?;
+    // A step-up that cannot be a route's rule is a usage error, found before any fetch.
+    crate::rules::step_up(args)?;
     let keys = load_keys(args, allowed).await?;
     let now = args.at.unwrap_or_else(time::now_unix);
 
@@ -82,15 +84,9 @@ pub(crate) async fn run(args: &VerifyArgs) -> Result<bool, CliError> {
         }
     };
     if let Ok(claims) = &result
-        && !args.required_scopes.is_empty()
+        && let Err(e) = crate::rules::route_rules(args, claims, now)?
     {
-        let wanted = args
-            .required_scopes
-            .iter()
-            .flat_map(|s| s.split_whitespace());
-        if let Err(e) = ScopeRequirement::all_of(wanted).check(claims.scopes()) {
-            result = Err(e);
-        }
+        result = Err(e);
     }
     let snapshot = keys.source.snapshot();
     let context = Context {
@@ -761,6 +757,19 @@ impl Context<'_> {
                     None,
                 )
             }
+            ErrorKind::InsufficientUserAuthentication(refusal) => (
+                "step_up",
+                format!(
+                    "the login is as strong and as recent as asked ({})",
+                    refusal.required()
+                ),
+                Some(format!(
+                    "acr: {}, auth_time: {}",
+                    self.claim("acr").map_or("absent".to_owned(), shown),
+                    self.claim("auth_time").map_or("absent".to_owned(), shown),
+                )),
+                None,
+            ),
             ErrorKind::KeysUnavailable => (
                 "keys",
                 "the key source holds usable keys".to_owned(),

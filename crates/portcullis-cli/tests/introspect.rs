@@ -169,3 +169,36 @@ async fn wrong_credentials_and_a_dead_endpoint_are_errors_not_refusals() {
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("--client-id"), "{missing:?}");
 }
+
+#[tokio::test]
+async fn a_step_up_is_checked_on_what_the_endpoint_says_of_the_login() {
+    let idp = TestIssuer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let login = |acr: &str, ago: u64| {
+        idp.opaque(
+            &idp.token()
+                .claim("acr", serde_json::json!(acr))
+                .claim("auth_time", serde_json::json!(now - ago)),
+        )
+    };
+    let step_up = ["--acr-value", "mfa", "--max-auth-age", "300", "--json"];
+    let strong = login("mfa", 10);
+    let mut args = step_up.to_vec();
+    args.push(&strong);
+    let out = introspect(&idp, &args).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for weak in [login("pwd", 10), login("mfa", 3600)] {
+        let mut args = step_up.to_vec();
+        args.push(&weak);
+        let out = introspect(&idp, &args).await;
+        assert_eq!(out.code, 1, "{out:?}");
+        assert_eq!(
+            out.json()["error"]["code"],
+            "insufficient_user_authentication",
+            "{out:?}"
+        );
+    }
+}

@@ -837,3 +837,81 @@ async fn any_of_several_issuers_is_accepted_and_named_when_none_matches() {
         "{detail}"
     );
 }
+
+#[tokio::test]
+async fn a_step_up_is_checked_as_a_route_would_at_the_given_time() {
+    let issuer = TestIssuer::start().await;
+    let at = "1700000000";
+    let login = |acr: &str, auth_time: i64| {
+        issuer
+            .token()
+            .now(1_700_000_000)
+            .expires_in(3600)
+            .scope("pay")
+            .claim("acr", json!(acr))
+            .claim("auth_time", json!(auth_time))
+            .sign()
+    };
+    let iss = issuer.issuer();
+    let step_up = [
+        "--acr-value",
+        "mfa",
+        "--acr-value",
+        "hwk",
+        "--max-auth-age",
+        "300",
+        "--at",
+        at,
+    ];
+    let mut args = vec!["verify", "--issuer", &iss, "--audience", "api", "--json"];
+    args.extend_from_slice(&step_up);
+    let recent = login("hwk", 1_699_999_800);
+    args.push(&recent);
+    let ok = run(&args).await;
+    assert_eq!(ok.code, 0, "{ok:?}");
+    for (what, token, detail) in [
+        (
+            "a weaker login",
+            login("pwd", 1_699_999_800),
+            r#"acr: "pwd", auth_time: 1699999800"#,
+        ),
+        (
+            "an older login",
+            login("mfa", 1_699_999_000),
+            r#"acr: "mfa", auth_time: 1699999000"#,
+        ),
+        (
+            "no login facts at all",
+            issuer
+                .token()
+                .now(1_700_000_000)
+                .expires_in(3600)
+                .scope("pay")
+                .sign(),
+            "acr: absent, auth_time: absent",
+        ),
+    ] {
+        let e = refusal(&issuer, &token, &step_up).await;
+        assert_eq!(e["code"], "insufficient_user_authentication", "{what}: {e}");
+        assert_eq!(e["rule"], "step_up", "{what}: {e}");
+        assert_eq!(e["detail"], detail, "{what}: {e}");
+    }
+    // The step-up is judged before the scopes, as the layer does.
+    let mut both = step_up.to_vec();
+    both.extend(["--require-scope", "admin"]);
+    let e = refusal(&issuer, &login("pwd", 1_699_999_800), &both).await;
+    assert_eq!(e["code"], "insufficient_user_authentication", "{e}");
+    let e = refusal(&issuer, &login("mfa", 1_699_999_800), &both).await;
+    assert_eq!(e["code"], "insufficient_scope", "{e}");
+    // A step-up that could not be a route's rule is a usage error.
+    let bad = run(&[
+        "verify",
+        "--issuer",
+        &iss,
+        "--acr-value",
+        "two words",
+        &login("mfa", 1_699_999_800),
+    ])
+    .await;
+    assert_eq!(bad.code, 2, "{bad:?}");
+}
