@@ -842,6 +842,7 @@ impl Portcullis {
             replay: None,
             revocations: None,
             shared_verdicts: None,
+            forwarded: None,
         }
     }
 }
@@ -857,6 +858,7 @@ pub struct PortcullisBuilder {
     replay: Option<Replay>,
     revocations: Option<Revocations>,
     shared_verdicts: Option<SharedVerdictCache>,
+    forwarded: Option<portcullis_tower::ForwardedOrigins>,
 }
 
 /// The introspection verdict cache shared by the replicas, given to the builder.
@@ -1012,6 +1014,14 @@ impl PortcullisBuilder {
     /// Start without the keys, fetching them on first use (see [`Config::lazy_start`]).
     pub fn lazy_start(mut self) -> Self {
         self.config.lazy_start = true;
+        self
+    }
+
+    /// Several public origins, each request's chosen by a trusted proxy's forwarded header
+    /// (see [`ForwardedOrigins`](portcullis_tower::ForwardedOrigins)), in place of
+    /// [`PortcullisBuilder::public_origin`]: for an API clients reach under several names.
+    pub fn forwarded_origins(mut self, origins: portcullis_tower::ForwardedOrigins) -> Self {
+        self.forwarded = Some(origins);
         self
     }
 
@@ -1203,7 +1213,7 @@ impl PortcullisBuilder {
                 ));
             }
             None => None,
-            Some(_) if origin.is_none() => {
+            Some(_) if origin.is_none() && self.forwarded.is_none() => {
                 return Err(ConfigError::missing(
                     "public_origin",
                     "DPoP proofs name the URI the client called (htu): set public_origin to \
@@ -1290,8 +1300,16 @@ impl PortcullisBuilder {
             layer = layer.optional();
         }
         let policy = self.policy;
-        if let Some(origin) = origin {
-            layer = layer.public_origin(origin);
+        match (origin, self.forwarded) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "public_origin",
+                    "give public_origin or forwarded_origins, not both",
+                ));
+            }
+            (Some(origin), None) => layer = layer.public_origin(origin),
+            (None, Some(forwarded)) => layer = layer.forwarded_origins(forwarded),
+            (None, None) => {}
         }
         if let Some(resource) = resource {
             let mut metadata = ResourceMetadata::builder(resource).bearer_methods(&sources);

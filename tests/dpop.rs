@@ -937,3 +937,115 @@ async fn a_policy_rule_can_require_dpop_with_scopes_where_others_take_bearer_tok
         "DPoP without the scope",
     );
 }
+
+/// The API behind a layer with `origins`, served with each connection's address in the
+/// requests (axum's `ConnectInfo`), as a server behind proxies is.
+async fn api_behind_proxies(origins: portcullis_tower::ForwardedOrigins) -> Api {
+    use std::net::SocketAddr;
+
+    let clock = ManualClock::at(NOW);
+    let issuer = TestKey::generate(Algorithm::ES256);
+    let jwks = json!({ "keys": [issuer.public_jwk()] }).to_string();
+    let keys = StaticKeys::from_jwks(&jwks, AlgorithmSet::ASYMMETRIC).unwrap();
+    let validator = Validator::builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let origins = origins.peer_address(|extensions| {
+        extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip())
+    });
+    let layer = BearerAuthLayer::new(JwtVerifier::new(keys, validator))
+        .forwarded_origins(origins)
+        .dpop(rules(&clock).build().unwrap());
+    let app = Router::new()
+        .route("/read", get(|| async { "read" }))
+        .route_layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .into_future(),
+    );
+    Api { url, issuer, clock }
+}
+
+#[tokio::test]
+async fn htu_names_the_origin_a_trusted_proxy_forwards_and_no_other() {
+    use portcullis_tower::{ForwardedHeader, ForwardedOrigins};
+
+    const OTHER: &str = "https://api.example.org";
+    let origins = || ForwardedOrigins::new([ORIGIN, OTHER]).unwrap();
+    let trusted = api_behind_proxies(origins().trusted_proxies(["127.0.0.0/8"]).unwrap()).await;
+    let untrusted = api_behind_proxies(origins().trusted_proxies(["10.0.0.0/8"]).unwrap()).await;
+    let x_forwarded = api_behind_proxies(
+        origins()
+            .trusted_proxies(["127.0.0.1"])
+            .unwrap()
+            .header(ForwardedHeader::XForwarded),
+    )
+    .await;
+    let client = DpopClient::new(Algorithm::ES256);
+    async fn call(client: &DpopClient, api: &Api, htu: &str, forwarded: &[(&str, &str)]) -> Answer {
+        let token = client.bind(api.token()).sign();
+        let proof = client
+            .proof("GET", &format!("{htu}/read"))
+            .token(&token)
+            .issued_at(NOW)
+            .sign();
+        let authorization = format!("DPoP {token}");
+        let mut headers = vec![("authorization", authorization.as_str()), ("dpop", &proof)];
+        headers.extend_from_slice(forwarded);
+        api.call("GET", "/read", &headers).await
+    }
+    let by_org = [(
+        "forwarded",
+        "for=192.0.2.7;proto=https;host=api.example.org",
+    )];
+    let by_evil = [("forwarded", "proto=https;host=evil.example")];
+    // The proxy says the client called the other name: proofs for it pass, not for the first.
+    call(&client, &trusted, OTHER, &by_org)
+        .await
+        .assert(200, &[], "trusted, other name");
+    call(&client, &trusted, ORIGIN, &by_org).await.assert(
+        401,
+        &INVALID_PROOF,
+        "trusted, proof for the name not called",
+    );
+    // Without a header, or naming an origin not configured: the first origin.
+    call(&client, &trusted, ORIGIN, &[])
+        .await
+        .assert(200, &[], "no header");
+    call(&client, &trusted, ORIGIN, &by_evil)
+        .await
+        .assert(200, &[], "unknown name");
+    call(&client, &trusted, "https://evil.example", &by_evil)
+        .await
+        .assert(401, &INVALID_PROOF, "a proof for an unconfigured name");
+    // A peer outside the trusted networks chooses nothing.
+    call(&client, &untrusted, OTHER, &by_org)
+        .await
+        .assert(401, &INVALID_PROOF, "untrusted peer");
+    call(&client, &untrusted, ORIGIN, &by_org)
+        .await
+        .assert(200, &[], "untrusted, first name");
+    // X-Forwarded-*: the nearest proxy's values; `Forwarded` is not read then.
+    let x_org = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example, api.example.org"),
+    ];
+    call(&client, &x_forwarded, OTHER, &x_org)
+        .await
+        .assert(200, &[], "x-forwarded");
+    call(&client, &x_forwarded, OTHER, &by_org).await.assert(
+        401,
+        &INVALID_PROOF,
+        "Forwarded on an X-Forwarded layer",
+    );
+}

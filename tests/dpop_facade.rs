@@ -166,6 +166,34 @@ async fn configurations_that_cannot_protect_are_refused_before_any_fetch() {
     ] {
         assert!(base().public_origin(good).build().await.is_ok(), "{good}");
     }
+    // Several origins chosen by trusted proxies take the place of the one public origin.
+    let forwarded =
+        || portcullis_tower::ForwardedOrigins::new([ORIGIN, "https://api.example.org"]).unwrap();
+    let both = base()
+        .dpop(DpopConfig::new())
+        .public_origin(ORIGIN)
+        .forwarded_origins(forwarded())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            kind(both),
+            ConfigErrorKind::Invalid {
+                setting: "public_origin",
+                ..
+            }
+        ),
+        "public_origin and forwarded_origins"
+    );
+    assert!(
+        base()
+            .dpop(DpopConfig::new())
+            .forwarded_origins(forwarded())
+            .build()
+            .await
+            .is_ok()
+    );
 
     let replicas: DpopConfig = serde_json::from_value(json!({ "replicas": 2 })).unwrap();
     let e = base()

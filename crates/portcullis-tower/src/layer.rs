@@ -65,6 +65,7 @@ impl BearerAuthLayer {
                 access: Access::Authenticated,
                 answers: Arc::new(Answers::default()),
                 origin: None,
+                forwarded: None,
                 dpop: None,
                 certificate: Default::default(),
                 metadata: None,
@@ -300,10 +301,24 @@ impl<H> BearerAuthLayer<H> {
     /// The public origin clients address (`https://api.example.com`), from which the
     /// verifier learns each request's public target URI (for DPoP's `htu`). Never guessed
     /// from the `Host` header.
+    /// Replaces [`BearerAuthLayer::forwarded_origins`].
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         let origin = origin.into();
         let origin = origin.trim_end_matches('/');
-        Arc::make_mut(&mut self.settings).origin = Some(origin.into());
+        let settings = Arc::make_mut(&mut self.settings);
+        settings.origin = Some(origin.into());
+        settings.forwarded = None;
+        self
+    }
+
+    /// Several public origins for one API reached under several names, each request's
+    /// chosen by the forwarded header of a trusted proxy among the configured ones (the
+    /// first when no trusted proxy names another): see [`ForwardedOrigins`](crate::ForwardedOrigins).
+    /// Replaces [`BearerAuthLayer::public_origin`].
+    pub fn forwarded_origins(mut self, origins: crate::ForwardedOrigins) -> Self {
+        let settings = Arc::make_mut(&mut self.settings);
+        settings.forwarded = Some(Arc::new(origins));
+        settings.origin = None;
         self
     }
 

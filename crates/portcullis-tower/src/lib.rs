@@ -69,6 +69,7 @@ mod answer;
 pub mod axum;
 mod certificate;
 mod credentials;
+mod forwarded;
 mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
@@ -86,6 +87,7 @@ mod service;
 pub use answer::{Answers, DEFAULT_RETRY_AFTER_SECS, Protocol, Rejection, answer};
 pub use certificate::{CertificateError, CertificateSource, MAX_CERTIFICATE_HEADER_LEN};
 pub use credentials::{InvalidRequest, TokenSources};
+pub use forwarded::{ForwardedHeader, ForwardedOrigins, PeerAddr};
 pub use future::ResponseFuture;
 pub use layer::BearerAuthLayer;
 pub use path::{AmbiguousPath, AmbiguousPathKind, canonical_path};

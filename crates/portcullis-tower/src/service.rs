@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub(crate) answers: Arc<Answers>,
     /// The public origin clients address, for the presentation's target URI.
     pub(crate) origin: Option<Box<str>>,
+    /// Or several, chosen per request by a trusted proxy's forwarded header.
+    pub(crate) forwarded: Option<Arc<crate::ForwardedOrigins>>,
     /// The verifier's [`Verifier::accepts_only_b64tokens`], asked once when the layer is
     /// built (a router asks all its entries).
     pub(crate) b64_only: bool,
@@ -252,7 +254,10 @@ where
             req.method().as_str(),
             uri.path_and_query().map_or(uri.path(), |pq| pq.as_str()),
         );
-        if let Some(origin) = &settings.origin {
+        if let Some(forwarded) = &settings.forwarded {
+            presentation =
+                presentation.with_origin(forwarded.origin_of(req.headers(), req.extensions()));
+        } else if let Some(origin) = &settings.origin {
             presentation = presentation.with_origin(origin);
         }
         if let Some(proof) = proof {
@@ -410,6 +415,7 @@ impl Settings {
             access: Access::Authenticated,
             answers: Arc::new(answers),
             origin: None,
+            forwarded: None,
             b64_only: false,
             dpop: None,
             certificate: crate::certificate::CertificateSource::default(),
