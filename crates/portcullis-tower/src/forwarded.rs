@@ -1,36 +1,4 @@
-//! [`ForwardedOrigins`]: the public origin of each request, among configured ones, chosen by
-//! the forwarded header of a trusted proxy (RFC 7239 `Forwarded`, or `X-Forwarded-Proto` and
-//! `X-Forwarded-Host`), for an API that clients reach under several names through proxies
-//! that say which one they used.
-//!
-//! DPoP proofs name the URI the client called (`htu`); behind a TLS-terminating proxy the
-//! server sees another. With one name, [`BearerAuthLayer::public_origin`] is all it takes.
-//! With several, the proxy's header says which, and three rules keep an attacker from
-//! choosing: the header is read only from a peer inside a trusted network (the connection's
-//! address, from the request's extensions), its origin must be one of the configured ones
-//! (compared after normalising scheme and host case and default ports), and anything else (an
-//! untrusted peer, no header, a malformed one, an origin not configured) falls back to the
-//! first configured origin, never to the `Host` header.
-//!
-//! ```
-//! use std::net::SocketAddr;
-//! use portcullis_tower::{ForwardedHeader, ForwardedOrigins};
-//!
-//! let origins = ForwardedOrigins::new(["https://api.example.com", "https://api.example.org"])
-//!     .unwrap()
-//!     .trusted_proxies(["10.0.0.0/8", "127.0.0.1/32"])
-//!     .unwrap()
-//!     .header(ForwardedHeader::XForwarded)
-//!     // axum: the connection's address, from `into_make_service_with_connect_info`.
-//!     .peer_address(|extensions| {
-//!         extensions
-//!             .get::<axum::extract::ConnectInfo<SocketAddr>>()
-//!             .map(|info| info.0.ip())
-//!     });
-//! # let _ = origins;
-//! ```
-//!
-//! [`BearerAuthLayer::public_origin`]: crate::BearerAuthLayer::public_origin
+//! [`ForwardedOrigins`]: several public origins, chosen per request by a trusted proxy.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -119,9 +87,41 @@ impl Network {
     }
 }
 
-/// The public origins of an API reached under several names, chosen per request by a
-/// trusted proxy's forwarded header; see the [module](self) docs. Give it to
-/// [`BearerAuthLayer::forwarded_origins`](crate::BearerAuthLayer::forwarded_origins).
+/// The public origin of each request, among configured ones, chosen by
+/// the forwarded header of a trusted proxy (RFC 7239 `Forwarded`, or `X-Forwarded-Proto` and
+/// `X-Forwarded-Host`), for an API that clients reach under several names through proxies
+/// that say which one they used.
+///
+/// DPoP proofs name the URI the client called (`htu`); behind a TLS-terminating proxy the
+/// server sees another. With one name, [`BearerAuthLayer::public_origin`] is all it takes.
+/// With several, the proxy's header says which, and three rules keep an attacker from
+/// choosing: the header is read only from a peer inside a trusted network (the connection's
+/// address, from the request's extensions), its origin must be one of the configured ones
+/// (compared after normalising scheme and host case and default ports), and anything else (an
+/// untrusted peer, no header, a malformed one, an origin not configured) falls back to the
+/// first configured origin, never to the `Host` header.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use portcullis_tower::{ForwardedHeader, ForwardedOrigins};
+///
+/// let origins = ForwardedOrigins::new(["https://api.example.com", "https://api.example.org"])
+///     .unwrap()
+///     .trusted_proxies(["10.0.0.0/8", "127.0.0.1/32"])
+///     .unwrap()
+///     .header(ForwardedHeader::XForwarded)
+///     // axum: the connection's address, from `into_make_service_with_connect_info`.
+///     .peer_address(|extensions| {
+///         extensions
+///             .get::<axum::extract::ConnectInfo<SocketAddr>>()
+///             .map(|info| info.0.ip())
+///     });
+/// # let _ = origins;
+/// ```
+///
+/// [`BearerAuthLayer::public_origin`]: crate::BearerAuthLayer::public_origin
+///
+/// Give it to [`BearerAuthLayer::forwarded_origins`](crate::BearerAuthLayer::forwarded_origins).
 #[derive(Debug, Clone)]
 pub struct ForwardedOrigins {
     /// As configured (a path prefix kept), trailing `/` taken off; the first is the default.
