@@ -724,6 +724,23 @@ mod tests {
             [Box::from("https://x.example/roles")]
         );
         assert!(ClaimPath::top_level("").is_none());
+        assert!(ClaimPath::top_level("a\"b").is_none());
+        let names = |n: &[&str]| ClaimPath::from_names(n).map(|p| p.to_string());
+        assert_eq!(
+            names(&["resource_access", "my.app", "roles"]).as_deref(),
+            Some(r#"resource_access."my.app".roles"#)
+        );
+        assert_eq!(names(&["sub"]).as_deref(), Some("sub"));
+        for bad in [
+            &[][..],
+            &[""],
+            &["a", ""],
+            &["", "a"],
+            &["a\"b"],
+            &["a", "\""],
+        ] {
+            assert_eq!(names(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
