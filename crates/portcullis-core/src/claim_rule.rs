@@ -881,9 +881,14 @@ mod tests {
             assert!(!ok(&bad, &json!({"a": ["x"], "": "x"})), "{bad:?}");
         }
         let mut deep = ClaimRule::equals("a", "x");
-        for _ in 0..=MAX_RULE_DEPTH {
+        for _ in 0..MAX_RULE_DEPTH {
             deep = ClaimRule::all_of([deep]);
         }
+        // As deep as allowed: valid, and evaluated to the end.
+        assert!(deep.clone().validated().is_ok());
+        assert!(ok(&deep, &json!({"a": "x"})));
+        // One level more: refused, and never satisfied if used unvalidated.
+        let deep = ClaimRule::any_of([deep]);
         assert!(deep.clone().validated().is_err());
         assert!(!ok(&deep, &json!({"a": "x"})));
         assert!(ClaimRule::contains_all("a", ["x"]).validated().is_ok());
