@@ -891,6 +891,15 @@ mod tests {
         let deep = ClaimRule::any_of([deep]);
         assert!(deep.clone().validated().is_err());
         assert!(!ok(&deep, &json!({"a": "x"})));
+        // The same bound through any-of alone.
+        let mut wide = ClaimRule::equals("a", "x");
+        for _ in 0..MAX_RULE_DEPTH {
+            wide = ClaimRule::any_of([wide]);
+        }
+        assert!(ok(&wide, &json!({"a": "x"})));
+        let wide = ClaimRule::any_of([wide]);
+        assert!(wide.clone().validated().is_err());
+        assert!(!ok(&wide, &json!({"a": "x"})));
         assert!(ClaimRule::contains_all("a", ["x"]).validated().is_ok());
     }
 
