@@ -903,6 +903,77 @@ mod tests {
         assert!(ClaimRule::contains_all("a", ["x"]).validated().is_ok());
     }
 
+    #[cfg(feature = "serde")]
+    #[test]
+    fn configuration_forms_read_as_the_constructors_build() {
+        let read = |text: &str| serde_json::from_str::<ClaimRule>(text);
+        for (text, built) in [
+            (
+                r#"{"claim": "a", "present": true}"#,
+                ClaimRule::present("a"),
+            ),
+            (
+                r#"{"claim": "a", "equals": "x"}"#,
+                ClaimRule::equals("a", "x"),
+            ),
+            (
+                r#"{"claim": "a", "equals": true}"#,
+                ClaimRule::equals("a", true),
+            ),
+            (
+                r#"{"claim": "a", "equals": -7}"#,
+                ClaimRule::equals("a", -7_i64),
+            ),
+            (
+                r#"{"claim": "a", "one_of": ["x", 2, false]}"#,
+                ClaimRule::one_of(
+                    "a",
+                    [
+                        ClaimValue::from("x"),
+                        ClaimValue::Integer(2),
+                        ClaimValue::Bool(false),
+                    ],
+                ),
+            ),
+            (
+                r#"{"claim": "a", "contains": "x"}"#,
+                ClaimRule::contains("a", "x"),
+            ),
+            (
+                r#"{"claim": "a", "contains_any": ["x", "y"]}"#,
+                ClaimRule::contains_any("a", ["x", "y"]),
+            ),
+            (
+                r#"{"claim": "a", "contains_all": ["x", "y"]}"#,
+                ClaimRule::contains_all("a", ["x", "y"]),
+            ),
+            (
+                r#"{"all_of": [{"claim": "a", "equals": "x"}]}"#,
+                ClaimRule::all_of([ClaimRule::equals("a", "x")]),
+            ),
+            (
+                r#"{"any_of": [{"claim": "a", "equals": "x"}, {"claim": "b", "present": true}]}"#,
+                ClaimRule::any_of([ClaimRule::equals("a", "x"), ClaimRule::present("b")]),
+            ),
+        ] {
+            assert_eq!(read(text).unwrap(), built, "{text}");
+        }
+        for bad in [
+            r#"{"claim": "a", "present": false}"#,
+            r#"{"claim": "a", "equals": 1.5}"#,
+            r#"{"claim": "a", "equals": null}"#,
+            r#"{"claim": "a", "equals": ["x"]}"#,
+            r#"{"claim": "a", "one_of": [{}]}"#,
+            r#"{"claim": "a", "all_of": [{"claim": "b", "present": true}]}"#,
+            r#"{"any_of": [], "all_of": []}"#,
+            r#"{"equals": "x"}"#,
+            r#"{"claim": "a"}"#,
+            r#"{"claim": "a", "equals": "x", "contains": "x"}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn check_refuses_with_the_rule_and_reads_verified_claims() {
         let claims =
