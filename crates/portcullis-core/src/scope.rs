@@ -375,6 +375,49 @@ pub(crate) fn read_sources(
 #[cfg(test)]
 mod tests {
     #[test]
+    fn names_are_granted_once_and_only_whole() {
+        use super::{ScopeSource, Scopes, read_sources};
+        assert_eq!(
+            Scopes::from_names(["a", "b", "a", "", "c d", "b"]).as_str(),
+            "a b"
+        );
+        let payload = serde_json::json!({
+            "scope": "notes/read  notes/ notes/read billing/read notes/write",
+            "permissions": ["notes/write", "notes/admin", 7, "with space"],
+            "realm_access": {"roles": ["ops", "ops", ""]},
+        });
+        let sources = [ScopeSource::Scope, ScopeSource::Permissions];
+        assert_eq!(
+            read_sources(&sources, Some("notes/"), &payload).as_str(),
+            "read write admin"
+        );
+        let roles: ScopeSource = "realm_access.roles".parse().unwrap();
+        assert_eq!(read_sources(&[roles], None, &payload).as_str(), "ops");
+        assert_eq!(
+            read_sources(&[ScopeSource::Permissions], None, &payload).as_str(),
+            "notes/write notes/admin"
+        );
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn sources_are_written_and_read_by_their_names() {
+        use super::ScopeSource;
+        for (source, text) in [
+            (ScopeSource::Scp, "\"scp\""),
+            (ScopeSource::Permissions, "\"permissions\""),
+            (
+                "realm_access.roles".parse().unwrap(),
+                "\"realm_access.roles\"",
+            ),
+        ] {
+            assert_eq!(serde_json::to_string(&source).unwrap(), text);
+            assert_eq!(serde_json::from_str::<ScopeSource>(text).unwrap(), source);
+        }
+        assert!(serde_json::from_str::<ScopeSource>("\"a..b\"").is_err());
+    }
+
+    #[test]
     fn scope_tokens_follow_rfc_6749() {
         use super::is_scope_token;
         for good in ["read", "orders.read", "https://api.example.com/x", "a!#[]~"] {

@@ -270,5 +270,8 @@ mod tests {
         assert!(t.clone().tenants(["a/b"]).validated().is_err());
         let any = t.danger_accept_any_tenant().validated().unwrap();
         assert!(any.allows("c"));
+        assert_eq!(listed.as_str(), V2);
+        assert_eq!(listed.allowed_tenants().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(any.allowed_tenants().count(), 0);
     }
 }
