@@ -485,7 +485,10 @@ mod tests {
         assert!(ForwardedOrigins::new(Vec::<String>::new()).is_err());
         let o = ForwardedOrigins::new(["http://127.0.0.1:8080/"]).unwrap();
         assert_eq!(o.default_origin(), "http://127.0.0.1:8080");
-        for loopback in ["http://localhost", "http://[::1]:8080"] {
+        for v6 in ["https://[2001:db8::1]", "https://[2001:db8::1]:8443"] {
+            assert!(ForwardedOrigins::new([v6]).is_ok(), "{v6}");
+        }
+        for loopback in ["http://localhost", "http://[::1]:8080", "http://[::1]"] {
             assert!(ForwardedOrigins::new([loopback]).is_ok(), "{loopback}");
         }
         assert!(ForwardedOrigins::new(["http://api.example.com"]).is_err());
