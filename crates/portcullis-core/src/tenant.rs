@@ -273,5 +273,7 @@ mod tests {
         assert_eq!(listed.as_str(), V2);
         assert_eq!(listed.allowed_tenants().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(any.allowed_tenants().count(), 0);
+        assert!(any.accepts_any_tenant());
+        assert!(!listed.accepts_any_tenant());
     }
 }

@@ -353,3 +353,35 @@ fn configuration_mistakes_are_refused() {
         );
     }
 }
+
+#[test]
+fn each_source_setting_alone_changes_what_a_token_grants() {
+    let t = token()
+        .scope("notes/read other")
+        .claim("realm_access", json!({"roles": ["admin"]}));
+    // A prefix alone (default sources): only the prefixed scopes, prefix taken off.
+    let prefixed = builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .scope_prefix("notes/")
+        .build()
+        .unwrap();
+    assert_eq!(check(&prefixed, &t).unwrap().scopes().as_str(), "read");
+    // Role sources alone: roles from the path, scopes as usual.
+    let keycloak = builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .role_sources(["realm_access.roles".parse::<ScopeSource>().unwrap()])
+        .build()
+        .unwrap();
+    let claims = check(&keycloak, &t).unwrap();
+    assert!(claims.roles().contains("admin"));
+    assert_eq!(claims.scopes().as_str(), "notes/read other");
+    // Neither: roles from `roles` only.
+    let plain = builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .build()
+        .unwrap();
+    assert!(!check(&plain, &t).unwrap().roles().contains("admin"));
+}

@@ -610,6 +610,30 @@ impl Pattern {
 mod tests {
     use super::*;
 
+    #[test]
+    fn requirements_from_one_part_hold_that_part_only() {
+        let step_up = StepUp::acr(["mfa"]);
+        let scopes = ScopeRequirement::all_of(["read"]);
+        assert_eq!(
+            Requirements::from(step_up.clone()),
+            Requirements::new().step_up(step_up.clone())
+        );
+        assert_eq!(
+            Requirements::from(step_up.clone()).step_up_requirement(),
+            Some(&step_up)
+        );
+        assert_eq!(
+            Requirements::from(scopes.clone()).scope_requirement(),
+            Some(&scopes)
+        );
+        assert!(Requirements::new().dpop().requires_dpop());
+        assert!(!Requirements::new().requires_dpop());
+        assert_eq!(
+            Access::from(step_up.clone()),
+            Access::Requires(step_up.into())
+        );
+    }
+
     fn matches(pattern: &str, path: &str) -> bool {
         Pattern::parse(pattern).unwrap().matches(path)
     }
