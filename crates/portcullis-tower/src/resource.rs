@@ -59,6 +59,8 @@ pub struct ResourceMetadata {
 }
 
 struct Document {
+    /// What built it, for a copy with more scopes ([`ResourceMetadata::with_scopes`]).
+    builder: ResourceMetadataBuilder,
     resource: ResourceIdentifier,
     path: String,
     url: String,
@@ -124,6 +126,15 @@ impl ResourceMetadata {
     #[must_use]
     pub fn json(&self) -> &str {
         &self.inner.json
+    }
+
+    /// This document with `scopes` added to `scopes_supported` (each listed once).
+    ///
+    /// # Errors
+    /// As [`ResourceMetadataBuilder::build`], for a scope that is not a scope token.
+    #[cfg_attr(not(feature = "mcp"), allow(dead_code))]
+    pub(crate) fn with_scopes(&self, scopes: Vec<String>) -> Result<Self, ConfigError> {
+        self.inner.builder.clone().scopes_supported(scopes).build()
     }
 
     /// The answer to a request for the document with `method`.
@@ -285,6 +296,7 @@ impl ResourceMetadataBuilder {
                 .unwrap_or_else(|_| HeaderValue::from_static("no-cache"));
         Ok(ResourceMetadata {
             inner: Arc::new(Document {
+                builder: self.clone(),
                 path: self.resource.metadata_path(),
                 url: self.resource.metadata_url(),
                 resource: self.resource,
