@@ -157,12 +157,12 @@ pub(crate) fn read(body: &[u8], max_depth: usize) -> Result<Message, BodyError> 
     r.ws();
     match r.peek() {
         Some(b'{') => {}
-        Some(b'[') => return Err(r.error(BodyErrorKind::Batch)),
+        Some(b'[') => return Err(BodyError::new(BodyErrorKind::Batch)),
         Some(_) => {
             // Any other JSON value is refused; say which when it is one.
             r.skip_value(0)?;
             r.end()?;
-            return Err(r.error(BodyErrorKind::NotAnObject));
+            return Err(BodyError::new(BodyErrorKind::NotAnObject));
         }
         None => return Err(r.error(BodyErrorKind::NotJson)),
     }

@@ -92,11 +92,12 @@ fn body_refusal<B: From<String>>(error: &BodyError, method: &Method, path: &str)
         BodyErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{},"message":"{}"}}}}"#,
-        error.kind().json_rpc_code(),
-        error
+    let mut body = format!(
+        r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":{},"message":"#,
+        error.kind().json_rpc_code()
     );
+    crate::respond::json_string(&mut body, &error.to_string());
+    body.push_str("}}");
     let mut response = Response::new(B::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
