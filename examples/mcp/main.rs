@@ -196,8 +196,9 @@ async fn get_token(http: &reqwest::Client, issuer: &str, scope: &str) -> Result<
         .json()
         .await
         .map_err(|e| format!("{discovery}: {e}"))?;
-    let endpoint = metadata["token_endpoint"]
-        .as_str()
+    let endpoint = metadata
+        .get("token_endpoint")
+        .and_then(Value::as_str)
         .ok_or("the authorization server names no token endpoint")?;
     let answer: Value = http
         .post(endpoint)
@@ -214,8 +215,9 @@ async fn get_token(http: &reqwest::Client, issuer: &str, scope: &str) -> Result<
         .json()
         .await
         .map_err(|e| format!("{endpoint}: {e}"))?;
-    answer["access_token"]
-        .as_str()
+    answer
+        .get("access_token")
+        .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| "the token answer has no access_token".to_owned())
 }
@@ -278,11 +280,12 @@ async fn tour() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("   {metadata}");
     check(
-        metadata["resource"] == json!(url),
+        metadata.get("resource") == Some(&json!(url)),
         "the metadata's resource",
     )?;
-    let issuer = metadata["authorization_servers"][0]
-        .as_str()
+    let issuer = metadata
+        .pointer("/authorization_servers/0")
+        .and_then(Value::as_str)
         .ok_or("no authorization server")?;
 
     println!("3. get a token for `read` from {issuer}");

@@ -275,6 +275,10 @@ impl<H> BearerAuthLayer<H> {
     /// them there only, and a token in a cookie or a URL is one a browser or a log can
     /// leak), when it has no resource metadata (setting `resource`: MCP clients find the
     /// authorization server through it), or when `tools` cannot work.
+    ///
+    /// With a [`Policy`], the layer checks the policy's rule for the MCP endpoint; a tool's
+    /// refusal then names the tool's scopes only (the base scopes folded into it are those
+    /// of [`BearerAuthLayer::with_scopes`] or [`BearerAuthLayer::with_requirements`]).
     #[cfg(feature = "mcp")]
     pub fn mcp(
         &self,

@@ -55,7 +55,7 @@
 //! |---|---|
 //! | `axum` (default) | the [`axum`] extractors, on `axum-core` |
 //! | `tonic` | `grpc`: read the verified claims from a `tonic::Request` in a gRPC handler |
-//! | `mcp` | [`mcp`]: the MCP profile, per-tool scopes read from JSON-RPC `tools/call` bodies |
+//! | `mcp` | `mcp`: the MCP profile, per-tool scopes read from JSON-RPC `tools/call` bodies |
 //!
 //! # Deployment caveat
 //!

@@ -10,7 +10,7 @@
 //!   scope the tools need; mount [`McpLayer::metadata`] beside the MCP endpoint;
 //! - tokens come from the `Authorization` header only: a layer that also reads a cookie,
 //!   another header or the query parameter is refused when the profile is built
-//!   ([`ConfigError`](portcullis_core::ConfigError), setting `token_sources`);
+//!   ([`ConfigError`], setting `token_sources`);
 //! - every request needs what the layer itself requires (its scopes, if any: the base
 //!   requirement); a `tools/call` also needs its tool's requirement ([`ToolScopes`]), read
 //!   from the JSON-RPC body. A token that falls short is answered `403
@@ -289,7 +289,7 @@ impl Tools {
     /// The rules of `tools` on a layer whose own requirement is `base`.
     pub(crate) fn compile(tools: ToolScopes, base: &Requirements) -> Result<Self, ConfigError> {
         let tools = tools.validated()?;
-        let rule = |requirements: Requirements| ToolRule::Requires(with_base(base, requirements));
+        let rule = |requirements: Requirements| ToolRule::Requires(with_base(base, &requirements));
         let unlisted = match tools.unlisted {
             UnlistedTool::Deny => ToolRule::Deny,
             UnlistedTool::Base => ToolRule::Base,
@@ -316,7 +316,7 @@ impl Tools {
 /// `tool`, with the scopes of `base` required too (every alternative of one combined with
 /// every alternative of the other), its step-up where it has none, and DPoP where either
 /// requires it: what a call of the tool needs in all, so that a `403` names it all.
-fn with_base(base: &Requirements, tool: Requirements) -> Requirements {
+fn with_base(base: &Requirements, tool: &Requirements) -> Requirements {
     let scopes = match (base.scope_requirement(), tool.scope_requirement()) {
         (Some(base), Some(tool)) => {
             let mut sets: Vec<Vec<String>> = Vec::new();
@@ -365,11 +365,11 @@ mod tests {
     fn a_tool_needs_the_base_scopes_and_its_own() {
         let base = Requirements::new().scopes(ScopeRequirement::all_of(["mcp"]));
         let tool = Requirements::new().scopes(ScopeRequirement::all_of(["write", "mcp"]));
-        assert_eq!(scopes(&with_base(&base, tool)), [["mcp", "write"]]);
+        assert_eq!(scopes(&with_base(&base, &tool)), [["mcp", "write"]]);
         let any = Requirements::new().scopes(ScopeRequirement::any_of(["a", "b"]));
         let tool = Requirements::new().scopes(ScopeRequirement::any_of(["x", "y"]));
         assert_eq!(
-            scopes(&with_base(&any, tool)),
+            scopes(&with_base(&any, &tool)),
             [["a", "x"], ["a", "y"], ["b", "x"], ["b", "y"]]
         );
     }
@@ -381,12 +381,12 @@ mod tests {
             .dpop();
         let step_up = portcullis_core::StepUp::acr(["mfa"]);
         let tool = Requirements::new().step_up(step_up.clone());
-        let combined = with_base(&base, tool);
+        let combined = with_base(&base, &tool);
         assert_eq!(scopes(&combined), [["mcp"]]);
         assert!(combined.requires_dpop());
         assert_eq!(combined.step_up_requirement(), Some(&step_up));
         let tool = Requirements::new().scopes(ScopeRequirement::all_of(["read"]));
-        assert_eq!(scopes(&with_base(&Requirements::new(), tool)), [["read"]]);
+        assert_eq!(scopes(&with_base(&Requirements::new(), &tool)), [["read"]]);
     }
 
     #[test]

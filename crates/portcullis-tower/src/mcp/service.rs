@@ -80,6 +80,7 @@ impl<S: fmt::Debug, H> fmt::Debug for ToolCheck<S, H> {
 /// The answer to a body the profile refuses: `413` or `400`, a JSON-RPC error object
 /// (`id` null: the message's own cannot be trusted), no challenge.
 fn body_refusal<B: From<String>>(error: &BodyError, method: &Method, path: &str) -> Response<B> {
+    crate::observe::route_refused(error.kind().code());
     tracing::debug!(
         target: "portcullis::auth",
         reason = error.kind().code(),
