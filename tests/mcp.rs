@@ -597,3 +597,53 @@ async fn tokens_in_the_query_or_a_cookie_are_not_read_by_the_profile() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_chunked_body_over_the_cap_is_refused_without_a_declared_length() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A write token and a write_note that rmcp (whose own cap is 4 MiB) would run.
+    let server = start().await;
+    let raw = Raw::open(&server, server.token("read write")).await;
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"write_note","arguments":{{"text":"{}"}}}}}}"#,
+        "a".repeat(1 << 20)
+    );
+    let authority = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let head = format!(
+        "POST {MCP_PATH} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {}\r\n\
+         mcp-session-id: {}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        raw.token, raw.session
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.as_bytes().chunks(64 * 1024) {
+        let sent = async {
+            stream
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .await?;
+            stream.write_all(chunk).await?;
+            stream.write_all(b"\r\n").await
+        };
+        // The server may answer and close before the last chunk.
+        if sent.await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    // The status line is enough (the connection may stay open).
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        assert!(read > 0, "the server closed without an answer");
+        answer.extend_from_slice(&buf[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(server.notes.stored().is_empty());
+}
