@@ -10,6 +10,7 @@
 //! | [`keys`] | `portcullis-jwks` (feature `keys`, default) | key sources (remote JWKS with discovery, caching and rotation; static keys), the JWT verifier and its token cache, the router by issuer |
 //! | [`introspection`] | `portcullis-introspect` (feature `layer`, default) | opaque tokens: RFC 7662 introspection with client authentication and a cache of verdicts; JWT-or-opaque routing |
 //! | [`layer`] | `portcullis-tower` (feature `layer`, default) | the tower `Layer`, token extraction, scope checks, policy table, RFC 6750 / gRPC answers, axum extractors |
+//! | `mcp` | `portcullis-tower` (feature `mcp`) | the MCP profile: header-only tokens, the resource's metadata, a scope requirement per tool read from `tools/call` bodies |
 //! | [`Portcullis`], [`Config`] | this crate (feature `layer`) | the front door: the builder and the serde configuration |
 //! | [`manual`] | this crate | the security manual: each threat, how portcullis defends, the tests that prove it; the defaults and their reasons; performance |
 //!
@@ -41,6 +42,8 @@ pub use portcullis_jwks as keys;
 pub use portcullis_redis as redis;
 #[cfg(feature = "layer")]
 pub use portcullis_tower as layer;
+#[cfg(feature = "mcp")]
+pub use portcullis_tower::mcp;
 
 pub use portcullis_core::{
     Algorithm, Claims, ConfigError, ConfigErrorKind, Presentation, ResourceIdentifier,

@@ -26,8 +26,8 @@ use crate::service::{BearerAuth, Settings};
 /// unknown paths still answer 404 rather than 401.
 #[must_use]
 pub struct BearerAuthLayer<H = DefaultAnswer> {
-    settings: Arc<Settings>,
-    hook: Arc<H>,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) hook: Arc<H>,
 }
 
 /// The answers, with the `DPoP` challenge of these rules.
@@ -290,6 +290,29 @@ impl<H> BearerAuthLayer<H> {
         {
             metadata.add_scopes(scopes.alternatives().flatten());
         }
+    }
+
+    /// The MCP profile of this layer (feature `mcp`; see [`mcp`](crate::mcp)): this layer
+    /// around a check of each `tools/call` against its tool's requirement in `tools`, with
+    /// the tools' scopes added to the metadata's `scopes_supported`. For axum's
+    /// `route_layer` on the MCP endpoint.
+    ///
+    /// # Errors
+    /// A [`ConfigError`](portcullis_core::ConfigError) when this layer reads tokens from
+    /// anywhere but the `Authorization` header (setting `token_sources`: MCP clients send
+    /// them there only, and a token in a cookie or a URL is one a browser or a log can
+    /// leak), when it has no resource metadata (setting `resource`: MCP clients find the
+    /// authorization server through it), or when `tools` cannot work.
+    ///
+    /// With a [`Policy`], the layer checks the policy's rule for the MCP endpoint; a tool's
+    /// refusal then names the tool's scopes only (the base scopes folded into it are those
+    /// of [`BearerAuthLayer::with_scopes`] or [`BearerAuthLayer::with_requirements`]).
+    #[cfg(feature = "mcp")]
+    pub fn mcp(
+        &self,
+        tools: crate::mcp::ToolScopes,
+    ) -> Result<crate::mcp::McpLayer<H>, portcullis_core::ConfigError> {
+        crate::mcp::McpLayer::new(self, tools)
     }
 
     /// The metadata given to [`BearerAuthLayer::resource_metadata`], to mount.

@@ -55,6 +55,7 @@
 //! |---|---|
 //! | `axum` (default) | the [`axum`] extractors, on `axum-core` |
 //! | `tonic` | `grpc`: read the verified claims from a `tonic::Request` in a gRPC handler |
+//! | `mcp` | `mcp`: the MCP profile, per-tool scopes read from JSON-RPC `tools/call` bodies |
 //!
 //! # Deployment caveat
 //!
@@ -74,6 +75,8 @@ mod future;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 mod layer;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod observe;
 mod path;
 mod policy;
@@ -134,6 +137,20 @@ pub mod internal {
         match find_token(&sources, &map, &uri, true)? {
             Some((_, token)) if !is_b64token(&token) => Err(InvalidRequest::MalformedCredential),
             token => Ok(token.map(|(_, t)| t.into_owned())),
+        }
+    }
+
+    /// Reads `body` as the MCP profile reads a message (feature `mcp`), with the default
+    /// nesting limit: `Ok(Some(tool))` for a `tools/call` of `tool`, `Ok(None)` for any other
+    /// message.
+    ///
+    /// # Errors
+    /// The [`BodyError`](crate::mcp::BodyError) the profile would refuse the body with.
+    #[cfg(feature = "mcp")]
+    pub fn mcp_tool_of(body: &[u8]) -> Result<Option<String>, crate::mcp::BodyError> {
+        match crate::mcp::read_message(body, crate::mcp::DEFAULT_MAX_DEPTH)? {
+            crate::mcp::Message::ToolCall(tool) => Ok(Some(tool)),
+            crate::mcp::Message::Other(_) => Ok(None),
         }
     }
 
