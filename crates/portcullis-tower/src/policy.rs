@@ -611,6 +611,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_tables_scopes_are_listed_once_in_the_order_of_its_rules() {
+        let policy = Policy::authenticated_by_default()
+            .public("/health")
+            .route("/a", ScopeRequirement::all_of(["read"]))
+            .route(
+                "/b",
+                Requirements::new().scopes(ScopeRequirement::any_of(["write", "read", "admin"])),
+            )
+            .route("/c", Requirements::new().step_up(StepUp::acr(["mfa"])))
+            .build()
+            .unwrap();
+        assert_eq!(
+            policy.scopes().collect::<Vec<_>>(),
+            ["read", "write", "admin"]
+        );
+        let none = Policy::deny_by_default().public("/x").build().unwrap();
+        assert_eq!(none.scopes().count(), 0);
+    }
+
+    #[test]
     fn requirements_from_one_part_hold_that_part_only() {
         let step_up = StepUp::acr(["mfa"]);
         let scopes = ScopeRequirement::all_of(["read"]);

@@ -470,7 +470,16 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(m.answer(&Method::HEAD).status(), 200);
-        assert_eq!(m.answer(&Method::OPTIONS).status(), 204);
+        // A CORS preflight: the methods and headers a browser may use, no `Allow`.
+        let preflight = m.answer(&Method::OPTIONS);
+        assert_eq!(preflight.status(), 204);
+        assert_eq!(
+            preflight.headers()[ACCESS_CONTROL_ALLOW_METHODS],
+            "GET, HEAD, OPTIONS"
+        );
+        assert_eq!(preflight.headers()[ACCESS_CONTROL_ALLOW_HEADERS], "*");
+        assert!(preflight.headers().get(ALLOW).is_none());
+        assert_eq!(m.path(), "/.well-known/oauth-protected-resource/orders");
         for method in [Method::POST, Method::PUT, Method::DELETE] {
             let a = m.answer(&method);
             assert_eq!(a.status(), 405);

@@ -343,13 +343,20 @@ async fn a_layer_of_its_own_requires_roles_and_claims_beside_its_scopes() {
     );
     let roles_only =
         auth.with_requirements(Requirements::new().roles(ScopeRequirement::all_of(["auditor"])));
+    let claims_only = auth.with_requirements(
+        Requirements::new().claims(ClaimRule::equals("environment", "production")),
+    );
     let app = Router::new()
         .route("/deploy", get(|| async { "deployed" }).layer(own))
-        .route("/audit", get(|| async { "audited" }).layer(roles_only));
+        .route("/audit", get(|| async { "audited" }).layer(roles_only))
+        .route("/prod", get(|| async { "prod" }).layer(claims_only));
     let base = serve(app).await;
     let good = deployer(&idp, "deploy", &["deployer", "auditor"], "production");
     assert_eq!(answer_of(&base, "/deploy", &good).await.0, 200);
     assert_eq!(answer_of(&base, "/audit", &good).await.0, 200);
+    assert_eq!(answer_of(&base, "/prod", &good).await.0, 200);
+    let dev = deployer(&idp, "deploy", &["deployer", "auditor"], "dev");
+    assert_eq!(answer_of(&base, "/prod", &dev).await.0, 403);
     for token in [
         deployer(&idp, "deploy", &["viewer"], "production"),
         deployer(&idp, "deploy", &["deployer"], "dev"),
