@@ -385,3 +385,21 @@ fn each_source_setting_alone_changes_what_a_token_grants() {
         .unwrap();
     assert!(!check(&plain, &t).unwrap().roles().contains("admin"));
 }
+
+#[test]
+fn an_issuers_claim_rule_alone_is_checked() {
+    // No other provider setting: the rule alone must still be evaluated.
+    let v = builder()
+        .issuer("https://issuer.test")
+        .audience("api")
+        .claim_rule(ClaimRule::equals("repository", "octo-org/app"))
+        .build()
+        .unwrap();
+    let ours = token().claim("repository", json!("octo-org/app"));
+    assert!(check(&v, &ours).is_ok());
+    let theirs = token().claim("repository", json!("octo-org/fork"));
+    assert!(matches!(
+        check(&v, &theirs).unwrap_err(),
+        ErrorKind::ClaimRuleFailed(_)
+    ));
+}
