@@ -14,6 +14,12 @@
 //!   skipped, the proof's never is.
 //!
 //! Each iteration's proof is signed in criterion's untimed setup.
+//!
+//! Then the same cases again, interleaved: rounds that take every case in turn over proofs
+//! signed before the round (a slow moment of a shared machine then slows all cases alike;
+//! on this 2-core VM back-to-back criterion runs of one case differ by up to 1.7x), medians
+//! of the rounds. `cargo bench --bench dpop -- only-the-table` (a filter no criterion
+//! benchmark matches) prints only that table.
 
 // Bench code: setup failures should stop the run loudly.
 #![allow(
@@ -21,7 +27,8 @@
     clippy::expect_used,
     clippy::panic,
     clippy::print_stdout,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss
 )]
 
 #[allow(dead_code)] // `ALGS` is for the other benches.
@@ -32,7 +39,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use common::{median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::{BatchSize, Criterion};
@@ -85,7 +92,37 @@ fn name(pair: (Algorithm, Algorithm)) -> String {
     format!("dpop/{}+{}", pair.0, pair.1)
 }
 
-fn bench_pair(c: &mut Criterion, (token_alg, proof_alg): (Algorithm, Algorithm)) {
+/// Rounds of the interleaved measurement, and requests per case in each round.
+const ROUNDS: usize = 31;
+const PER_ROUND: usize = 200;
+
+/// The interleaved medians of one pair, in nanoseconds per request.
+#[derive(Default)]
+struct Interleaved {
+    raw_token: f64,
+    raw_proof: f64,
+    raw_both: f64,
+    no_layer: f64,
+    new: f64,
+    repeated: f64,
+}
+
+/// Times `f` over each of `inputs`, per input.
+fn per_input<T>(inputs: Vec<T>, mut f: impl FnMut(T)) -> f64 {
+    let n = inputs.len() as f64;
+    let started = Instant::now();
+    for input in inputs {
+        f(input);
+    }
+    started.elapsed().as_nanos() as f64 / n
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn bench_pair(c: &mut Criterion, (token_alg, proof_alg): (Algorithm, Algorithm)) -> Interleaved {
     let issuer = TestKey::generate(token_alg).with_kid("bench-key");
     let client = DpopClient::new(proof_alg);
     let token = client
@@ -180,6 +217,55 @@ fn bench_pair(c: &mut Criterion, (token_alg, proof_alg): (Algorithm, Algorithm))
         );
     });
     group.finish();
+
+    // Interleaved: every round signs its proofs first (untimed), then times each case over
+    // them. The two layers have replay stores of their own, so each takes every proof once.
+    let mut rounds: [Vec<f64>; 6] = Default::default();
+    let (mut plain, mut new_svc, mut repeated_svc) = (inner, uncached.clone(), cached.clone());
+    for _ in 0..ROUNDS {
+        let proofs: Vec<String> = (0..PER_ROUND).map(|_| proof()).collect();
+        let requests =
+            || -> Vec<Request<()>> { proofs.iter().map(|p| request(&token, p)).collect() };
+        let splits: Vec<(Vec<u8>, Vec<u8>)> = proofs.iter().map(|p| split(p)).collect();
+        let (no_layer, new, repeated) = (requests(), requests(), requests());
+        let times = [
+            per_input(vec![(); PER_ROUND], |()| {
+                black_box(raw_token(black_box(&token_input), black_box(&token_sig)));
+            }),
+            per_input(vec![(); PER_ROUND], |()| {
+                black_box(raw_proof(black_box(&proof_input), black_box(&proof_sig)));
+            }),
+            per_input(splits, |(input, sig)| {
+                black_box(
+                    raw_token(black_box(&token_input), black_box(&token_sig))
+                        && raw_proof(black_box(&input), black_box(&sig)),
+                );
+            }),
+            per_input(no_layer, |req| {
+                black_box(now(plain.call(req)).unwrap());
+            }),
+            per_input(new, |req| {
+                let res = now(new_svc.call(req)).unwrap();
+                assert_eq!(res.status(), 200);
+            }),
+            per_input(repeated, |req| {
+                let res = now(repeated_svc.call(req)).unwrap();
+                assert_eq!(res.status(), 200);
+            }),
+        ];
+        for (samples, time) in rounds.iter_mut().zip(times) {
+            samples.push(time);
+        }
+    }
+    let [raw_token, raw_proof, raw_both, no_layer, new, repeated] = rounds.map(median);
+    Interleaved {
+        raw_token,
+        raw_proof,
+        raw_both,
+        no_layer,
+        new,
+        repeated,
+    }
 }
 
 /// Parsing a proof's public key (every proof carries its key: this is the part of a proof's
@@ -208,9 +294,7 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&dir)
         .configure_from_args();
-    for pair in PAIRS {
-        bench_pair(&mut c, pair);
-    }
+    let interleaved: Vec<Interleaved> = PAIRS.into_iter().map(|p| bench_pair(&mut c, p)).collect();
     bench_parts(&mut c);
     c.final_summary();
 
@@ -244,6 +328,28 @@ fn main() {
             (new - none) / both,
             repeated / 1e3,
             (repeated - none) / (both - token),
+        );
+    }
+
+    println!();
+    println!("Interleaved medians of {ROUNDS} rounds x {PER_ROUND} requests per case, one run.");
+    println!(
+        "| token + proof | raw token | raw proof | raw both (floor) | no layer | new token, new proof | / floor | repeated token, new proof | / raw proof |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (pair, t) in PAIRS.into_iter().zip(&interleaved) {
+        println!(
+            "| {} + {} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {:.3}x | {:.2} µs | {:.3}x |",
+            pair.0,
+            pair.1,
+            t.raw_token / 1e3,
+            t.raw_proof / 1e3,
+            t.raw_both / 1e3,
+            t.no_layer / 1e3,
+            t.new / 1e3,
+            (t.new - t.no_layer) / t.raw_both,
+            t.repeated / 1e3,
+            (t.repeated - t.no_layer) / (t.raw_both - t.raw_token),
         );
     }
     for alg in ["ES256", "EdDSA", "RS256"] {
