@@ -20,7 +20,9 @@ use axum::routing::post;
 use notes::{MCP_PATH, Notes, app, tool_scopes};
 use portcullis::layer::BearerAuthLayer;
 use portcullis::mcp::{ToolScopes, UnlistedTool};
-use portcullis::{Config, ConfigErrorKind, IssuerConfig, Portcullis};
+use portcullis::{
+    Config, ConfigErrorKind, IssuerConfig, Portcullis, Requirements, ScopeRequirement, StepUp,
+};
 use portcullis_testkit::TestIssuer;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -471,6 +473,87 @@ async fn a_base_scope_is_named_with_the_tools_scope_in_the_challenge() {
     assert_eq!(
         document["scopes_supported"],
         json!(["mcp", "read", "write"])
+    );
+    assert!(server.notes.stored().is_empty());
+}
+
+#[tokio::test]
+async fn a_401_names_what_every_request_needs_and_a_tools_step_up_what_the_call_needs() {
+    let (listener, base) = listener().await;
+    let resource = format!("{base}{MCP_PATH}");
+    let idp = TestIssuer::builder().audience(&resource).start().await;
+    let auth = layer(&idp, &resource).await.with_scopes(["mcp"]);
+    let tools = tool_scopes().tool_requires(
+        "write_note",
+        Requirements::new()
+            .scopes(ScopeRequirement::all_of(["write"]))
+            .step_up(StepUp::acr(["mfa"])),
+    );
+    let notes = Notes::new();
+    let app = app(&auth, notes.clone(), tools, None).unwrap();
+    tokio::spawn(axum::serve(listener, app).into_future());
+    let server = Server {
+        idp,
+        base,
+        resource,
+        notes,
+    };
+    let metadata = server.metadata_url();
+
+    // No token, and an expired one: the scopes every request needs, for the first login.
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(&server.resource)
+        .body(WRITE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        format!(r#"Bearer scope="mcp", resource_metadata="{metadata}""#).as_str()
+    );
+    let expired = server
+        .idp
+        .token()
+        .scope("mcp write")
+        .expires_in(-3600)
+        .sign();
+    let answer = Raw::post_to(&http, &server.resource, &expired, None, WRITE).await;
+    assert_eq!(answer.status(), 401);
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        format!(r#"Bearer error="invalid_token", scope="mcp", resource_metadata="{metadata}""#)
+            .as_str()
+    );
+
+    // A tool's step-up: the call's scopes, base and tool's, beside the `acr` it needs.
+    let raw = Raw::open(&server, server.token("mcp write")).await;
+    let answer = Raw::post_to(&raw.http, &raw.url, &raw.token, Some(&raw.session), WRITE).await;
+    assert_eq!(answer.status(), 401);
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        format!(
+            r#"Bearer error="insufficient_user_authentication", scope="mcp write", acr_values="mfa", resource_metadata="{metadata}""#
+        )
+        .as_str()
+    );
+    // Logged in with `mfa` but without `write`: the 403 names the call's scopes, once.
+    let mfa = server
+        .idp
+        .token()
+        .scope("mcp")
+        .claim("acr", json!("mfa"))
+        .sign();
+    let raw = Raw::open(&server, mfa).await;
+    let answer = Raw::post_to(&raw.http, &raw.url, &raw.token, Some(&raw.session), WRITE).await;
+    assert_eq!(answer.status(), 403);
+    assert_eq!(
+        answer.headers()["www-authenticate"],
+        format!(
+            r#"Bearer error="insufficient_scope", scope="mcp write", resource_metadata="{metadata}""#
+        )
+        .as_str()
     );
     assert!(server.notes.stored().is_empty());
 }

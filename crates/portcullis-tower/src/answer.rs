@@ -302,6 +302,9 @@ pub struct Answers {
     dpop: Option<DpopChallenge>,
     /// The URL of the protected resource's metadata (RFC 9728 section 5.1).
     resource_metadata: Option<Box<str>>,
+    /// The `scope` of every `401` challenge: what a request needs, so that a client's first
+    /// token request can ask for it (the MCP profile's recommended challenge).
+    challenge_scope: Option<Box<str>>,
 }
 
 /// The `DPoP` challenge (RFC 9449 section 7.1) of a layer that accepts DPoP.
@@ -326,6 +329,7 @@ impl Default for Answers {
             grpc_web: false,
             dpop: None,
             resource_metadata: None,
+            challenge_scope: None,
         }
     }
 }
@@ -393,6 +397,15 @@ impl Answers {
             bearer,
         });
         self
+    }
+
+    /// These answers, naming `scope` (a space-separated list; empty for none) in every
+    /// `401` challenge (RFC 6750 section 3 allows the attribute on any challenge). The MCP
+    /// profile's: a client refused for want of a token learns which scopes to ask for.
+    pub(crate) fn with_challenge_scope(&self, scope: &str) -> Answers {
+        let mut answers = self.clone();
+        answers.challenge_scope = (!scope.is_empty()).then(|| scope.into());
+        answers
     }
 }
 
@@ -560,6 +573,11 @@ fn scheme_challenge(
         if !scope.is_empty() {
             param(&mut value, "scope", &scope);
         }
+    }
+    if let Some(scope) = &answers.challenge_scope
+        && rejection.status() == StatusCode::UNAUTHORIZED
+    {
+        param(&mut value, "scope", scope);
     }
     if let Rejection::Refused(e) = rejection
         && let ErrorKind::InsufficientUserAuthentication(refusal) = e.kind()

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use portcullis_core::ConfigError;
+use portcullis_core::{ConfigError, ScopeRequirement};
 use tower_layer::Layer;
 
 use super::{ToolCheck, ToolScopes, Tools};
@@ -62,8 +62,17 @@ impl<H> McpLayer<H> {
         // The layer's own metadata, shared with every layer made from it: the tools' scopes
         // join those of the routes in `scopes_supported`.
         metadata.add_scopes(scopes.iter().map(String::as_str));
+        // Every `401` names the scopes every request needs (the MCP spec's recommended
+        // challenge; without them a client asks for the metadata's `scopes_supported`).
+        let mut auth = auth.clone();
+        let base_scope = base
+            .scope_requirement()
+            .map(ScopeRequirement::to_scope_param)
+            .unwrap_or_default();
+        let settings = Arc::make_mut(&mut auth.settings);
+        settings.answers = Arc::new(settings.answers.with_challenge_scope(&base_scope));
         Ok(McpLayer {
-            auth: auth.clone(),
+            auth,
             tools: Arc::new(tools),
             metadata: metadata.clone(),
         })

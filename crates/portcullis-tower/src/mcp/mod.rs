@@ -15,7 +15,12 @@
 //!   requirement); a `tools/call` also needs its tool's requirement ([`ToolScopes`]), read
 //!   from the JSON-RPC body. A token that falls short is answered `403
 //!   insufficient_scope` with `scope` listing everything the call needs (the base scopes and
-//!   the tool's) and `resource_metadata`: the answer of the layer, from the same code.
+//!   the tool's) and `resource_metadata`: the answer of the layer, from the same code;
+//! - every `401` (no token, an invalid one) names in `scope` the scopes every request needs
+//!   (the base requirement's), the MCP spec's recommended challenge, so that a client's
+//!   first login asks for them; without base scopes the attribute is left out and MCP
+//!   clients ask for the metadata's `scopes_supported`. A `401` for a tool's step-up names
+//!   everything the call needs, as its `403` does.
 //!
 //! ```
 //! # use portcullis_tower::BearerAuthLayer;

@@ -185,12 +185,12 @@ where
                     Err(error) => return Ok(body_refusal(&error, &parts.method, &path)),
                 }
             };
-            let refused = |rejection: Rejection| {
+            let refused = |rejection: Rejection, answers: &Answers| {
                 crate::observe::route_refused(rejection.code());
                 refuse(
                     &rejection,
-                    Protocol::of(parts.version, &parts.headers, &answers),
-                    &answers,
+                    Protocol::of(parts.version, &parts.headers, answers),
+                    answers,
                     &*hook,
                     &parts.method,
                     &path,
@@ -200,7 +200,7 @@ where
                 let extensions = &parts.extensions;
                 let claims = match required(extensions) {
                     Ok(claims) => claims,
-                    Err(rejection) => return Ok(refused(rejection)),
+                    Err(rejection) => return Ok(refused(rejection, &answers)),
                 };
                 let checked = match rule {
                     // An empty requirement: 403 `insufficient_scope` without a `scope`.
@@ -215,7 +215,17 @@ where
                     }
                 };
                 if let Err(error) = checked {
-                    return Ok(refused(Rejection::Refused(error)));
+                    let rejection = Rejection::Refused(error);
+                    // A `401` (a step-up the tool needs) names everything the call needs, as
+                    // its `403` does.
+                    if let ToolRule::Requires(requirements) = rule
+                        && let Some(scopes) = requirements.scope_requirement()
+                        && rejection.status() == StatusCode::UNAUTHORIZED
+                    {
+                        let answers = answers.with_challenge_scope(&scopes.to_scope_param());
+                        return Ok(refused(rejection, &answers));
+                    }
+                    return Ok(refused(rejection, &answers));
                 }
             }
             inner
