@@ -659,22 +659,23 @@ fn check_binding(
 }
 
 fn check_typ(policy: TypPolicy, typ: Option<&str>) -> Result<(), ErrorKind> {
-    // Media types compare case-insensitively, and "application/" may be left out (RFC 7515 4.1.9).
-    let strip = |t: &str| -> String {
-        let lower = t.to_ascii_lowercase();
-        match lower.strip_prefix("application/") {
-            Some(rest) => rest.to_owned(),
-            None => lower,
+    // Media types compare case-insensitively, and "application/" may be left out (RFC 7515
+    // 4.1.9). Compared in place: no lowercase copy per token.
+    fn strip(t: &str) -> &str {
+        const PREFIX: &str = "application/";
+        match t.get(..PREFIX.len()) {
+            Some(head) if head.eq_ignore_ascii_case(PREFIX) => t.get(PREFIX.len()..).unwrap_or(""),
+            _ => t,
         }
-    };
+    }
     let ok = match (policy, typ) {
         (TypPolicy::DangerIgnore, _) => true,
         (TypPolicy::RequireAccessToken, None) => false,
-        (TypPolicy::RequireAccessToken, Some(t)) => strip(t) == "at+jwt",
+        (TypPolicy::RequireAccessToken, Some(t)) => strip(t).eq_ignore_ascii_case("at+jwt"),
         (TypPolicy::AccessTokenOrJwt, None) => true,
         (TypPolicy::AccessTokenOrJwt, Some(t)) => {
             let t = strip(t);
-            t == "at+jwt" || t == "jwt"
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("jwt")
         }
     };
     if ok {
@@ -1011,6 +1012,12 @@ mod tests {
             (AccessTokenOrJwt, None, true),
             (AccessTokenOrJwt, Some("dpop+jwt"), false),
             (AccessTokenOrJwt, Some("id+jwt"), false),
+            (AccessTokenOrJwt, Some("APPLICATION/Jwt"), true),
+            (AccessTokenOrJwt, Some("application/"), false),
+            (AccessTokenOrJwt, Some("application/application/jwt"), false),
+            (AccessTokenOrJwt, Some("applicationjwt"), false),
+            (AccessTokenOrJwt, Some("aéééééé"), false),
+            (AccessTokenOrJwt, Some("jwt "), false),
             (DangerIgnore, Some("anything"), true),
         ] {
             assert_eq!(check_typ(policy, typ).is_ok(), ok, "{policy:?} {typ:?}");
