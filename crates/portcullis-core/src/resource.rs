@@ -217,6 +217,10 @@ mod tests {
             let e = ResourceIdentifier::parse(bad).unwrap_err();
             assert!(e.to_string().contains("resource"), "{bad}: {e}");
         }
+        // A plain-http host is told why, and what would allow it.
+        let e = ResourceIdentifier::parse("http://api.example.com/x").unwrap_err();
+        assert!(e.to_string().contains("loopback"), "{e}");
+        assert!(e.to_string().contains("danger_parse_allowing_http"), "{e}");
         assert!(ResourceIdentifier::danger_parse_allowing_http("http://api.internal/x").is_ok());
         assert!(ResourceIdentifier::danger_parse_allowing_http("ftp://api.internal/x").is_err());
     }
@@ -224,6 +228,9 @@ mod tests {
     #[test]
     fn audiences_name_the_resource_after_normalisation_only() {
         let r = ResourceIdentifier::parse("https://api.example.com/orders").unwrap();
+        let shouted = ResourceIdentifier::parse("HTTPS://API.Example.COM:443/./orders").unwrap();
+        assert_eq!(shouted.normalized(), "https://api.example.com/orders");
+        assert_eq!(shouted.as_str(), "HTTPS://API.Example.COM:443/./orders");
         for same in [
             "https://api.example.com/orders",
             "HTTPS://API.EXAMPLE.COM/orders",
@@ -274,6 +281,11 @@ mod tests {
             (
                 "http://127.0.0.1:3000/mcp",
                 "http://127.0.0.1:3000/.well-known/oauth-protected-resource/mcp",
+            ),
+            // A host shorter than the scheme: the path is found after `://`, not by luck.
+            (
+                "https://a.io/x",
+                "https://a.io/.well-known/oauth-protected-resource/x",
             ),
         ];
         for (id, url) in cases {
