@@ -365,3 +365,25 @@ async fn a_layer_of_its_own_requires_roles_and_claims_beside_its_scopes() {
         assert_eq!(answer_of(&base, "/audit", &token).await.0, 403);
     }
 }
+
+#[tokio::test]
+async fn a_route_layer_says_what_it_requires() {
+    let idp = TestIssuer::start().await;
+    let auth = layer_for(&idp, Answers::default()).await;
+    let scopes = auth.require_scopes(["orders.read"]);
+    assert_eq!(
+        scopes.requirement(),
+        Some(&ScopeRequirement::all_of(["orders.read"]))
+    );
+    assert!(!scopes.requires_dpop());
+    let bound = scopes.and_dpop();
+    assert!(bound.requires_dpop());
+    assert_eq!(
+        bound.requirement(),
+        Some(&ScopeRequirement::all_of(["orders.read"]))
+    );
+    let dpop_only = auth.require_dpop();
+    assert!(dpop_only.requires_dpop());
+    assert_eq!(dpop_only.requirement(), None);
+    assert_eq!(auth.require_roles(["admin"]).requirement(), None);
+}
