@@ -306,6 +306,28 @@ mod tests {
 
     const NOW: f64 = 1_700_000_000.0;
 
+    #[test]
+    fn a_step_up_lists_its_acr_values_and_each_shortfall_has_its_own_code() {
+        let step_up = StepUp::acr(["mfa", "phr"]);
+        assert_eq!(step_up.acr_values().collect::<Vec<_>>(), ["mfa", "phr"]);
+        assert_eq!(
+            StepUp::max_age(Duration::from_secs(60))
+                .acr_values()
+                .count(),
+            0
+        );
+        let codes = [
+            (StepUpShortfall::MissingAcr, "missing_acr"),
+            (StepUpShortfall::AcrNotAccepted, "acr_not_accepted"),
+            (StepUpShortfall::MissingAuthTime, "missing_auth_time"),
+            (StepUpShortfall::TooOld, "authentication_too_old"),
+            (StepUpShortfall::AuthTimeInFuture, "auth_time_in_future"),
+        ];
+        for (shortfall, code) in codes {
+            assert_eq!(shortfall.code(), code);
+        }
+    }
+
     fn claims(json: &str) -> Claims {
         Claims::from_trusted_json(json).unwrap()
     }
