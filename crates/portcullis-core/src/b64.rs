@@ -53,7 +53,20 @@ pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let start = out.len();
     let len = decoded_len(input.len())?;
     out.resize(start + len, 0);
-    let dest = out.get_mut(start..)?;
+    let decoded = out.get_mut(start..).and_then(|dest| decode_to(input, dest));
+    if decoded.is_none() {
+        out.truncate(start);
+    }
+    decoded
+}
+
+/// Decodes strict base64url into `dest`, which must be exactly
+/// [`decoded_len`]`(input.len())` bytes long. Returns `None` on any deviation (`dest` then
+/// holds garbage).
+pub(crate) fn decode_to(input: &[u8], dest: &mut [u8]) -> Option<()> {
+    if decoded_len(input.len())? != dest.len() {
+        return None;
+    }
     // Every invalid character sets bits above the 24 a group fills; OR-ing the groups finds
     // any of them at once, at the end.
     let mut bad = 0u32;
@@ -91,7 +104,6 @@ pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
         _ => return None,
     }
     if bad & INVALID != 0 {
-        out.truncate(start);
         return None;
     }
     Some(())

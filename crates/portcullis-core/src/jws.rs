@@ -18,8 +18,7 @@ pub(crate) struct Decoded<'t> {
     /// header ‖ signature, decoded, in one allocation.
     buf: Vec<u8>,
     header_end: usize,
-    /// The payload, decoded, in an allocation of its exact size: the claims keep it as their
-    /// JSON text without a copy ([`Decoded::into_payload`]).
+    /// The payload, decoded.
     payload: Vec<u8>,
 }
 
@@ -33,14 +32,19 @@ impl Decoded<'_> {
     pub(crate) fn signature(&self) -> &[u8] {
         self.buf.get(self.header_end..).unwrap_or_default()
     }
-    /// The payload, given away.
-    pub(crate) fn into_payload(self) -> Vec<u8> {
-        self.payload
-    }
 }
 
-/// Checks the size and shape of a compact JWS and decodes its three segments.
-pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKind> {
+/// A compact JWS cut into its three segments, still encoded, shape checked.
+pub(crate) struct Segments<'t> {
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
+    pub(crate) signing_input: &'t [u8],
+    pub(crate) header: &'t [u8],
+    pub(crate) payload: &'t [u8],
+    pub(crate) signature: &'t [u8],
+}
+
+/// Checks the size and shape of a compact JWS: three non-empty segments.
+pub(crate) fn split(token: &str, max_len: usize) -> Result<Segments<'_>, ErrorKind> {
     if token.is_empty() {
         return Err(ErrorKind::Malformed(MalformedPart::Empty));
     }
@@ -69,10 +73,33 @@ pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKi
     if signature_b64.is_empty() {
         return Err(ErrorKind::Malformed(MalformedPart::Signature));
     }
+    Ok(Segments {
+        signing_input,
+        header: header_b64,
+        payload: payload_b64,
+        signature: signature_b64,
+    })
+}
+
+/// A segment decoded into a vector of its exact size.
+pub(crate) fn decode_segment(segment: &[u8]) -> Result<Vec<u8>, ErrorKind> {
     let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
-    let payload_len = b64::decoded_len(payload_b64.len()).ok_or_else(bad_b64)?;
-    let mut payload = Vec::with_capacity(payload_len);
-    b64::decode_into(payload_b64, &mut payload).ok_or_else(bad_b64)?;
+    let len = b64::decoded_len(segment.len()).ok_or_else(bad_b64)?;
+    let mut out = Vec::with_capacity(len);
+    b64::decode_into(segment, &mut out).ok_or_else(bad_b64)?;
+    Ok(out)
+}
+
+/// Checks the size and shape of a compact JWS and decodes its three segments.
+pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKind> {
+    let Segments {
+        signing_input,
+        header: header_b64,
+        payload: payload_b64,
+        signature: signature_b64,
+    } = split(token, max_len)?;
+    let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
+    let payload = decode_segment(payload_b64)?;
     let mut buf = Vec::with_capacity((header_b64.len() + signature_b64.len()) / 4 * 3 + 4);
     b64::decode_into(header_b64, &mut buf).ok_or_else(bad_b64)?;
     let header_end = buf.len();

@@ -14,6 +14,7 @@ pub mod clock;
 mod der;
 pub mod dpop;
 pub mod error;
+mod header_memo;
 pub mod health;
 pub mod jws;
 pub mod key;

@@ -31,6 +31,7 @@ use crate::keyset::KeySet;
 use crate::scope::{self, ScopeSource};
 use crate::tenant::IssuerTemplate;
 use crate::verify::{Presentation, Scheme};
+use crate::{b64, header_memo};
 
 /// The default clock-skew allowance for `exp`, `nbf` and `iat`: 60 seconds (Envoy, Spring,
 /// Nimbus all use 60 s).
@@ -167,6 +168,9 @@ struct Config {
     /// Whether a rule above needs the payload as a JSON value (set by `build`): the default
     /// path never parses it twice.
     extended: bool,
+    /// Unique to these settings (set by `build`): what [`header_memo`] remembers a header
+    /// for, so that a header one validator accepted is never taken as accepted by another.
+    id: u64,
 }
 
 impl Config {
@@ -247,6 +251,7 @@ impl Validator {
                 role_sources: None,
                 rules: Vec::new(),
                 extended: false,
+                id: 0,
             },
             algorithms_set: false,
         }
@@ -359,10 +364,11 @@ impl Validator {
             .map_err(AuthError::from)
     }
 
-    fn validate_inner(&self, token: &str, keys: &KeySet) -> Result<Claims, ErrorKind> {
+    /// The rules a token's protected header must pass, whatever its key: a known, allowed
+    /// algorithm, only understood `crit` names, no unencoded payload, the `typ` policy. They
+    /// depend on the header and this validator's settings only (hence [`header_memo`]).
+    fn header_rules(&self, header: &jws::Header<'_>) -> Result<Algorithm, ErrorKind> {
         let c = &*self.config;
-        let decoded = jws::decode(token, c.max_token_len)?;
-        let header = jws::parse_header(decoded.header())?;
         let alg = Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
         if !c.algorithms.contains(alg) {
             return Err(ErrorKind::DisallowedAlgorithm(alg));
@@ -383,13 +389,45 @@ impl Validator {
             return Err(ErrorKind::UnknownCriticalHeader);
         }
         check_typ(c.typ, header.typ.as_deref())?;
-        let kid = header.kid.as_deref();
-        let key = keys.select(kid, alg)?;
-        key.verify(alg, decoded.signing_input, decoded.signature())?;
+        Ok(alg)
+    }
+
+    fn validate_inner(&self, token: &str, keys: &KeySet) -> Result<Claims, ErrorKind> {
+        let c = &*self.config;
+        let segments = jws::split(token, c.max_token_len)?;
+        let payload = jws::decode_segment(segments.payload)?;
+        // The signature on the stack (every algorithm's up to RSA 4096), larger on the heap.
+        let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
+        let signature_len = b64::decoded_len(segments.signature.len()).ok_or_else(bad_b64)?;
+        let mut inline = [0u8; 512];
+        let mut heap = Vec::new();
+        let signature = match inline.get_mut(..signature_len) {
+            Some(inline) => inline,
+            None => {
+                heap.resize(signature_len, 0);
+                &mut heap[..]
+            }
+        };
+        b64::decode_to(segments.signature, signature).ok_or_else(bad_b64)?;
+        // The header: as the last one that passed on this thread, or read and checked now.
+        let (alg, key) = match header_memo::lookup(c.id, segments.header, |alg, kid| {
+            keys.select(kid, alg).map(|key| (alg, key))
+        }) {
+            Some(found) => found?,
+            None => {
+                let json = jws::decode_segment(segments.header)?;
+                let header = jws::parse_header(&json)?;
+                let alg = self.header_rules(&header)?;
+                let kid = header.kid.as_deref();
+                header_memo::remember(c.id, segments.header, alg, kid);
+                (alg, keys.select(kid, alg)?)
+            }
+        };
+        key.verify(alg, segments.signing_input, signature)?;
 
         // Authentic from here on. The payload's buffer becomes the claims' JSON text.
-        let payload = String::from_utf8(decoded.into_payload())
-            .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
+        let payload =
+            String::from_utf8(payload).map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
         let mut parsed = claims::parse_payload(&payload, &c.required)?;
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
@@ -919,8 +957,11 @@ impl ValidatorBuilder {
         if c.max_token_len == 0 {
             return Err(ConfigError::invalid("max_token_len", "must be positive"));
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut config = self.config;
+        config.id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Validator {
-            config: Arc::new(self.config),
+            config: Arc::new(config),
         })
     }
 }

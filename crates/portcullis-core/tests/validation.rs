@@ -744,3 +744,63 @@ fn the_resource_identifier_is_an_audience_compared_after_normalisation() {
     let api_upper = token(&key).claim("aud", serde_json::json!("API")).sign();
     assert_eq!(refusal(&both, &api_upper, &keys), ErrorKind::WrongAudience);
 }
+
+/// The header memo (a thread's last header that passed) never turns into an acceptance: it is
+/// per validator, every token's key is chosen and its signature checked, and a header one
+/// byte off is read and judged again.
+#[test]
+fn a_header_seen_before_is_still_judged_by_each_validator_and_each_token_still_checked() {
+    let key = rs256();
+    let keys = keyset(&[&key]);
+    let clock = ManualClock::at(NOW);
+    let rs = builder(&clock).build().unwrap();
+    // `typ` JWT: accepted by the default policy, not by one that requires `at+jwt`.
+    let good = token(&key).header("typ", json!("JWT")).sign();
+    assert!(rs.validate(&good, &keys).is_ok());
+    assert!(rs.validate(&good, &keys).is_ok());
+
+    // Same header bytes, another validator's rules: refused by them.
+    let es_only = builder(&clock)
+        .algorithms([Algorithm::ES256])
+        .build()
+        .unwrap();
+    assert_eq!(
+        refusal(&es_only, &good, &keys),
+        ErrorKind::DisallowedAlgorithm(Algorithm::RS256)
+    );
+    let at_jwt = builder(&clock)
+        .typ(TypPolicy::RequireAccessToken)
+        .build()
+        .unwrap();
+    assert!(rs.validate(&good, &keys).is_ok());
+    assert_eq!(refusal(&at_jwt, &good, &keys), ErrorKind::WrongType);
+
+    // The same header, a signature that does not match: refused.
+    assert!(rs.validate(&good, &keys).is_ok());
+    let forged = tamper::flip_signature_bit(&good);
+    assert_eq!(refusal(&rs, &forged, &keys), ErrorKind::InvalidSignature);
+    let other_payload = tamper::swap_payload(&good, r#"{"iss":"https://issuer.test"}"#);
+    assert_eq!(
+        refusal(&rs, &other_payload, &keys),
+        ErrorKind::InvalidSignature
+    );
+
+    // The same header after the key left the set: its `kid` is looked up again.
+    assert!(rs.validate(&good, &keys).is_ok());
+    let rotated = keyset(&[&TestKey::generate(Algorithm::RS256).with_kid("rsa-2")]);
+    assert_eq!(refusal(&rs, &good, &rotated), ErrorKind::UnknownKey);
+
+    // A header one member off (a `crit` nobody understands), right after the good one.
+    assert!(rs.validate(&good, &keys).is_ok());
+    let critical = token(&key)
+        .header("typ", json!("JWT"))
+        .header("crit", json!(["exp"]))
+        .header("exp", json!(1))
+        .sign();
+    assert_eq!(
+        refusal(&rs, &critical, &keys),
+        ErrorKind::UnknownCriticalHeader
+    );
+    // And the good one again, after a refused header: still accepted.
+    assert!(rs.validate(&good, &keys).is_ok());
+}
