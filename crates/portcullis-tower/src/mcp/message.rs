@@ -175,9 +175,7 @@ pub(crate) fn read(body: &[u8], max_depth: usize) -> Result<Message, BodyError> 
 #[derive(Default)]
 struct Found {
     method: Option<String>,
-    /// `params` was an object.
-    params_object: bool,
-    /// `params.name`, when a string.
+    /// `params.name`, when `params` is an object and its `name` a string.
     name: Option<String>,
     /// A `result` or `error` member.
     response: bool,
@@ -245,7 +243,6 @@ impl Reader<'_> {
                 "params" => {
                     r.ws();
                     if r.peek() == Some(b'{') {
-                        found.params_object = true;
                         found.name = r.params()?;
                     } else {
                         r.skip_value(1)?;
@@ -263,8 +260,8 @@ impl Reader<'_> {
             None => Ok(Message::Other(None)),
             Some(_) if found.response => Err(BodyError::new(BodyErrorKind::Ambiguous)),
             Some(method) if method == "tools/call" => match found.name {
-                Some(name) if found.params_object => Ok(Message::ToolCall(name)),
-                _ => Err(BodyError::new(BodyErrorKind::ToolNameMissing)),
+                Some(name) => Ok(Message::ToolCall(name)),
+                None => Err(BodyError::new(BodyErrorKind::ToolNameMissing)),
             },
             Some(method) => Ok(Message::Other(Some(method))),
         }
@@ -558,6 +555,28 @@ mod tests {
 
     fn call(tool: &str) -> Message {
         Message::ToolCall(tool.to_owned())
+    }
+
+    #[test]
+    fn each_refusal_has_its_code_and_json_rpc_error() {
+        use BodyErrorKind::*;
+        let kinds = [
+            (TooLarge, "body_too_large", -32600),
+            (Unreadable, "body_unreadable", -32600),
+            (NotUtf8, "body_not_utf8", -32700),
+            (NotJson, "body_not_json", -32700),
+            (Batch, "body_batch", -32600),
+            (NotAnObject, "body_not_an_object", -32600),
+            (TooDeep, "body_too_deep", -32700),
+            (DuplicateMember, "body_duplicate_member", -32600),
+            (MethodNotString, "body_method_not_string", -32600),
+            (Ambiguous, "body_ambiguous", -32600),
+            (ToolNameMissing, "body_tool_name_missing", -32600),
+        ];
+        for (kind, code, json_rpc) in kinds {
+            assert_eq!(kind.code(), code);
+            assert_eq!(kind.json_rpc_code(), json_rpc, "{code}");
+        }
     }
 
     #[test]
