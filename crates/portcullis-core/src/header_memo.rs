@@ -5,8 +5,9 @@
 //! header the one before it brought. Decoding it, parsing it and checking it against a
 //! validator's header rules (allowed algorithms, `crit`, `b64`, `typ`) gives the same answer
 //! every time: it depends on nothing but the validator's settings and the header's bytes. The
-//! memo keeps that answer for one (validator, header) pair per thread, and only for a header
-//! that passed: a refused header is parsed again every time. Nothing is shared between
+//! memo keeps that answer for one (validator, header) pair per thread, and only for the
+//! header of a token that verified: a refused header is parsed again every time, and unsigned
+//! junk cannot push an issuer's header out of the memo. Nothing is shared between
 //! threads (no lock), and nobody can put anything in it but a header their own token carries;
 //! the key is still chosen and the signature still checked for every token.
 
@@ -115,5 +116,17 @@ mod tests {
         let fits = vec![b'A'; MAX_ENCODED];
         remember(1, &fits, Algorithm::EdDSA, None);
         assert_eq!(lookup(1, &fits, alg_kid), Some((Algorithm::EdDSA, None)));
+    }
+
+    #[test]
+    fn remembering_while_looking_up_is_skipped_not_a_panic() {
+        remember(7, b"eyJh", Algorithm::ES256, None);
+        let hit = lookup(7, b"eyJh", |alg, _| {
+            remember(7, b"eyJi", Algorithm::RS256, None);
+            alg
+        });
+        assert_eq!(hit, Some(Algorithm::ES256));
+        assert_eq!(lookup(7, b"eyJi", |alg, _| alg), None);
+        assert_eq!(lookup(7, b"eyJh", |alg, _| alg), Some(Algorithm::ES256));
     }
 }

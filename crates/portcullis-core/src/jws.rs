@@ -81,7 +81,8 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Segments<'_>, ErrorKi
     })
 }
 
-/// A segment decoded into a vector of its exact size.
+/// A segment decoded, in an allocation of its exact size (the validator's payload becomes
+/// the claims' JSON text without a copy).
 pub(crate) fn decode_segment(segment: &[u8]) -> Result<Vec<u8>, ErrorKind> {
     let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
     let len = b64::decoded_len(segment.len()).ok_or_else(bad_b64)?;

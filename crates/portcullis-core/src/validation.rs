@@ -409,21 +409,28 @@ impl Validator {
             }
         };
         b64::decode_to(segments.signature, signature).ok_or_else(bad_b64)?;
-        // The header: as the last one that passed on this thread, or read and checked now.
+        // The header: as the last one that passed on this thread, or read and checked now,
+        // and then remembered once a token carrying it has verified (so that unsigned junk
+        // cannot keep pushing an issuer's header out of the memo).
         let (alg, key) = match header_memo::lookup(c.id, segments.header, |alg, kid| {
             keys.select(kid, alg).map(|key| (alg, key))
         }) {
-            Some(found) => found?,
+            Some(found) => {
+                let (alg, key) = found?;
+                key.verify(alg, segments.signing_input, signature)?;
+                (alg, key)
+            }
             None => {
                 let json = jws::decode_segment(segments.header)?;
                 let header = jws::parse_header(&json)?;
                 let alg = self.header_rules(&header)?;
                 let kid = header.kid.as_deref();
+                let key = keys.select(kid, alg)?;
+                key.verify(alg, segments.signing_input, signature)?;
                 header_memo::remember(c.id, segments.header, alg, kid);
-                (alg, keys.select(kid, alg)?)
+                (alg, key)
             }
         };
-        key.verify(alg, segments.signing_input, signature)?;
 
         // Authentic from here on. The payload's buffer becomes the claims' JSON text.
         let payload =
@@ -1038,6 +1045,56 @@ mod tests {
             let other = claims(r#"{"kid":"k"}"#);
             assert_eq!(check(&other, &bearer), waived(ErrorKind::SenderConstrained));
         }
+    }
+
+    #[test]
+    fn a_verified_tokens_header_is_remembered_and_an_unverified_ones_is_not() {
+        use crate::key::VerifyingKey;
+        let validator = Validator::builder()
+            .issuer("https://issuer.test")
+            .audience("api")
+            .algorithms([Algorithm::HS256])
+            .build()
+            .unwrap();
+        let secret = b"a secret of thirty-two bytes, ok";
+        let keys = KeySet::new(vec![VerifyingKey::hmac(Algorithm::HS256, secret).unwrap()]);
+        let sign = |header: &str, payload: &str| {
+            let input = format!("{}.{}", b64url(header), b64url(payload));
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+            let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+            format!("{input}.{}", b64url_bytes(tag.as_ref()))
+        };
+        let payload = r#"{"iss":"https://issuer.test","aud":"api","exp":4000000000}"#;
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        let good = sign(header, payload);
+        let id = validator.config.id;
+        let seen = |h: &str| header_memo::lookup(id, b64url(h).as_bytes(), |alg, _| alg);
+        validator.validate(&good, &keys).unwrap();
+        assert_eq!(seen(header), Some(Algorithm::HS256));
+        // A token with another header whose signature fails: refused, not remembered.
+        let other = r#"{"alg":"HS256","typ":"at+jwt"}"#;
+        let forged = format!(
+            "{}.{}.{}",
+            b64url(other),
+            b64url(payload),
+            b64url("x".repeat(32).as_str())
+        );
+        assert!(validator.validate(&forged, &keys).is_err());
+        assert_eq!(seen(other), None);
+        assert_eq!(seen(header), Some(Algorithm::HS256));
+        // Verified with the other header: it replaces the first.
+        validator.validate(&sign(other, payload), &keys).unwrap();
+        assert_eq!(seen(other), Some(Algorithm::HS256));
+        assert_eq!(seen(header), None);
+    }
+
+    fn b64url(text: &str) -> String {
+        b64url_bytes(text.as_bytes())
+    }
+
+    fn b64url_bytes(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
     #[test]

@@ -804,3 +804,89 @@ fn a_header_seen_before_is_still_judged_by_each_validator_and_each_token_still_c
     // And the good one again, after a refused header: still accepted.
     assert!(rs.validate(&good, &keys).is_ok());
 }
+
+/// Signatures of every size reach the key: 512 bytes (RSA 4096, the largest kept on the
+/// stack), larger ones (on the heap), one byte too many, a length base64url cannot have.
+#[test]
+fn signatures_of_every_length_are_decoded_and_checked() {
+    let clock = ManualClock::at(NOW);
+    let rsa4096 = TestKey::rsa_with_bits(Algorithm::RS256, 4096).with_kid("rsa-4096");
+    let keys = keyset(&[&rsa4096]);
+    let v = builder(&clock).build().unwrap();
+    let good = token(&rsa4096).sign();
+    let (_, _, signature) = tamper::parts(&good);
+    assert_eq!(signature.len(), 683, "512 bytes, base64url");
+    assert!(v.validate(&good, &keys).is_ok());
+    // 1,024 bytes: decoded on the heap, refused by the key.
+    let long = tamper::with_signature(&good, &[7u8; 1024]);
+    assert_eq!(refusal(&v, &long, &keys), ErrorKind::InvalidSignature);
+    // One byte more than an ES256 signature has.
+    let es = TestKey::generate(Algorithm::ES256).with_kid("ec-1");
+    let es_keys = keyset(&[&es]);
+    let es_token = token(&es).sign();
+    assert!(v.validate(&es_token, &es_keys).is_ok());
+    let too_long = tamper::with_signature(&es_token, &[1u8; 65]);
+    assert_eq!(
+        refusal(&v, &too_long, &es_keys),
+        ErrorKind::InvalidSignature
+    );
+    // Five characters: no byte string encodes to that length.
+    let (input, _) = es_token.rsplit_once('.').unwrap();
+    let impossible = format!("{input}.AAAAA");
+    assert_eq!(
+        refusal(&v, &impossible, &es_keys),
+        ErrorKind::Malformed(MalformedPart::Base64)
+    );
+}
+
+/// Every refusal reads the same whether or not this thread remembers the token's header: on
+/// a fresh thread (nothing remembered), and right after a good token with the same header.
+#[test]
+fn refusals_are_the_same_with_and_without_the_header_remembered() {
+    let key = rs256();
+    let keys = keyset(&[&key]);
+    let clock = ManualClock::at(NOW);
+    let v = builder(&clock).build().unwrap();
+    let good = token(&key).sign();
+    let refused = [
+        tamper::flip_signature_bit(&good),
+        tamper::swap_payload(&good, r#"{"iss":"https://issuer.test","aud":"api"}"#),
+        token(&key).expires_in(-3600).sign(),
+        token(&key).issuer("https://other.test").sign(),
+        token(&key).audience("other").sign(),
+    ];
+    let cold: Vec<ErrorKind> = std::thread::scope(|s| {
+        s.spawn(|| refused.iter().map(|t| refusal(&v, t, &keys)).collect())
+            .join()
+            .unwrap()
+    });
+    let warm: Vec<ErrorKind> = refused
+        .iter()
+        .map(|t| {
+            assert!(v.validate(&good, &keys).is_ok());
+            refusal(&v, t, &keys)
+        })
+        .collect();
+    assert_eq!(cold, warm);
+    assert_eq!(cold[0], ErrorKind::InvalidSignature);
+
+    // A header remembered with an HMAC key of that `kid`; then the `kid` names an RSA key.
+    let hs =
+        TestKey::hmac(Algorithm::HS256, b"thirty-two bytes of secret here!").with_kid("shared");
+    let both = builder(&clock)
+        .algorithms([Algorithm::HS256, Algorithm::RS256])
+        .build()
+        .unwrap();
+    let hs_keys = KeySet::new(vec![
+        VerifyingKey::hmac(Algorithm::HS256, b"thirty-two bytes of secret here!")
+            .unwrap()
+            .with_kid("shared"),
+    ]);
+    let hs_token = token(&hs).sign();
+    assert!(both.validate(&hs_token, &hs_keys).is_ok());
+    let rsa_shared = keyset(&[&TestKey::generate(Algorithm::RS256).with_kid("shared")]);
+    assert_eq!(
+        refusal(&both, &hs_token, &rsa_shared),
+        ErrorKind::KeyAlgorithmMismatch(Algorithm::HS256)
+    );
+}
