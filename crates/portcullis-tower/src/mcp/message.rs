@@ -586,6 +586,12 @@ mod tests {
     }
 
     #[test]
+    fn unicode_escapes_read_in_either_case() {
+        let body = r#"{"method":"tools/call","params":{"name":"write\u005Fnote\u00C9\u00e9"}}"#;
+        assert_eq!(read(body.as_bytes(), 32), Ok(call("write_noteÉé")));
+    }
+
+    #[test]
     fn method_after_params_is_read_the_same() {
         let body = r#"{"params":{"arguments":{},"name":"write_note"},"id":1,"method":"tools/call","jsonrpc":"2.0"}"#;
         assert_eq!(read(body.as_bytes(), 32), Ok(call("write_note")));
@@ -695,6 +701,9 @@ mod tests {
             r#"{"a":"\udc00\ud800"}"#,
             r#"{"a":"\ud800\u0041"}"#,
             "{\"a\":\"tab\there\"}",
+            r#"{"a":trux}"#,
+            r#"{"a":nul}"#,
+            r#"{"a":fals3}"#,
             "{\"a\":1}\u{0}",
             "{\u{a0}}",
         ] {
@@ -727,6 +736,16 @@ mod tests {
         assert_eq!(kind(&deep(31)), BodyErrorKind::TooDeep);
         let objects = format!("{}{}", r#"{"a":"#.repeat(33), "}".repeat(33));
         assert_eq!(kind(&objects), BodyErrorKind::TooDeep);
+        // Objects alone: 32 levels are read, 33 are not.
+        let nested = |levels: usize| {
+            format!(
+                "{}{{}}{}",
+                r#"{"a":"#.repeat(levels - 1),
+                "}".repeat(levels - 1)
+            )
+        };
+        assert_eq!(read(nested(32).as_bytes(), 32), Ok(Message::Other(None)));
+        assert_eq!(kind(&nested(33)), BodyErrorKind::TooDeep);
         assert_eq!(
             read(br#"{"method":"tools/call","params":{"name":"x"}}"#, 1).map_err(|e| e.kind()),
             Err(BodyErrorKind::TooDeep)
