@@ -418,6 +418,30 @@ mod tests {
     }
 
     #[test]
+    fn the_tools_and_their_scopes_are_listed_once_each() {
+        let tools = ToolScopes::new()
+            .tool("write_note", ["notes.write", "notes.read"])
+            .tool("list_notes", ["notes.read"])
+            .unlisted(UnlistedTool::Requires(
+                Requirements::new().scopes(ScopeRequirement::any_of(["admin", "notes.read"])),
+            ));
+        let named: Vec<(&str, Vec<Vec<&str>>)> =
+            tools.tools().map(|(name, r)| (name, scopes(r))).collect();
+        assert_eq!(
+            named,
+            [
+                ("list_notes", vec![vec!["notes.read"]]),
+                ("write_note", vec![vec!["notes.write", "notes.read"]]),
+            ]
+        );
+        // Tools in name order, then the unlisted tools' requirement; no scope twice.
+        assert_eq!(tools.scopes(), ["notes.read", "notes.write", "admin"]);
+        let base = ToolScopes::new().unlisted(UnlistedTool::Base);
+        assert!(base.scopes().is_empty());
+        assert_eq!(base.tools().count(), 0);
+    }
+
+    #[test]
     fn settings_that_cannot_work_are_refused() {
         let base = Requirements::new();
         let fails = |tools: ToolScopes| Tools::compile(tools, &base).is_err();
