@@ -18,7 +18,7 @@ use portcullis_core::dpop::{
     ReplayStoreError,
 };
 use portcullis_core::{
-    Algorithm, AlgorithmSet, ErrorKind, KeySet, MalformedPart, ManualClock, Presentation,
+    Algorithm, AlgorithmSet, Clock, ErrorKind, KeySet, MalformedPart, ManualClock, Presentation,
     ProofError, Scheme, Validator, Verdict, Verifier, VerifyingKey,
 };
 use portcullis_testkit::{DpopClient, ProofBuilder, TestKey, TokenBuilder, b64url, tamper};
@@ -41,6 +41,17 @@ impl Verifier for Tokens {
             self.validator
                 .validate_presentation(presentation, &self.keys),
         )
+    }
+
+    fn now_unix(&self) -> f64 {
+        self.validator.clock().now_unix()
+    }
+
+    fn health(&self) -> Vec<portcullis_core::health::SourceHealth> {
+        vec![portcullis_core::health::SourceHealth::new(
+            "static keys",
+            portcullis_core::health::KeyHealth::of_key_count(self.keys.len()),
+        )]
     }
 }
 
@@ -168,6 +179,8 @@ fn each_rule_of_a_proof_refuses_with_its_own_reason_and_touches_no_state() {
     no_kty.as_object_mut().unwrap().remove("kty");
     let mut enc = client.jwk();
     enc["use"] = json!("enc");
+    let mut numeric_use = client.jwk();
+    numeric_use["use"] = json!(5);
     let unsigned = {
         let (h, c, _) = tamper::parts(&proof(&client, &token).sign());
         format!("{}.{}.", b64url(h.as_bytes()), b64url(c.as_bytes()))
@@ -188,6 +201,12 @@ fn each_rule_of_a_proof_refuses_with_its_own_reason_and_touches_no_state() {
         (
             ProofError::WrongType,
             proof(&client, &token).remove_header("typ").sign(),
+        ),
+        (
+            ProofError::WrongType,
+            proof(&client, &token)
+                .header("typ", json!("applicatioX/dpop+jwt"))
+                .sign(),
         ),
         (ProofError::Malformed(MalformedPart::Signature), unsigned),
         (
@@ -245,6 +264,10 @@ fn each_rule_of_a_proof_refuses_with_its_own_reason_and_touches_no_state() {
         (
             ProofError::InvalidKey,
             proof(&client, &token).header("jwk", enc).sign(),
+        ),
+        (
+            ProofError::InvalidKey,
+            proof(&client, &token).header("jwk", numeric_use).sign(),
         ),
         (
             ProofError::InvalidSignature,
@@ -407,6 +430,31 @@ fn the_window_is_inclusive_at_both_edges_and_follows_the_clock() {
     let later = proof(&client, &token).sign();
     s.clock.advance_secs(31);
     assert_eq!(s.dpop(&token, &later), invalid(ProofError::TooOld));
+}
+
+#[test]
+fn a_jti_may_be_as_long_as_the_limit_and_the_verifier_answers_for_its_inner_one() {
+    let s = Setup::new(|b| b);
+    let client = DpopClient::new(Algorithm::ES256);
+    let token = s.token(&client);
+    let longest = proof(&client, &token).jti(&"j".repeat(256)).sign();
+    assert_eq!(s.dpop(&token, &longest), Ok(()));
+    // The clock and the key health are the token verifier's.
+    assert_eq!(s.verifier.now_unix(), NOW as f64);
+    s.clock.advance_secs(7);
+    assert_eq!(s.verifier.now_unix(), (NOW + 7) as f64);
+    let health = s.verifier.health();
+    assert_eq!(health.len(), 1);
+    assert_eq!(&*health[0].source, "static keys");
+    // The public normal form is the one `htu` is compared in.
+    assert_eq!(
+        portcullis_core::dpop::normalize_uri("HTTPS://A.Example:443/x/../y").as_deref(),
+        Some("https://a.example/y")
+    );
+    assert_eq!(portcullis_core::dpop::normalize_uri("/y"), None);
+    // Replicas need a shared store; one process does not.
+    assert!(Dpop::builder().replicas(2).build().is_err());
+    assert!(Dpop::builder().replicas(1).build().is_ok());
 }
 
 #[test]

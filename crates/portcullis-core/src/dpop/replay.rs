@@ -278,7 +278,12 @@ mod tests {
         clock.advance_secs(1);
         assert_eq!(ready(store.first_use(&key(1), ttl)), Ok(true), "expired");
         assert!(!store.is_shared());
+        assert!(!Arc::new(LocalReplayStore::with_clock(1, clock.clone())).is_shared());
         assert_eq!(store.len(), 2);
+        assert!(!store.is_empty());
+        assert!(LocalReplayStore::with_clock(100, clock).is_empty());
+        let bytes = [0x5a; 32];
+        assert_eq!(ReplayKey::from_bytes(bytes).as_bytes(), &bytes);
     }
 
     #[test]

@@ -214,6 +214,26 @@ mod tests {
         assert_eq!(normalize("https://h/x?q=1").as_deref(), Some("https://h/x"));
         assert_eq!(normalize("https://h/x#f?g").as_deref(), Some("https://h/x"));
         assert_eq!(normalize("https://h?q").as_deref(), Some("https://h/"));
+        assert_eq!(
+            normalize("https://[::1]/x").as_deref(),
+            Some("https://[::1]/x"),
+            "an IPv6 host without a port"
+        );
+    }
+
+    #[test]
+    fn authorities_without_a_host_or_with_an_odd_port_have_no_normal_form() {
+        for bad in [
+            "https://:443/x",
+            "https://a:b:443/x",
+            "https://h:+443/x",
+            "https://h:+44/x",
+            "https://h:-1/x",
+            "https://h:123456/x",
+            "https://h:65536/x",
+        ] {
+            assert_eq!(normalize(bad), None, "{bad}");
+        }
     }
 
     #[test]
