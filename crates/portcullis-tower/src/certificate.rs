@@ -904,6 +904,14 @@ mod tests {
         let mut extra = der();
         extra.push(0);
         assert!(!is_one_der_sequence(&extra));
+        // 0x80 is the indefinite length, not a short length of 128.
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend([0u8; 0x80]);
+        assert!(!is_one_der_sequence(&indefinite));
+        // Four length bytes are the most read: 16 MiB of content.
+        let mut four = vec![0x30, 0x84, 0x01, 0x00, 0x00, 0x00];
+        four.resize(four.len() + (1 << 24), 0);
+        assert!(is_one_der_sequence(&four));
     }
 
     #[test]
