@@ -730,3 +730,37 @@ async fn a_chunked_body_over_the_cap_is_refused_without_a_declared_length() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(server.notes.stored().is_empty());
 }
+
+#[tokio::test]
+async fn a_declared_length_over_the_cap_is_refused_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // The request says 2 MiB and sends a few bytes of it: the answer comes at once, without
+    // waiting for a body that is never going to arrive.
+    let server = start().await;
+    let raw = Raw::open(&server, server.token("read write")).await;
+    let authority = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let head = format!(
+        "POST {MCP_PATH} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {}\r\n\
+         mcp-session-id: {}\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n{{\"jsonrpc\"",
+        raw.token,
+        raw.session,
+        2 << 20
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the server answers before the body is complete")
+            .unwrap();
+        assert!(read > 0, "the server closed without an answer");
+        answer.extend_from_slice(&buf[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(server.notes.stored().is_empty());
+}
