@@ -764,3 +764,18 @@ async fn a_declared_length_over_the_cap_is_refused_before_the_body_is_read() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(server.notes.stored().is_empty());
 }
+
+#[tokio::test]
+async fn a_body_exactly_at_the_cap_is_read() {
+    // A note longer than the handshake's messages, so that the cap is its length.
+    let write = WRITE.replace("sneaked", &"a".repeat(1_000));
+    let server = start_with(tool_scopes().max_body_bytes(write.len())).await;
+    let raw = Raw::open(&server, server.token("read write")).await;
+    let (status, answer) = raw.post(write.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.notes.stored().len(), 1);
+    let longer = write.replace("aaa", "aaaa");
+    let (status, _) = raw.post(longer).await;
+    assert_eq!(status, 413);
+    assert_eq!(server.notes.stored().len(), 1);
+}

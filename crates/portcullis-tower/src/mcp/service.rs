@@ -234,3 +234,57 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::task::Waker;
+
+    use http_body_util::Full;
+
+    use super::*;
+    use crate::mcp::ToolScopes;
+    use crate::policy::Requirements;
+    use crate::respond::DefaultAnswer;
+
+    /// A service that is ready only when built so.
+    #[derive(Clone)]
+    struct Busy(bool);
+
+    impl Service<Request<Full<Bytes>>> for Busy {
+        type Response = Response<String>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            if self.0 {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+
+        fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+            std::future::ready(Ok(Response::new(String::new())))
+        }
+    }
+
+    #[test]
+    fn the_check_is_ready_when_the_service_behind_it_is() {
+        let tools = Arc::new(Tools::compile(ToolScopes::new(), &Requirements::new()).unwrap());
+        let check = |ready| {
+            ToolCheck::new(
+                Busy(ready),
+                tools.clone(),
+                Arc::new(Answers::default()),
+                Arc::new(DefaultAnswer),
+            )
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let poll = |mut c: ToolCheck<Busy, DefaultAnswer>, cx: &mut Context<'_>| {
+            Service::<Request<Full<Bytes>>>::poll_ready(&mut c, cx)
+        };
+        assert!(poll(check(false), &mut cx).is_pending());
+        assert!(matches!(poll(check(true), &mut cx), Poll::Ready(Ok(()))));
+    }
+}
