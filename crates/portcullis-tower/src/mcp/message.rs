@@ -750,6 +750,11 @@ mod tests {
             read(br#"{"method":"tools/call","params":{"name":"x"}}"#, 1).map_err(|e| e.kind()),
             Err(BodyErrorKind::TooDeep)
         );
+        // `params` is level 2: the smallest limit reads it.
+        assert_eq!(
+            read(br#"{"method":"tools/call","params":{"name":"x"}}"#, 2),
+            Ok(call("x"))
+        );
         // A million brackets cost a failed read, not a stack.
         let huge = "[".repeat(1_000_000);
         assert_eq!(kind(&format!(r#"{{"a":{huge}}}"#)), BodyErrorKind::TooDeep);
