@@ -785,6 +785,51 @@ mod tests {
     }
 
     #[test]
+    fn a_proofs_errors_go_to_the_dpop_challenge_with_the_nonce() {
+        let both = Answers::default().dpop([Algorithm::ES256], true);
+        let challenges = |response: &Response<()>| -> Vec<String> {
+            response
+                .headers()
+                .get_all("www-authenticate")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect()
+        };
+        let proof = ErrorKind::InvalidProof(portcullis_core::ProofError::Missing);
+        let response = http(proof, &both);
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenges(&response),
+            ["Bearer", r#"DPoP algs="ES256", error="invalid_dpop_proof""#]
+        );
+        let nonce = ErrorKind::UseDpopNonce("n-1".into());
+        let response = http(nonce, &both);
+        assert_eq!(response.status(), 401);
+        assert_eq!(
+            challenges(&response),
+            ["Bearer", r#"DPoP algs="ES256", error="use_dpop_nonce""#]
+        );
+        assert_eq!(header(&response, "dpop-nonce"), Some("n-1"));
+    }
+
+    #[test]
+    fn a_rejection_names_the_error_behind_it() {
+        use std::error::Error as _;
+        let refused = Rejection::from(ErrorKind::Expired);
+        assert_eq!(
+            refused.source().unwrap().to_string(),
+            AuthError::from(ErrorKind::Expired).to_string()
+        );
+        let malformed = Rejection::from(InvalidRequest::MultipleCredentials);
+        assert_eq!(
+            malformed.source().unwrap().to_string(),
+            InvalidRequest::MultipleCredentials.to_string()
+        );
+        assert!(Rejection::MissingCredentials.source().is_none());
+        assert!(Rejection::LayerMissing.source().is_none());
+    }
+
+    #[test]
     fn each_unavailable_dependency_is_named_in_the_grpc_message() {
         let a = Answers::default();
         for (kind, message) in [
