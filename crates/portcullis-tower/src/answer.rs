@@ -925,6 +925,50 @@ mod tests {
     }
 
     #[test]
+    fn generic_grpc_messages_name_the_kind_of_refusal_only() {
+        let a = Answers::default();
+        let message = |rejection: Rejection| {
+            let g = answer(&rejection, Protocol::Grpc, &a);
+            header(&g, "grpc-message").map(str::to_owned)
+        };
+        let proof = ErrorKind::InvalidProof(portcullis_core::ProofError::Missing);
+        assert_eq!(message(proof.into()).as_deref(), Some("invalid DPoP proof"));
+        let nonce = ErrorKind::UseDpopNonce("n".into());
+        assert_eq!(
+            message(nonce.into()).as_deref(),
+            Some("DPoP nonce required")
+        );
+        assert_eq!(
+            message(InvalidRequest::MultipleCredentials.into()).as_deref(),
+            Some("malformed bearer credentials")
+        );
+        let scope = ErrorKind::InsufficientScope(ScopeRequirement::all_of(["a"]));
+        assert_eq!(message(scope.into()).as_deref(), Some("insufficient scope"));
+    }
+
+    #[test]
+    fn a_503_says_when_to_come_back_and_a_challenge_scope_is_named_on_401s_only() {
+        let later = Answers::default().retry_after_secs(30);
+        let r = http(ErrorKind::KeysUnavailable, &later);
+        assert_eq!(header(&r, "retry-after"), Some("30"));
+        let scoped = Answers::default().with_challenge_scope("mcp read");
+        let r = http(Rejection::MissingCredentials, &scoped);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer scope="mcp read""#)
+        );
+        let denied = ErrorKind::InsufficientScope(ScopeRequirement::all_of(["write"]));
+        let r = http(denied, &scoped);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some(r#"Bearer error="insufficient_scope", scope="write""#)
+        );
+        let none = Answers::default().with_challenge_scope("");
+        let r = http(Rejection::MissingCredentials, &none);
+        assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+    }
+
+    #[test]
     fn grpc_messages_are_percent_encoded() {
         assert_eq!(grpc_percent_encode("a b%c\u{e9}\n"), "a b%25c%C3%A9%0A");
         let a = Answers::default().describe_errors(true);
