@@ -683,7 +683,7 @@ async fn tokens_in_the_query_or_a_cookie_are_not_read_by_the_profile() {
 
 #[tokio::test]
 async fn a_chunked_body_over_the_cap_is_refused_without_a_declared_length() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     // A write token and a write_note that rmcp (whose own cap is 4 MiB) would run.
     let server = start().await;
@@ -716,24 +716,14 @@ async fn a_chunked_body_over_the_cap_is_refused_without_a_declared_length() {
     }
     let _ = stream.write_all(b"0\r\n\r\n").await;
     // The status line is enough (the connection may stay open).
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .expect("the server answers")
-            .unwrap();
-        assert!(read > 0, "the server closed without an answer");
-        answer.extend_from_slice(&buf[..read]);
-    }
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = status_line(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(server.notes.stored().is_empty());
 }
 
 #[tokio::test]
 async fn a_declared_length_over_the_cap_is_refused_before_the_body_is_read() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     // The request says 2 MiB and sends a few bytes of it: the answer comes at once, without
     // waiting for a body that is never going to arrive.
@@ -750,17 +740,7 @@ async fn a_declared_length_over_the_cap_is_refused_before_the_body_is_read() {
         2 << 20
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .expect("the server answers before the body is complete")
-            .unwrap();
-        assert!(read > 0, "the server closed without an answer");
-        answer.extend_from_slice(&buf[..read]);
-    }
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = status_line(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(server.notes.stored().is_empty());
 }
@@ -778,4 +758,20 @@ async fn a_body_exactly_at_the_cap_is_read() {
     let (status, _) = raw.post(longer).await;
     assert_eq!(status, 413);
     assert_eq!(server.notes.stored().len(), 1);
+}
+
+/// The first line of the server's answer on `stream` (failing after 10 s without one).
+async fn status_line(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        assert!(read > 0, "the server closed without an answer");
+        answer.extend_from_slice(&buf[..read]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }
