@@ -402,6 +402,7 @@ impl Answers {
     /// These answers, naming `scope` (a space-separated list; empty for none) in every
     /// `401` challenge (RFC 6750 section 3 allows the attribute on any challenge). The MCP
     /// profile's: a client refused for want of a token learns which scopes to ask for.
+    #[cfg(any(feature = "mcp", test))]
     pub(crate) fn with_challenge_scope(&self, scope: &str) -> Answers {
         let mut answers = self.clone();
         answers.challenge_scope = (!scope.is_empty()).then(|| scope.into());
