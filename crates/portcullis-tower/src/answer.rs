@@ -517,12 +517,16 @@ fn challenge(rejection: &Rejection, answers: &Answers, headers: &mut HeaderMap) 
     let code = rejection.error_code();
     let proof_error = matches!(code, Some("invalid_dpop_proof" | "use_dpop_nonce"));
     // Where DPoP is required (by the layer or the route), a Bearer challenge would invite a
-    // retry that cannot pass.
+    // retry that cannot pass; unless the layer offers no DPoP (a route requiring it behind a
+    // layer without a verifier), for a 401 must carry a challenge (RFC 9110 section 15.5.2).
     let dpop_required = matches!(
         rejection.auth_error().map(AuthError::kind),
         Some(ErrorKind::DpopRequired)
     );
-    let bearer = answers.dpop.as_ref().is_none_or(|d| d.bearer) && !dpop_required;
+    let bearer = answers
+        .dpop
+        .as_ref()
+        .is_none_or(|d| d.bearer && !dpop_required);
     if bearer {
         let code = if proof_error { None } else { code };
         if let Some(value) = scheme_challenge("Bearer", None, code, rejection, answers) {
@@ -546,10 +550,10 @@ fn scheme_challenge(
     answers: &Answers,
 ) -> Option<HeaderValue> {
     let mut value = String::from(scheme);
-    let mut params = 0;
+    let mut first = true;
     let mut param = |value: &mut String, name: &str, content: &str| {
-        value.push_str(if params == 0 { " " } else { ", " });
-        params += 1;
+        value.push_str(if first { " " } else { ", " });
+        first = false;
         // Writing to a String cannot fail.
         let _ = write!(value, "{name}=\"");
         value.extend(content.chars().filter(|c| is_qtext(*c)));
@@ -967,6 +971,54 @@ mod tests {
         let none = Answers::default().with_challenge_scope("");
         let r = http(Rejection::MissingCredentials, &none);
         assert_eq!(header(&r, "www-authenticate"), Some("Bearer"));
+    }
+
+    #[test]
+    fn the_generic_grpc_message_of_each_remaining_kind() {
+        let a = Answers::default();
+        let message = |rejection: Rejection| {
+            let g = answer(&rejection, Protocol::Grpc, &a);
+            header(&g, "grpc-message").map(str::to_owned)
+        };
+        assert_eq!(
+            message(Rejection::LayerMissing).as_deref(),
+            Some("internal error")
+        );
+        assert_eq!(
+            message(Rejection::MissingCredentials).as_deref(),
+            Some("missing bearer token")
+        );
+        // A 401 that is neither a step-up nor a missing token is an invalid token.
+        for kind in [
+            ErrorKind::Expired,
+            ErrorKind::Revoked,
+            ErrorKind::DpopRequired,
+        ] {
+            assert_eq!(
+                message(kind.clone().into()).as_deref(),
+                Some("invalid bearer token"),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn where_dpop_is_required_only_the_dpop_scheme_is_offered() {
+        // Configured to accept both schemes, a route that requires DPoP still answers with
+        // the DPoP challenge alone: a Bearer retry could not pass.
+        let both = Answers::default().dpop([Algorithm::ES256], true);
+        let response = http(ErrorKind::DpopRequired, &both);
+        assert_eq!(response.status(), 401);
+        let challenges: Vec<&str> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(challenges, [r#"DPoP algs="ES256""#]);
+        // A route that requires DPoP behind a layer without it: every 401 has a challenge.
+        let response = http(ErrorKind::DpopRequired, &Answers::default());
+        assert_eq!(header(&response, "www-authenticate"), Some("Bearer"));
     }
 
     #[test]
