@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`security`] | each threat to a resource server that accepts bearer tokens, how portcullis defends against it, the tests that prove it, and what it does not defend against |
 //! | [`defaults`] | each default (verification rules, the layer and its answers, key sources, introspection) and the reason for it |
-//! | [`guide`] | the quickstart's options, issuers in code, several issuers, opaque tokens, where tokens are read, certificate-bound tokens (mutual TLS) and where the certificate comes from, DPoP from a browser (CORS), per-route rules and tonic in detail, the crates on their own |
+//! | [`guide`] | the quickstart's options, issuers in code, several issuers, identity providers, the settings in a file, opaque tokens, where tokens are read, certificate-bound tokens (mutual TLS) and where the certificate comes from, DPoP (and from a browser, CORS), per-route rules, step-up, resource metadata, MCP servers, tonic in detail, readiness and metrics, the crates on their own |
 //! | [`replicas`] | several replicas as one: the DPoP replay store, the deny list and introspection verdicts shared through Redis, their guarantees, sizing and outage policy |
 //! | [`gateway`] | behind nginx / Caddy / Traefik / Envoy: `portcullis gateway` answers their authorization sub-requests with the layer's decisions; the tested proxy configurations; paths compared as the upstream sees them |
 //! | [`performance`] | the bench figures, and how they are measured |
