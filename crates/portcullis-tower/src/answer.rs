@@ -634,6 +634,16 @@ mod tests {
         response.headers().get(name).map(|v| v.to_str().unwrap())
     }
 
+    /// Every `WWW-Authenticate` field, in order.
+    fn challenges(response: &Response<()>) -> Vec<&str> {
+        response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
     #[test]
     fn every_row_of_the_answers_table() {
         let a = Answers::default().realm("api");
@@ -774,14 +784,8 @@ mod tests {
             .resource_metadata(url)
             .dpop([Algorithm::ES256], true);
         let response = http(Rejection::MissingCredentials, &both);
-        let challenges: Vec<&str> = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .collect();
         assert_eq!(
-            challenges,
+            challenges(&response),
             [
                 format!(r#"Bearer resource_metadata="{url}""#),
                 format!(r#"DPoP algs="ES256", resource_metadata="{url}""#)
@@ -792,14 +796,6 @@ mod tests {
     #[test]
     fn a_proofs_errors_go_to_the_dpop_challenge_with_the_nonce() {
         let both = Answers::default().dpop([Algorithm::ES256], true);
-        let challenges = |response: &Response<()>| -> Vec<String> {
-            response
-                .headers()
-                .get_all("www-authenticate")
-                .iter()
-                .map(|v| v.to_str().unwrap().to_owned())
-                .collect()
-        };
         let proof = ErrorKind::InvalidProof(portcullis_core::ProofError::Missing);
         let response = http(proof, &both);
         assert_eq!(response.status(), 401);
@@ -949,6 +945,26 @@ mod tests {
         );
         let scope = ErrorKind::InsufficientScope(ScopeRequirement::all_of(["a"]));
         assert_eq!(message(scope.into()).as_deref(), Some("insufficient scope"));
+        assert_eq!(
+            message(Rejection::LayerMissing).as_deref(),
+            Some("internal error")
+        );
+        assert_eq!(
+            message(Rejection::MissingCredentials).as_deref(),
+            Some("missing bearer token")
+        );
+        // A 401 that is neither a step-up nor a missing token is an invalid token.
+        for kind in [
+            ErrorKind::Expired,
+            ErrorKind::Revoked,
+            ErrorKind::DpopRequired,
+        ] {
+            assert_eq!(
+                message(kind.clone().into()).as_deref(),
+                Some("invalid bearer token"),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]
@@ -974,48 +990,13 @@ mod tests {
     }
 
     #[test]
-    fn the_generic_grpc_message_of_each_remaining_kind() {
-        let a = Answers::default();
-        let message = |rejection: Rejection| {
-            let g = answer(&rejection, Protocol::Grpc, &a);
-            header(&g, "grpc-message").map(str::to_owned)
-        };
-        assert_eq!(
-            message(Rejection::LayerMissing).as_deref(),
-            Some("internal error")
-        );
-        assert_eq!(
-            message(Rejection::MissingCredentials).as_deref(),
-            Some("missing bearer token")
-        );
-        // A 401 that is neither a step-up nor a missing token is an invalid token.
-        for kind in [
-            ErrorKind::Expired,
-            ErrorKind::Revoked,
-            ErrorKind::DpopRequired,
-        ] {
-            assert_eq!(
-                message(kind.clone().into()).as_deref(),
-                Some("invalid bearer token"),
-                "{kind:?}"
-            );
-        }
-    }
-
-    #[test]
     fn where_dpop_is_required_only_the_dpop_scheme_is_offered() {
         // Configured to accept both schemes, a route that requires DPoP still answers with
         // the DPoP challenge alone: a Bearer retry could not pass.
         let both = Answers::default().dpop([Algorithm::ES256], true);
         let response = http(ErrorKind::DpopRequired, &both);
         assert_eq!(response.status(), 401);
-        let challenges: Vec<&str> = response
-            .headers()
-            .get_all("www-authenticate")
-            .iter()
-            .map(|v| v.to_str().unwrap())
-            .collect();
-        assert_eq!(challenges, [r#"DPoP algs="ES256""#]);
+        assert_eq!(challenges(&response), [r#"DPoP algs="ES256""#]);
         // A route that requires DPoP behind a layer without it: every 401 has a challenge.
         let response = http(ErrorKind::DpopRequired, &Answers::default());
         assert_eq!(header(&response, "www-authenticate"), Some("Bearer"));
