@@ -418,7 +418,8 @@ impl<H> BearerAuthLayer<H> {
     /// this layer accepted only with its proof: on a layer that accepts bearer tokens too,
     /// the routes that hold money or health data can still insist on DPoP. A bearer token
     /// there is answered `401` with the `DPoP` challenge. Combine with scopes:
-    /// `auth.require_scopes(["pay"]).and_dpop()`.
+    /// `auth.require_scopes(["pay"]).and_dpop()`. On a layer without DPoP (no `dpop(..)`)
+    /// no request can pass such a route: each is answered `401` with a `Bearer` challenge.
     pub fn require_dpop(&self) -> RequireScopesLayer<H> {
         RequireScopesLayer::dpop_only(self.settings.answers.clone(), self.hook.clone())
     }
