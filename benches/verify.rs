@@ -1,7 +1,12 @@
 //! Per-token validation cost, beside the raw signature check (the floor) and
 //! `jsonwebtoken::decode`, for the same token and key, in one run.
 //!
-//! `cargo bench --bench verify` prints criterion's figures and then a ratio table.
+//! `cargo bench --bench verify` prints criterion's figures and then a ratio table; then the
+//! same three cases again, interleaved: rounds that time each case in turn, the medians of
+//! the rounds. Criterion measures one benchmark after another, and a machine whose speed
+//! changes by phases (a shared VM) skews ratios across them; interleaving does not.
+//! `cargo bench --bench verify -- only-the-table` (a filter no criterion benchmark matches)
+//! prints only the interleaved table.
 
 // Bench code: setup failures should stop the run loudly.
 #![allow(
@@ -15,7 +20,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
@@ -36,7 +41,32 @@ struct AppClaims {
     client_id: String,
 }
 
-fn bench_alg(c: &mut Criterion, alg: Algorithm) {
+/// Rounds of the interleaved measurement, and validations per case in each round.
+const ROUNDS: usize = 101;
+const PER_ROUND: usize = 200;
+
+/// The interleaved medians of one algorithm, in nanoseconds per validation.
+struct Interleaved {
+    raw: f64,
+    jsonwebtoken: f64,
+    portcullis: f64,
+}
+
+/// Nanoseconds per call of `f`, over `PER_ROUND` calls.
+fn per_call(mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..PER_ROUND {
+        f();
+    }
+    start.elapsed().as_secs_f64() * 1e9 / PER_ROUND as f64
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
     let key = TestKey::generate(alg).with_kid("bench-key");
     let token = TokenBuilder::new(&key)
         .issuer("https://issuer.example")
@@ -92,6 +122,44 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
         b.iter(|| validator.validate(black_box(&token), &keys).unwrap());
     });
     group.finish();
+
+    let mut rounds: [Vec<f64>; 3] = Default::default();
+    for round in 0..ROUNDS {
+        let mut times = [0.0; 3];
+        // Each round starts with another case, so that none always runs first.
+        for case in (0..3).map(|i| (i + round) % 3) {
+            times[case] = match case {
+                0 => per_call(|| {
+                    black_box(raw(
+                        black_box(signing_input.as_bytes()),
+                        black_box(&signature),
+                    ));
+                }),
+                1 => per_call(|| {
+                    black_box(
+                        jsonwebtoken::decode::<AppClaims>(
+                            black_box(&token),
+                            &jwt_key,
+                            &jwt_validation,
+                        )
+                        .unwrap(),
+                    );
+                }),
+                _ => per_call(|| {
+                    black_box(validator.validate(black_box(&token), &keys).unwrap());
+                }),
+            };
+        }
+        for (samples, time) in rounds.iter_mut().zip(times) {
+            samples.push(time);
+        }
+    }
+    let [raw, jsonwebtoken, portcullis] = rounds.map(median);
+    Interleaved {
+        raw,
+        jsonwebtoken,
+        portcullis,
+    }
 }
 
 fn main() {
@@ -100,9 +168,7 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&dir)
         .configure_from_args();
-    for alg in ALGS {
-        bench_alg(&mut c, alg);
-    }
+    let interleaved: Vec<Interleaved> = ALGS.into_iter().map(|a| bench_alg(&mut c, a)).collect();
     c.final_summary();
 
     println!();
@@ -124,6 +190,22 @@ fn main() {
             jwt / raw,
             tg / 1e3,
             tg / raw
+        );
+    }
+
+    println!();
+    println!("Interleaved medians of {ROUNDS} rounds x {PER_ROUND} validations per case, one run.");
+    println!();
+    println!("| alg | raw verify (floor) | jsonwebtoken::decode | portcullis-core validate |");
+    println!("|---|---|---|---|");
+    for (alg, t) in ALGS.into_iter().zip(&interleaved) {
+        println!(
+            "| {alg} | {:.2} µs | {:.2} µs ({:.2}x) | {:.2} µs ({:.2}x) |",
+            t.raw / 1e3,
+            t.jsonwebtoken / 1e3,
+            t.jsonwebtoken / t.raw,
+            t.portcullis / 1e3,
+            t.portcullis / t.raw
         );
     }
 }
