@@ -8,7 +8,11 @@
 //!   which is what every request with a token never seen before costs;
 //! - `layer_cache_hit`: the same token again, the cache on.
 //!
-//! Then the non-signature parts alone: key lookup, the time rules of a cache hit, a scope check.
+//! Then the non-signature parts alone: key lookup, the time rules of a cache hit, a scope check;
+//! then the four cases of each algorithm again, interleaved (rounds that time each case in
+//! turn; the medians of the rounds), which a VM whose speed changes by phases does not skew.
+//! `cargo bench --bench layer -- only-the-table` (a filter no criterion benchmark matches)
+//! prints only the interleaved table.
 
 // Bench code: setup failures should stop the run loudly.
 #![allow(
@@ -28,7 +32,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::SystemTime;
 
-use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
+use common::{ALGS, interleaved, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
 use http::{Request, Response};
 use portcullis_core::{Algorithm, KeySet, ScopeRequirement, Validator};
@@ -53,7 +57,14 @@ fn request(bearer: &str) -> Request<()> {
         .unwrap()
 }
 
-fn bench_alg(c: &mut Criterion, alg: Algorithm) {
+/// Rounds of the interleaved measurement, and requests per case in each round.
+const ROUNDS: usize = 101;
+const PER_ROUND: usize = 200;
+
+/// Nanoseconds per request, interleaved: the floor, no layer, a new token, a repeated token.
+type Interleaved = [f64; 4];
+
+fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
     let key = TestKey::generate(alg).with_kid("bench-key");
     let token = TokenBuilder::new(&key)
         .issuer("https://issuer.example")
@@ -107,6 +118,29 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) {
         b.iter(|| now(svc.call(request(black_box(&bearer)))).unwrap());
     });
     group.finish();
+
+    let (mut plain, mut off, mut hit) = (inner, uncached.clone(), cached.clone());
+    interleaved(
+        ROUNDS,
+        PER_ROUND,
+        [
+            &mut || {
+                black_box(raw(
+                    black_box(signing_input.as_bytes()),
+                    black_box(&signature),
+                ));
+            },
+            &mut || {
+                black_box(now(plain.call(request(black_box(&bearer)))).unwrap());
+            },
+            &mut || {
+                black_box(now(off.call(request(black_box(&bearer)))).unwrap());
+            },
+            &mut || {
+                black_box(now(hit.call(request(black_box(&bearer)))).unwrap());
+            },
+        ],
+    )
 }
 
 /// The non-signature work alone.
@@ -151,9 +185,7 @@ fn main() {
     let mut c = Criterion::default()
         .output_directory(&dir)
         .configure_from_args();
-    for alg in ALGS {
-        bench_alg(&mut c, alg);
-    }
+    let interleaved: Vec<Interleaved> = ALGS.into_iter().map(|a| bench_alg(&mut c, a)).collect();
     bench_parts(&mut c);
     c.final_summary();
 
@@ -186,5 +218,23 @@ fn main() {
         if let Some(ns) = median_ns(&dir, "parts", part, started) {
             println!("{part}: {ns:.1} ns");
         }
+    }
+
+    println!();
+    println!("Interleaved medians of {ROUNDS} rounds x {PER_ROUND} requests per case, one run.");
+    println!();
+    println!(
+        "| alg | raw verify (floor) | no layer | layer, new token (cache off) | layer overhead / floor | layer, repeated token (cache hit) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (alg, [raw, none, off, hit]) in ALGS.into_iter().zip(interleaved) {
+        println!(
+            "| {alg} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2}x | {:.2} µs |",
+            raw / 1e3,
+            none / 1e3,
+            off / 1e3,
+            (off - none) / raw,
+            hit / 1e3,
+        );
     }
 }

@@ -20,9 +20,9 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use common::{ALGS, median_ns, output_dir, raw_verifier, verifying_key};
+use common::{ALGS, interleaved, median_ns, output_dir, raw_verifier, verifying_key};
 use criterion::Criterion;
 use portcullis_core::{Algorithm, KeySet, Validator};
 use portcullis_testkit::{TestKey, TokenBuilder};
@@ -50,20 +50,6 @@ struct Interleaved {
     raw: f64,
     jsonwebtoken: f64,
     portcullis: f64,
-}
-
-/// Nanoseconds per call of `f`, over `PER_ROUND` calls.
-fn per_call(mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    for _ in 0..PER_ROUND {
-        f();
-    }
-    start.elapsed().as_secs_f64() * 1e9 / PER_ROUND as f64
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
@@ -123,38 +109,27 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
     });
     group.finish();
 
-    let mut rounds: [Vec<f64>; 3] = Default::default();
-    for round in 0..ROUNDS {
-        let mut times = [0.0; 3];
-        // Each round starts with another case, so that none always runs first.
-        for case in (0..3).map(|i| (i + round) % 3) {
-            times[case] = match case {
-                0 => per_call(|| {
-                    black_box(raw(
-                        black_box(signing_input.as_bytes()),
-                        black_box(&signature),
-                    ));
-                }),
-                1 => per_call(|| {
-                    black_box(
-                        jsonwebtoken::decode::<AppClaims>(
-                            black_box(&token),
-                            &jwt_key,
-                            &jwt_validation,
-                        )
+    let [raw, jsonwebtoken, portcullis] = interleaved(
+        ROUNDS,
+        PER_ROUND,
+        [
+            &mut || {
+                black_box(raw(
+                    black_box(signing_input.as_bytes()),
+                    black_box(&signature),
+                ));
+            },
+            &mut || {
+                black_box(
+                    jsonwebtoken::decode::<AppClaims>(black_box(&token), &jwt_key, &jwt_validation)
                         .unwrap(),
-                    );
-                }),
-                _ => per_call(|| {
-                    black_box(validator.validate(black_box(&token), &keys).unwrap());
-                }),
-            };
-        }
-        for (samples, time) in rounds.iter_mut().zip(times) {
-            samples.push(time);
-        }
-    }
-    let [raw, jsonwebtoken, portcullis] = rounds.map(median);
+                );
+            },
+            &mut || {
+                black_box(validator.validate(black_box(&token), &keys).unwrap());
+            },
+        ],
+    );
     Interleaved {
         raw,
         jsonwebtoken,

@@ -1,7 +1,7 @@
 //! What both benches need: the raw signature check (the floor), keys, and criterion's median.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use portcullis_core::{Algorithm, AlgorithmSet, VerifyingKey};
@@ -68,4 +68,31 @@ pub(crate) fn median_ns(dir: &Path, group: &str, function: &str, since: SystemTi
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
+}
+
+/// Times `cases` interleaved: `rounds` rounds, each timing `per_round` calls of every case in
+/// turn (starting with another case each round, so that none always runs first), and gives
+/// each case's median over the rounds, in nanoseconds per call. A machine whose speed changes
+/// by phases (a shared VM) skews criterion's one-benchmark-after-another ratios; this not.
+#[allow(dead_code)] // For the verify and layer benches.
+pub(crate) fn interleaved<const N: usize>(
+    rounds: usize,
+    per_round: usize,
+    cases: [&mut dyn FnMut(); N],
+) -> [f64; N] {
+    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        for i in 0..N {
+            let case = (i + round) % N;
+            let start = Instant::now();
+            for _ in 0..per_round {
+                (cases[case])();
+            }
+            samples[case].push(start.elapsed().as_secs_f64() * 1e9 / per_round as f64);
+        }
+    }
+    samples.map(|mut s| {
+        s.sort_by(f64::total_cmp);
+        s[s.len() / 2]
+    })
 }
