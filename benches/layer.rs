@@ -123,7 +123,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
     interleaved(
         ROUNDS,
         PER_ROUND,
-        [
+        &mut [
             &mut || {
                 black_box(raw(
                     black_box(signing_input.as_bytes()),

@@ -112,7 +112,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Interleaved {
     let [raw, jsonwebtoken, portcullis] = interleaved(
         ROUNDS,
         PER_ROUND,
-        [
+        &mut [
             &mut || {
                 black_box(raw(
                     black_box(signing_input.as_bytes()),

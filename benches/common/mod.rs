@@ -78,7 +78,7 @@ pub(crate) fn median_ns(dir: &Path, group: &str, function: &str, since: SystemTi
 pub(crate) fn interleaved<const N: usize>(
     rounds: usize,
     per_round: usize,
-    cases: [&mut dyn FnMut(); N],
+    cases: &mut [&mut dyn FnMut(); N],
 ) -> [f64; N] {
     let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds));
     for round in 0..rounds {
