@@ -179,6 +179,18 @@ fn bench_parts(c: &mut Criterion) {
     group.finish();
 }
 
+/// A row of the table: the floor, no layer, a new token and a repeated token, in nanoseconds.
+fn print_row(alg: Algorithm, [raw, none, off, hit]: Interleaved) {
+    println!(
+        "| {alg} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2}x | {:.2} µs |",
+        raw / 1e3,
+        none / 1e3,
+        off / 1e3,
+        (off - none) / raw,
+        hit / 1e3,
+    );
+}
+
 fn main() {
     let started = SystemTime::now();
     let dir = output_dir();
@@ -205,14 +217,7 @@ fn main() {
         ) else {
             continue;
         };
-        println!(
-            "| {alg} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2}x | {:.2} µs |",
-            raw / 1e3,
-            none / 1e3,
-            off / 1e3,
-            (off - none) / raw,
-            hit / 1e3,
-        );
+        print_row(alg, [raw, none, off, hit]);
     }
     for part in ["key_lookup_of_4", "time_rules", "scope_check"] {
         if let Some(ns) = median_ns(&dir, "parts", part, started) {
@@ -228,13 +233,6 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|");
     for (alg, [raw, none, off, hit]) in ALGS.into_iter().zip(interleaved) {
-        println!(
-            "| {alg} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2}x | {:.2} µs |",
-            raw / 1e3,
-            none / 1e3,
-            off / 1e3,
-            (off - none) / raw,
-            hit / 1e3,
-        );
+        print_row(alg, [raw, none, off, hit]);
     }
 }
