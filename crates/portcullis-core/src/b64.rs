@@ -38,6 +38,12 @@ fn at(table: &[u32; 256], byte: u8) -> u32 {
     table[usize::from(byte)]
 }
 
+/// Four characters' 24 bits, with [`INVALID`] bits set if any is outside the alphabet.
+#[inline]
+fn group(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    at(&AT_18, a) | at(&AT_12, b) | at(&AT_6, c) | at(&AT_0, d)
+}
+
 /// The decoded length of `len` base64url characters, or `None` for an impossible length.
 pub(crate) fn decoded_len(len: usize) -> Option<usize> {
     match len % 4 {
@@ -70,11 +76,26 @@ pub(crate) fn decode_to(input: &[u8], dest: &mut [u8]) -> Option<()> {
     // Every invalid character sets bits above the 24 a group fills; OR-ing the groups finds
     // any of them at once, at the end.
     let mut bad = 0u32;
-    let mut src = input.chunks_exact(4);
-    let mut dst = dest.chunks_exact_mut(3);
+    // Two groups at a time: eight characters give six bytes, written as one slice (the
+    // compiler stores them in two moves instead of six).
+    let mut src8 = input.chunks_exact(8);
+    let mut dst6 = dest.chunks_exact_mut(6);
+    for (s, d) in (&mut src8).zip(&mut dst6) {
+        if let [a, b, c, e, f, g, h, i] = s {
+            let first = group(*a, *b, *c, *e);
+            let second = group(*f, *g, *h, *i);
+            bad |= first | second;
+            let both = (u64::from(first) << 24) | u64::from(second);
+            let bytes = both.to_be_bytes();
+            d.copy_from_slice(bytes.get(2..).unwrap_or_default());
+        }
+    }
+    // At most one whole group is left, then the partial one.
+    let mut src = src8.remainder().chunks_exact(4);
+    let mut dst = dst6.into_remainder().chunks_exact_mut(3);
     for (s, d) in (&mut src).zip(&mut dst) {
         if let ([a, b, c, e], [x, y, z]) = (s, d) {
-            let v = at(&AT_18, *a) | at(&AT_12, *b) | at(&AT_6, *c) | at(&AT_0, *e);
+            let v = group(*a, *b, *c, *e);
             bad |= v;
             let [_, hi, mid, lo] = v.to_be_bytes();
             *x = hi;

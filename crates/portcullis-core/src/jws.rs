@@ -43,7 +43,23 @@ pub(crate) struct Segments<'t> {
     pub(crate) signature: &'t [u8],
 }
 
-/// Checks the size and shape of a compact JWS: three non-empty segments.
+impl Segments<'_> {
+    /// The payload, decoded. A payload that does not decode because it holds a `.` means four
+    /// or more segments (a JWE has five): [`MalformedPart::Segments`], as if `split` had
+    /// counted them.
+    pub(crate) fn decode_payload(&self) -> Result<Vec<u8>, ErrorKind> {
+        decode_segment(self.payload).map_err(|e| {
+            if self.payload.contains(&b'.') {
+                ErrorKind::Malformed(MalformedPart::Segments)
+            } else {
+                e
+            }
+        })
+    }
+}
+
+/// Checks the size and shape of a compact JWS: three non-empty segments (a fourth is found
+/// when the payload is decoded, [`Segments::decode_payload`]).
 pub(crate) fn split(token: &str, max_len: usize) -> Result<Segments<'_>, ErrorKind> {
     if token.is_empty() {
         return Err(ErrorKind::Malformed(MalformedPart::Empty));
@@ -54,13 +70,11 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Segments<'_>, ErrorKi
     // `split_once` searches a byte at a time only at the ends; the middle is word-at-a-time.
     let malformed_segments = || ErrorKind::Malformed(MalformedPart::Segments);
     let (signing_input, signature_b64) = token.rsplit_once('.').ok_or_else(malformed_segments)?;
+    // A fourth segment would leave a `.` in the payload: base64url has no `.`, so decoding
+    // the payload finds it ([`Segments::decode_payload`]) without a scan of its own here.
     let (header_b64, payload_b64) = signing_input
         .split_once('.')
         .ok_or_else(malformed_segments)?;
-    if payload_b64.contains('.') {
-        // Four or more segments: a JWE (five) or garbage.
-        return Err(malformed_segments());
-    }
     let (header_b64, payload_b64, signature_b64, signing_input) = (
         header_b64.as_bytes(),
         payload_b64.as_bytes(),
@@ -93,14 +107,15 @@ pub(crate) fn decode_segment(segment: &[u8]) -> Result<Vec<u8>, ErrorKind> {
 
 /// Checks the size and shape of a compact JWS and decodes its three segments.
 pub(crate) fn decode(token: &str, max_len: usize) -> Result<Decoded<'_>, ErrorKind> {
+    let segments = split(token, max_len)?;
+    let payload = segments.decode_payload()?;
     let Segments {
         signing_input,
         header: header_b64,
-        payload: payload_b64,
         signature: signature_b64,
-    } = split(token, max_len)?;
+        ..
+    } = segments;
     let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
-    let payload = decode_segment(payload_b64)?;
     let mut buf = Vec::with_capacity((header_b64.len() + signature_b64.len()) / 4 * 3 + 4);
     b64::decode_into(header_b64, &mut buf).ok_or_else(bad_b64)?;
     let header_end = buf.len();

@@ -395,7 +395,7 @@ impl Validator {
     fn validate_inner(&self, token: &str, keys: &KeySet) -> Result<Claims, ErrorKind> {
         let c = &*self.config;
         let segments = jws::split(token, c.max_token_len)?;
-        let payload = jws::decode_segment(segments.payload)?;
+        let payload = segments.decode_payload()?;
         // The signature on the stack (every algorithm's up to RSA 4096), larger on the heap.
         let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
         let signature_len = b64::decoded_len(segments.signature.len()).ok_or_else(bad_b64)?;
