@@ -4,7 +4,7 @@
 //! runs over the difference of their `N`, or, without the setup (an RSA key's generation
 //! varies from run to run), the count of one run under `--toggle-collect='*measured*'` over
 //! `N`.
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::unwrap_used, clippy::print_stdout, clippy::panic)]
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine as _;
 use portcullis_core::{Algorithm, AlgorithmSet, KeySet, Validator, VerifyingKey};
@@ -18,8 +18,10 @@ fn measured(n: usize, mut one: impl FnMut() -> bool) -> usize {
     (0..n).filter(|_| one()).count()
 }
 
+type Check = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
 /// The bare signature check of `key`'s tokens.
-fn raw_check(key: &TestKey) -> Box<dyn Fn(&[u8], &[u8]) -> bool> {
+fn raw_check(key: &TestKey) -> Check {
     let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
         Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
