@@ -62,6 +62,7 @@ enum Text {
 
 impl Text {
     /// `value` as read from `payload`: a span when it borrows from it.
+    #[inline]
     fn of(payload: &str, value: Cow<'_, str>) -> Text {
         if let Cow::Borrowed(s) = &value {
             // The offset of a borrowed slice within the payload, by address: no unsafe. Live
@@ -98,6 +99,7 @@ impl Unfinished {
 
     /// The claims, with `raw`: the very text they were read from (their claims point into
     /// it by offset).
+    #[inline]
     pub(crate) fn finish(mut self, raw: Box<str>) -> Claims {
         self.0.raw = raw;
         Claims {
@@ -333,6 +335,7 @@ impl Claims {
     /// Claims read from `payload` as `r`, still without their JSON text, which
     /// [`Unfinished::finish`] gives them: the owner of a decoded payload hands its buffer
     /// over once the borrows of `r` have ended, and the text is never copied.
+    #[inline]
     pub(crate) fn unfinished(
         payload: &str,
         alg: Option<Algorithm>,
@@ -451,6 +454,27 @@ enum RegisteredName {
 }
 
 impl RegisteredName {
+    /// Every name, in the order of their numbers (`name as u32`).
+    const ALL: [RegisteredName; 13] = [
+        RegisteredName::Iss,
+        RegisteredName::Sub,
+        RegisteredName::Aud,
+        RegisteredName::Exp,
+        RegisteredName::Nbf,
+        RegisteredName::Iat,
+        RegisteredName::Jti,
+        RegisteredName::ClientId,
+        RegisteredName::Scope,
+        RegisteredName::Scp,
+        RegisteredName::Tid,
+        RegisteredName::Roles,
+        RegisteredName::Cnf,
+    ];
+
+    fn from_number(n: u32) -> Option<RegisteredName> {
+        Self::ALL.get(n as usize).copied()
+    }
+
     fn of(name: &str) -> Option<RegisteredName> {
         Some(match name {
             "iss" => RegisteredName::Iss,
@@ -479,14 +503,15 @@ pub(crate) fn parse_payload<'a>(
 ) -> Result<Payload<'a>, ErrorKind> {
     let mut f = Fields::default();
     let mut present = vec![false; required.len()];
-    let scanned = Reader::new(json).top_object(|r, name| {
+    let known = |name: &str| RegisteredName::of(name).map(|n| n as u32);
+    let scanned = Reader::new(json).top_object_knowing(known, |r, name, number| {
         if !required.is_empty()
             && let Some(i) = required.iter().position(|req| **req == *name)
             && let Some(seen) = present.get_mut(i)
         {
             *seen = true;
         }
-        match RegisteredName::of(&name) {
+        match number.and_then(RegisteredName::from_number) {
             Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?),
             Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?),
             Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?),
@@ -624,6 +649,7 @@ impl fmt::Debug for Confirmation {
 
 impl<'a> Payload<'a> {
     /// Types the registered claims. A registered claim of the wrong JSON type is an error.
+    #[inline]
     pub(crate) fn registered(&mut self) -> Result<Registered<'a>, ErrorKind> {
         let f = std::mem::take(&mut self.raw);
         let scopes = match (f.scope, f.scp) {
@@ -663,6 +689,18 @@ impl<'a> Payload<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_names_are_numbered_in_order() {
+        for (i, name) in RegisteredName::ALL.iter().enumerate() {
+            assert_eq!(*name as usize, i);
+            assert!(matches!(
+                RegisteredName::from_number(u32::try_from(i).unwrap()),
+                Some(n) if n as usize == i
+            ));
+        }
+        assert!(RegisteredName::from_number(13).is_none());
+    }
 
     #[test]
     fn duplicates_are_refused_at_every_depth() {

@@ -130,12 +130,24 @@ impl<'a> Reader<'a> {
 
     /// Reads the whole text as one object, calling `member` with each name; `member` must read
     /// or skip the value. Only whitespace may follow the object.
-    pub(crate) fn top_object<F>(&mut self, member: F) -> Result<()>
+    pub(crate) fn top_object<F>(&mut self, mut member: F) -> Result<()>
     where
         F: FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
     {
+        self.top_object_knowing(|_| None, |r, name, _| member(r, name))
+    }
+
+    /// As [`Reader::top_object`], for an object some of whose names the caller knows: `known`
+    /// gives each such name its number (below 64), which `member` receives with the name. A
+    /// known name given twice is found by its bit, without the search among the names seen
+    /// that the others take (the registered claims of a payload are most of its members).
+    pub(crate) fn top_object_knowing<K, F>(&mut self, known: K, member: F) -> Result<()>
+    where
+        K: Fn(&str) -> Option<u32>,
+        F: FnMut(&mut Self, Cow<'a, str>, Option<u32>) -> Result<()>,
+    {
         self.skip_ws();
-        self.object(1, member)?;
+        self.object_knowing(1, known, member)?;
         self.skip_ws();
         if self.pos == self.text.len() {
             Ok(())
@@ -148,6 +160,14 @@ impl<'a> Reader<'a> {
     where
         F: FnMut(&mut Self, Cow<'a, str>) -> Result<()>,
     {
+        self.object_knowing(depth, |_| None, |r, name, _| member(r, name))
+    }
+
+    fn object_knowing<K, F>(&mut self, depth: usize, known: K, mut member: F) -> Result<()>
+    where
+        K: Fn(&str) -> Option<u32>,
+        F: FnMut(&mut Self, Cow<'a, str>, Option<u32>) -> Result<()>,
+    {
         if depth > MAX_DEPTH {
             return Err(ScanError::Syntax);
         }
@@ -158,14 +178,26 @@ impl<'a> Reader<'a> {
             return Ok(());
         }
         let mut names = Names::new();
+        // One bit per known name seen.
+        let mut known_seen = 0u64;
         loop {
             self.skip_ws();
             let name = self.string()?;
-            names.insert(&name)?;
+            let number = known(&name);
+            match number {
+                Some(n) if n < 64 => {
+                    let bit = 1u64 << n;
+                    if known_seen & bit != 0 {
+                        return Err(ScanError::Duplicate);
+                    }
+                    known_seen |= bit;
+                }
+                _ => names.insert(&name)?,
+            }
             self.skip_ws();
             self.eat(b':')?;
             self.skip_ws();
-            member(self, name)?;
+            member(self, name, number)?;
             self.skip_ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
@@ -486,6 +518,47 @@ pub(crate) enum StrOrList<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_names_are_told_apart_by_their_number_and_repeats_found() {
+        // "a" and "b" known (numbers 3 and 5), "c" not, "big" numbered past the bits (kept
+        // among the names seen instead).
+        let known = |name: &str| match name {
+            "a" => Some(3),
+            "b" => Some(5),
+            "big" => Some(64),
+            _ => None,
+        };
+        let read = |text: &str| {
+            let mut seen = Vec::new();
+            Reader::new(text)
+                .top_object_knowing(known, |r, name, number| {
+                    seen.push((name.into_owned(), number));
+                    r.skip_value()
+                })
+                .map(|()| seen)
+        };
+        assert_eq!(
+            read(r#"{"a":1,"c":{"a":2},"b":3,"big":4}"#),
+            Ok(vec![
+                ("a".to_owned(), Some(3)),
+                ("c".to_owned(), None),
+                ("b".to_owned(), Some(5)),
+                ("big".to_owned(), Some(64)),
+            ])
+        );
+        for repeated in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"b":1,"c":2,"\u0062":3}"#,
+            r#"{"c":1,"c":2}"#,
+            r#"{"big":1,"big":2}"#,
+            r#"{"a":1,"c":{"d":1,"d":2}}"#,
+        ] {
+            assert_eq!(read(repeated), Err(ScanError::Duplicate), "{repeated}");
+        }
+        // Known numbers are per object: a nested object may use the same names.
+        assert!(read(r#"{"a":{"a":1,"b":2},"b":{"b":1}}"#).is_ok());
+    }
 
     fn scan(text: &str) -> Result<()> {
         Reader::new(text).top_object(|r, _| r.skip_value())
