@@ -308,7 +308,7 @@ impl Claims {
     /// [`MalformedPart::DuplicatePayloadMember`]) for text that is not one strict JSON
     /// object; [`ErrorKind::InvalidClaim`] for a registered claim of the wrong type.
     pub fn from_trusted_json(json: &str) -> Result<Claims, crate::AuthError> {
-        let mut parsed = parse_payload(json, &[])?;
+        let parsed = parse_payload(json, &[])?;
         let registered = parsed.registered()?;
         Ok(Claims::build(json, None, None, registered))
     }
@@ -650,8 +650,8 @@ impl fmt::Debug for Confirmation {
 impl<'a> Payload<'a> {
     /// Types the registered claims. A registered claim of the wrong JSON type is an error.
     #[inline]
-    pub(crate) fn registered(&mut self) -> Result<Registered<'a>, ErrorKind> {
-        let f = std::mem::take(&mut self.raw);
+    pub(crate) fn registered(self) -> Result<Registered<'a>, ErrorKind> {
+        let f = self.raw;
         let scopes = match (f.scope, f.scp) {
             (Some(scope), _) => scopes(Some(scope), "scope")?,
             (None, scp) => scopes(scp, "scp")?,
@@ -723,7 +723,7 @@ mod tests {
     #[test]
     fn claim_texts_read_back_whether_borrowed_or_unescaped() {
         let json = r#"{"iss":"https:\/\/a.example","sub":"alice","aud":["x","y\u0021"],"jti":"j","client_id":"c\"q","exp":5}"#;
-        let mut parsed = parse_payload(json, &[]).unwrap();
+        let parsed = parse_payload(json, &[]).unwrap();
         let claims = Claims::from_parts(
             json,
             Algorithm::HS256,
@@ -760,7 +760,7 @@ mod tests {
 
     #[test]
     fn registered_claims_are_typed() {
-        let mut p = parse_payload(
+        let p = parse_payload(
             r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#,
             &[],
         )
@@ -783,7 +783,7 @@ mod tests {
             (r#"{"scope":1}"#, "scope"),
             (r#"{"scp":["a b"]}"#, "scp"),
         ] {
-            let mut p = parse_payload(json, &[]).unwrap();
+            let p = parse_payload(json, &[]).unwrap();
             assert_eq!(
                 p.registered().err(),
                 Some(ErrorKind::InvalidClaim(name.into())),

@@ -234,7 +234,7 @@ pub fn unverified_issuer(token: &str, max_len: usize) -> Result<String, crate::A
     let decoded = decode(token, max_len)?;
     let payload = std::str::from_utf8(decoded.payload())
         .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
-    let mut parsed = crate::claims::parse_payload(payload, &[])?;
+    let parsed = crate::claims::parse_payload(payload, &[])?;
     let registered = parsed.registered()?;
     registered
         .iss

@@ -435,7 +435,8 @@ impl Validator {
         // Authentic from here on. The payload's buffer becomes the claims' JSON text.
         let payload =
             String::from_utf8(payload).map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
-        let mut parsed = claims::parse_payload(&payload, &c.required)?;
+        let parsed = claims::parse_payload(&payload, &c.required)?;
+        let missing_required = parsed.missing_required;
         let reg = parsed.registered()?;
         c.time_rules(reg.exp, reg.nbf, reg.iat)?;
         let audience = reg.has_aud.then(|| reg.aud.as_slice().iter().map(|a| &**a));
@@ -443,7 +444,7 @@ impl Validator {
             reg.iss.as_deref(),
             reg.tid.as_deref(),
             audience,
-            parsed.missing_required,
+            missing_required,
         )?;
         let mut unfinished = Claims::unfinished(&payload, Some(alg), key.shared_kid(), reg);
         if c.extended {
@@ -482,7 +483,7 @@ impl Validator {
     /// As [`Claims::from_trusted_json`].
     pub fn trusted_claims(&self, json: &str) -> Result<Claims, AuthError> {
         let c = &*self.config;
-        let mut parsed = claims::parse_payload(json, &[])?;
+        let parsed = claims::parse_payload(json, &[])?;
         let reg = parsed.registered()?;
         let mut unfinished = Claims::unfinished(json, None, None, reg);
         if c.extended {
