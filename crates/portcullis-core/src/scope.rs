@@ -105,7 +105,25 @@ impl Scopes {
     /// Whether `scope` is granted (exact, case-sensitive match of a whole scope).
     #[must_use]
     pub fn contains(&self, scope: &str) -> bool {
-        self.iter().any(|s| s == scope)
+        // A scope is granted where it starts the string or follows a space and ends it or is
+        // followed by one: compared in place, one search for the next space per scope passed
+        // over (every route check of every request runs this).
+        let needle = scope.as_bytes();
+        if needle.is_empty() || needle.contains(&b' ') {
+            return false;
+        }
+        let mut rest = self.joined.as_bytes();
+        loop {
+            if let Some(after) = rest.strip_prefix(needle)
+                && matches!(after.first(), None | Some(b' '))
+            {
+                return true;
+            }
+            match rest.iter().position(|b| *b == b' ') {
+                Some(space) => rest = rest.get(space + 1..).unwrap_or_default(),
+                None => return false,
+            }
+        }
     }
 
     /// The granted scopes.
@@ -437,6 +455,29 @@ mod tests {
         assert!(!s.contains("Read"));
         assert!(s.contains("read"));
         assert!(!s.contains(""));
+        assert!(s.contains("superadmin"));
+        assert!(!s.contains("superadmin read"));
+        assert!(!s.contains("super"));
+        assert!(!s.contains("rea"));
+        assert!(!s.contains("read "));
+        let three = Scopes::from_space_separated("a.b a a.b.c");
+        assert!(three.contains("a"));
+        assert!(three.contains("a.b"));
+        assert!(three.contains("a.b.c"));
+        assert!(!three.contains("b"));
+        assert!(!three.contains("a.b.c.d"));
+        assert!(!Scopes::default().contains("a"));
+        // Whatever the form, the answer is that of the scopes listed one by one.
+        for joined in ["x", "x y", "y x", "xy x", "x xy", "xx y", "y xx", "x\u{0}y"] {
+            let scopes = Scopes::from_space_separated(joined);
+            for scope in ["x", "y", "xy", "xx", "x y", "", " ", "x "] {
+                assert_eq!(
+                    scopes.contains(scope),
+                    scopes.iter().any(|s| s == scope),
+                    "{joined:?} {scope:?}"
+                );
+            }
+        }
     }
 
     #[test]
