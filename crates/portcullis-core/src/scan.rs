@@ -379,19 +379,27 @@ impl<'a> Reader<'a> {
     /// as `serde_json` refuses them.
     pub(crate) fn number(&mut self) -> Result<f64> {
         let start = self.pos;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.pos += 1;
         }
+        // The integer part, its value accumulated as it is read (exact while it has at most
+        // 15 digits, the only case that uses it; longer ones may wrap, unused).
+        let mut v: i64 = 0;
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = self.peek() {
-                    self.pos += 1;
+                let bytes = self.bytes();
+                let mut pos = self.pos;
+                while let Some(d @ b'0'..=b'9') = bytes.get(pos).copied() {
+                    v = v.wrapping_mul(10).wrapping_add(i64::from(d - b'0'));
+                    pos += 1;
                 }
+                self.pos = pos;
             }
             _ => return Err(ScanError::Syntax),
         }
-        let int_end = self.pos;
+        let int_digits = self.pos - start - usize::from(negative);
         let mut simple = true;
         if self.peek() == Some(b'.') {
             simple = false;
@@ -406,21 +414,13 @@ impl<'a> Reader<'a> {
             }
             self.digits()?;
         }
-        let lexeme = self.text.get(start..self.pos).ok_or(ScanError::Syntax)?;
-        // Up to 15 digits an integer is exact in f64 and cheap to convert by hand.
-        if simple && int_end - start <= 15 {
-            let (negative, digits) = match lexeme.strip_prefix('-') {
-                Some(rest) => (true, rest),
-                None => (false, lexeme),
-            };
-            let mut v: i64 = 0;
-            for d in digits.bytes() {
-                v = v * 10 + i64::from(d - b'0');
-            }
+        // Up to 15 digits an integer is exact in f64: its value as read.
+        if simple && int_digits <= 15 {
             #[allow(clippy::cast_precision_loss)] // at most 15 digits: exact
             let v = v as f64;
             return Ok(if negative { -v } else { v });
         }
+        let lexeme = self.text.get(start..self.pos).ok_or(ScanError::Syntax)?;
         match lexeme.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(ScanError::Syntax),
