@@ -273,37 +273,50 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a string, borrowed when it has no escapes.
+    // Inline: the fast path is short and runs for every name and string value of a token; a
+    // string with an escape continues out of line.
+    #[inline]
     pub(crate) fn string(&mut self) -> Result<Cow<'a, str>> {
         self.eat(b'"')?;
         let start = self.pos;
         let bytes = self.bytes();
+        let mut pos = start;
         // The fast path: no escapes. Every byte below 0x80 that ends or breaks the fast path is
         // ASCII, so `start..pos` always falls on character boundaries; `get` checks it anyway.
         // Whole words without a quote, backslash or control byte are skipped eight bytes at once.
-        while let Some(word) = bytes.get(self.pos..self.pos + 8) {
+        while let Some(word) = bytes.get(pos..pos + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(word);
             let special = special_mask(u64::from_le_bytes(w));
             if special != 0 {
                 // Straight to the first special byte, which the loop below reads.
-                self.pos += (special.trailing_zeros() / 8) as usize;
+                pos += (special.trailing_zeros() / 8) as usize;
                 break;
             }
-            self.pos += 8;
+            pos += 8;
         }
         loop {
-            match bytes.get(self.pos) {
+            match bytes.get(pos) {
                 Some(b'"') => {
-                    let s = self.text.get(start..self.pos).ok_or(ScanError::Syntax)?;
-                    self.pos += 1;
+                    let s = self.text.get(start..pos).ok_or(ScanError::Syntax)?;
+                    self.pos = pos + 1;
                     return Ok(Cow::Borrowed(s));
                 }
                 Some(b'\\') => break,
                 Some(&b) if b < 0x20 => return Err(ScanError::Syntax),
-                Some(_) => self.pos += 1,
+                Some(_) => pos += 1,
                 None => return Err(ScanError::Syntax),
             }
         }
+        self.pos = pos;
+        self.escaped_string(start)
+    }
+
+    /// The rest of a string that started at `start` and has an escape at the cursor.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'a, str>> {
+        let bytes = self.bytes();
         let mut out = String::from(self.text.get(start..self.pos).ok_or(ScanError::Syntax)?);
         loop {
             let run_start = self.pos;
