@@ -203,8 +203,8 @@ where
 }
 
 /// Rounds of the interleaved measurement, and requests per case in each round.
-const ROUNDS: usize = 31;
-const PER_ROUND: u32 = 1_000;
+const ROUNDS: usize = 101;
+const PER_ROUND: u32 = 300;
 
 /// The median time per request of each case, measured in rounds that take every case in
 /// turn: a slow moment of a shared machine then slows all cases alike, instead of the one

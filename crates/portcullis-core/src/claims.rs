@@ -82,10 +82,41 @@ impl Text {
     }
 }
 
-/// Claims waiting for their JSON text (see [`Claims::unfinished`]).
+/// Claims waiting for their JSON text (see [`Payload::claims`]), whose texts are read in
+/// the payload they came from meanwhile.
 pub(crate) struct Unfinished(Inner);
 
 impl Unfinished {
+    /// `exp`, `nbf` and `iat`.
+    pub(crate) fn times(&self) -> (Option<f64>, Option<f64>, Option<f64>) {
+        (self.0.exp, self.0.nbf, self.0.iat)
+    }
+
+    /// `iss`, read in `payload` (the text these claims came from).
+    pub(crate) fn issuer<'s>(&'s self, payload: &'s str) -> Option<&'s str> {
+        text_in(payload, self.0.iss.as_ref())
+    }
+
+    /// `tid`, read in `payload`.
+    pub(crate) fn tenant<'s>(&'s self, payload: &'s str) -> Option<&'s str> {
+        text_in(payload, self.0.tid.as_ref())
+    }
+
+    /// The audiences, read in `payload`; `None` when `aud` is absent (an empty array is
+    /// present, and names no audience).
+    pub(crate) fn audience<'s>(
+        &'s self,
+        payload: &'s str,
+    ) -> Option<impl Iterator<Item = &'s str>> {
+        self.0.has_aud.then(|| {
+            self.0
+                .aud
+                .as_slice()
+                .iter()
+                .filter_map(move |a| text_in(payload, Some(a)))
+        })
+    }
+
     /// Replaces the scopes read from `scope` / `scp` with those of the validator's
     /// configured sources.
     pub(crate) fn set_scopes(&mut self, scopes: Scopes) {
@@ -130,12 +161,17 @@ impl<T> Audiences<T> {
     }
 }
 
+/// A claim's text, read in `raw`, the payload it came from.
+fn text_in<'s>(raw: &'s str, text: Option<&'s Text>) -> Option<&'s str> {
+    match text? {
+        Text::Span(a, b) => raw.get(*a as usize..*b as usize),
+        Text::Owned(s) => Some(s),
+    }
+}
+
 impl Inner {
     fn text<'s>(&'s self, text: Option<&'s Text>) -> Option<&'s str> {
-        match text? {
-            Text::Span(a, b) => self.raw.get(*a as usize..*b as usize),
-            Text::Owned(s) => Some(s),
-        }
+        text_in(&self.raw, text)
     }
 }
 
@@ -308,62 +344,8 @@ impl Claims {
     /// [`MalformedPart::DuplicatePayloadMember`]) for text that is not one strict JSON
     /// object; [`ErrorKind::InvalidClaim`] for a registered claim of the wrong type.
     pub fn from_trusted_json(json: &str) -> Result<Claims, crate::AuthError> {
-        let parsed = parse_payload(json, &[])?;
-        let registered = parsed.registered()?;
-        Ok(Claims::build(json, None, None, registered))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn from_parts(
-        payload: &str,
-        alg: Algorithm,
-        kid: Option<&Arc<str>>,
-        r: Registered<'_>,
-    ) -> Self {
-        Claims::build(payload, Some(alg), kid, r)
-    }
-
-    fn build(
-        payload: &str,
-        alg: Option<Algorithm>,
-        kid: Option<&Arc<str>>,
-        r: Registered<'_>,
-    ) -> Self {
-        Claims::unfinished(payload, alg, kid, r).finish(payload.into())
-    }
-
-    /// Claims read from `payload` as `r`, still without their JSON text, which
-    /// [`Unfinished::finish`] gives them: the owner of a decoded payload hands its buffer
-    /// over once the borrows of `r` have ended, and the text is never copied.
-    #[inline]
-    pub(crate) fn unfinished(
-        payload: &str,
-        alg: Option<Algorithm>,
-        kid: Option<&Arc<str>>,
-        r: Registered<'_>,
-    ) -> Unfinished {
-        let text = |value: Cow<'_, str>| Text::of(payload, value);
-        Unfinished(Inner {
-            raw: Box::default(),
-            alg,
-            kid: kid.cloned(),
-            iss: r.iss.map(text),
-            sub: r.sub.map(text),
-            aud: match r.aud {
-                Audiences::One(a) => Audiences::One(text(a)),
-                Audiences::Many(list) => Audiences::Many(list.into_iter().map(text).collect()),
-            },
-            has_aud: r.has_aud,
-            exp: r.exp,
-            nbf: r.nbf,
-            iat: r.iat,
-            jti: r.jti.map(text),
-            client_id: r.client_id.map(text),
-            tid: r.tid.map(text),
-            scopes: r.scopes,
-            roles: r.roles,
-            cnf: r.cnf,
-        })
+        let claims = parse_payload(json, &[])?.claims(None, None)?;
+        Ok(claims.finish(json.into()))
     }
 }
 
@@ -380,30 +362,12 @@ impl fmt::Debug for Claims {
     }
 }
 
-/// The registered claims of a payload, typed, borrowed from the decoded payload.
-#[derive(Default)]
-pub(crate) struct Registered<'a> {
-    pub(crate) iss: Option<Cow<'a, str>>,
-    pub(crate) sub: Option<Cow<'a, str>>,
-    pub(crate) aud: Audiences<Cow<'a, str>>,
-    pub(crate) has_aud: bool,
-    pub(crate) exp: Option<f64>,
-    pub(crate) nbf: Option<f64>,
-    pub(crate) iat: Option<f64>,
-    pub(crate) jti: Option<Cow<'a, str>>,
-    pub(crate) client_id: Option<Cow<'a, str>>,
-    /// `tid`; `None` when absent or not a string (it is no registered claim).
-    pub(crate) tid: Option<Cow<'a, str>>,
-    pub(crate) scopes: Scopes,
-    /// From `roles`; empty when absent or of another type.
-    pub(crate) roles: Scopes,
-    pub(crate) cnf: Option<Confirmation>,
-}
-
 /// The payload read: the registered claims, each typed or marked as of the wrong type, and
 /// which required claim (by index) is missing, if any.
 pub(crate) struct Payload<'a> {
     raw: Fields<'a>,
+    /// The text read.
+    json: &'a str,
     pub(crate) missing_required: Option<usize>,
 }
 
@@ -411,19 +375,20 @@ pub(crate) struct Payload<'a> {
 /// typed (`Some(Some(value))`).
 type Field<T> = Option<Option<T>>;
 
+/// The strings among them already [`Text`]s of the payload, as the claims keep them.
 #[derive(Default)]
 struct Fields<'a> {
-    iss: Field<Cow<'a, str>>,
-    sub: Field<Cow<'a, str>>,
+    iss: Field<Text>,
+    sub: Field<Text>,
     aud: Field<StrOrList<'a>>,
     exp: Field<f64>,
     nbf: Field<f64>,
     iat: Field<f64>,
-    jti: Field<Cow<'a, str>>,
-    client_id: Field<Cow<'a, str>>,
+    jti: Field<Text>,
+    client_id: Field<Text>,
     scope: Field<StrOrList<'a>>,
     scp: Field<StrOrList<'a>>,
-    tid: Field<Cow<'a, str>>,
+    tid: Field<Text>,
     roles: Field<StrOrList<'a>>,
     cnf: Field<RawConfirmation<'a>>,
 }
@@ -504,6 +469,7 @@ pub(crate) fn parse_payload<'a>(
     let mut f = Fields::default();
     let mut present = vec![false; required.len()];
     let known = |name: &str| RegisteredName::of(name).map(|n| n as u32);
+    let text = |value: Cow<'a, str>| Text::of(json, value);
     let scanned = Reader::new(json).top_object_knowing(known, |r, name, number| {
         if !required.is_empty()
             && let Some(i) = required.iter().position(|req| **req == *name)
@@ -512,17 +478,19 @@ pub(crate) fn parse_payload<'a>(
             *seen = true;
         }
         match number.and_then(RegisteredName::from_number) {
-            Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?),
-            Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?),
-            Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?),
-            Some(RegisteredName::ClientId) => f.client_id = Some(r.string_or_other()?),
+            Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?.map(text)),
+            Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?.map(text)),
+            Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?.map(text)),
+            Some(RegisteredName::ClientId) => {
+                f.client_id = Some(r.string_or_other()?.map(text));
+            }
             Some(RegisteredName::Exp) => f.exp = Some(r.number_or_other()?),
             Some(RegisteredName::Nbf) => f.nbf = Some(r.number_or_other()?),
             Some(RegisteredName::Iat) => f.iat = Some(r.number_or_other()?),
             Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
-            Some(RegisteredName::Tid) => f.tid = Some(r.string_or_other()?),
+            Some(RegisteredName::Tid) => f.tid = Some(r.string_or_other()?.map(text)),
             Some(RegisteredName::Roles) => f.roles = Some(r.str_or_list_or_other()?),
             Some(RegisteredName::Cnf) => {
                 let mut cnf = RawConfirmation::default();
@@ -543,6 +511,7 @@ pub(crate) fn parse_payload<'a>(
     match scanned {
         Ok(()) => Ok(Payload {
             raw: f,
+            json,
             missing_required: present.iter().position(|p| !p),
         }),
         Err(ScanError::Duplicate) => {
@@ -568,10 +537,7 @@ fn numeric_date(field: Field<f64>, name: &'static str) -> Result<Option<f64>, Er
     }
 }
 
-fn string<'a>(
-    field: Field<Cow<'a, str>>,
-    name: &'static str,
-) -> Result<Option<Cow<'a, str>>, ErrorKind> {
+fn string(field: Field<Text>, name: &'static str) -> Result<Option<Text>, ErrorKind> {
     match field {
         None => Ok(None),
         Some(Some(s)) => Ok(Some(s)),
@@ -647,22 +613,33 @@ impl fmt::Debug for Confirmation {
     }
 }
 
-impl<'a> Payload<'a> {
-    /// Types the registered claims. A registered claim of the wrong JSON type is an error.
+impl Payload<'_> {
+    /// Types the registered claims into claims still without their JSON text (the payload
+    /// they were read from, which [`Unfinished::finish`] gives them: the owner of a decoded
+    /// payload hands its buffer over once the rules have read it, and the text is never
+    /// copied). A registered claim of the wrong JSON type is an error: the first of
+    /// `scope` (or `scp`), `aud`, `exp`, `nbf`, `iat`, `iss`, `sub`, `jti`, `client_id`, `cnf`.
     #[inline]
-    pub(crate) fn registered(self) -> Result<Registered<'a>, ErrorKind> {
-        let f = self.raw;
+    pub(crate) fn claims(
+        self,
+        alg: Option<Algorithm>,
+        kid: Option<&Arc<str>>,
+    ) -> Result<Unfinished, ErrorKind> {
+        let Payload { raw: f, json, .. } = self;
         let scopes = match (f.scope, f.scp) {
             (Some(scope), _) => scopes(Some(scope), "scope")?,
             (None, scp) => scopes(scp, "scp")?,
         };
+        let text = |value: Cow<'_, str>| Text::of(json, value);
         let (aud, has_aud) = match f.aud {
             None => (Audiences::default(), false),
-            Some(Some(StrOrList::Str(s))) => (Audiences::One(s), true),
-            Some(Some(StrOrList::List(items))) => (Audiences::Many(items.into()), true),
+            Some(Some(StrOrList::Str(s))) => (Audiences::One(text(s)), true),
+            Some(Some(StrOrList::List(items))) => {
+                (Audiences::Many(items.into_iter().map(text).collect()), true)
+            }
             Some(None) => return Err(invalid("aud")),
         };
-        Ok(Registered {
+        Ok(Unfinished(Inner {
             exp: numeric_date(f.exp, "exp")?,
             nbf: numeric_date(f.nbf, "nbf")?,
             iat: numeric_date(f.iat, "iat")?,
@@ -682,7 +659,10 @@ impl<'a> Payload<'a> {
                 _ => Scopes::default(),
             },
             cnf: confirmation(f.cnf)?,
-        })
+            raw: Box::default(),
+            alg,
+            kid: kid.cloned(),
+        }))
     }
 }
 
@@ -723,13 +703,11 @@ mod tests {
     #[test]
     fn claim_texts_read_back_whether_borrowed_or_unescaped() {
         let json = r#"{"iss":"https:\/\/a.example","sub":"alice","aud":["x","y\u0021"],"jti":"j","client_id":"c\"q","exp":5}"#;
-        let parsed = parse_payload(json, &[]).unwrap();
-        let claims = Claims::from_parts(
-            json,
-            Algorithm::HS256,
-            Some(&Arc::from("k")),
-            parsed.registered().unwrap(),
-        );
+        let claims = parse_payload(json, &[])
+            .unwrap()
+            .claims(Some(Algorithm::HS256), Some(&Arc::from("k")))
+            .unwrap()
+            .finish(json.into());
         assert_eq!(claims.issuer(), Some("https://a.example"));
         assert_eq!(claims.subject(), Some("alice"));
         assert_eq!(claims.audience().collect::<Vec<_>>(), ["x", "y!"]);
@@ -760,15 +738,31 @@ mod tests {
 
     #[test]
     fn registered_claims_are_typed() {
-        let p = parse_payload(
-            r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i"}"#,
-            &[],
-        )
-        .unwrap();
-        let r = p.registered().unwrap();
-        assert_eq!(r.exp, Some(1.5));
-        assert_eq!(r.aud.as_slice(), ["a", "b"]);
-        assert_eq!(r.scopes.as_str(), "x y");
+        let json = r#"{"exp":1.5,"aud":["a","b"],"scp":["x","y"],"iss":"i","tid":"t"}"#;
+        let r = parse_payload(json, &[])
+            .unwrap()
+            .claims(None, None)
+            .unwrap();
+        assert_eq!(r.times(), (Some(1.5), None, None));
+        assert_eq!(r.audience(json).unwrap().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(r.issuer(json), Some("i"));
+        assert_eq!(r.tenant(json), Some("t"));
+        let claims = r.finish(json.into());
+        assert_eq!(claims.scopes().as_str(), "x y");
+        // No `aud` is not an empty `aud`; both name no audience.
+        let none = r#"{"nbf":1,"iat":2}"#;
+        let r = parse_payload(none, &[])
+            .unwrap()
+            .claims(None, None)
+            .unwrap();
+        assert!(r.audience(none).is_none());
+        assert_eq!(r.times(), (None, Some(1.0), Some(2.0)));
+        let empty = r#"{"aud":[]}"#;
+        let r = parse_payload(empty, &[])
+            .unwrap()
+            .claims(None, None)
+            .unwrap();
+        assert_eq!(r.audience(empty).map(Iterator::count), Some(0));
         for (json, name) in [
             (r#"{"exp":"1"}"#, "exp"),
             (r#"{"exp":true}"#, "exp"),
@@ -782,10 +776,22 @@ mod tests {
             (r#"{"iss":["a"]}"#, "iss"),
             (r#"{"scope":1}"#, "scope"),
             (r#"{"scp":["a b"]}"#, "scp"),
+            // Several wrong: the first in the order of the rules.
+            (r#"{"exp":"x","scope":1}"#, "scope"),
+            (r#"{"exp":"x","scope":"a","scp":1}"#, "exp"),
+            (r#"{"exp":"x","scp":1}"#, "scp"),
+            (r#"{"exp":"x","aud":1}"#, "aud"),
+            (r#"{"iss":1,"iat":"x","nbf":"y"}"#, "nbf"),
+            (r#"{"iss":1,"iat":"x"}"#, "iat"),
+            (r#"{"sub":1,"iss":1}"#, "iss"),
+            (r#"{"jti":1,"sub":1}"#, "sub"),
+            (r#"{"client_id":1,"jti":1}"#, "jti"),
+            (r#"{"cnf":1,"client_id":1}"#, "client_id"),
+            (r#"{"cnf":1,"tid":1,"roles":1}"#, "cnf"),
         ] {
             let p = parse_payload(json, &[]).unwrap();
             assert_eq!(
-                p.registered().err(),
+                p.claims(None, None).err(),
                 Some(ErrorKind::InvalidClaim(name.into())),
                 "{json}"
             );

@@ -234,11 +234,10 @@ pub fn unverified_issuer(token: &str, max_len: usize) -> Result<String, crate::A
     let decoded = decode(token, max_len)?;
     let payload = std::str::from_utf8(decoded.payload())
         .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
-    let parsed = crate::claims::parse_payload(payload, &[])?;
-    let registered = parsed.registered()?;
-    registered
-        .iss
-        .map(Cow::into_owned)
+    let claims = crate::claims::parse_payload(payload, &[])?.claims(None, None)?;
+    claims
+        .issuer(payload)
+        .map(str::to_owned)
         .ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iss")).into())
 }
 

@@ -437,16 +437,15 @@ impl Validator {
             String::from_utf8(payload).map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
         let parsed = claims::parse_payload(&payload, &c.required)?;
         let missing_required = parsed.missing_required;
-        let reg = parsed.registered()?;
-        c.time_rules(reg.exp, reg.nbf, reg.iat)?;
-        let audience = reg.has_aud.then(|| reg.aud.as_slice().iter().map(|a| &**a));
+        let mut unfinished = parsed.claims(Some(alg), key.shared_kid())?;
+        let (exp, nbf, iat) = unfinished.times();
+        c.time_rules(exp, nbf, iat)?;
         c.claim_rules(
-            reg.iss.as_deref(),
-            reg.tid.as_deref(),
-            audience,
+            unfinished.issuer(&payload),
+            unfinished.tenant(&payload),
+            unfinished.audience(&payload),
             missing_required,
         )?;
-        let mut unfinished = Claims::unfinished(&payload, Some(alg), key.shared_kid(), reg);
         if c.extended {
             let value: Value = serde_json::from_str(&payload)
                 .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
@@ -483,9 +482,7 @@ impl Validator {
     /// As [`Claims::from_trusted_json`].
     pub fn trusted_claims(&self, json: &str) -> Result<Claims, AuthError> {
         let c = &*self.config;
-        let parsed = claims::parse_payload(json, &[])?;
-        let reg = parsed.registered()?;
-        let mut unfinished = Claims::unfinished(json, None, None, reg);
+        let mut unfinished = claims::parse_payload(json, &[])?.claims(None, None)?;
         if c.extended {
             let value: Value = serde_json::from_str(json)
                 .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
