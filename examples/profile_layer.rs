@@ -1,5 +1,5 @@
 //! One request through the layer, many times, for `valgrind --tool=callgrind`:
-//! `profile_layer MODE [N]`, where `MODE` is
+//! `profile_layer MODE [N] [ALG]` (`ALG` HS256 unless given), where `MODE` is
 //! - `hit`: the bare layer around a trivial service, the same token, cache on;
 //! - `miss`: the same with the cache off (every token verified);
 //! - `router-none`, `router-hit`, `router-miss`: the README's axum router
@@ -19,7 +19,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::{Request, Response};
-use portcullis_core::{Algorithm, KeySet, Validator, VerifyingKey};
+use portcullis_core::{Algorithm, AlgorithmSet, KeySet, Validator, VerifyingKey};
 use portcullis_jwks::{JwtVerifier, StaticKeys, TokenCache};
 use portcullis_testkit::{TestKey, TokenBuilder};
 use portcullis_tower::BearerAuthLayer;
@@ -48,7 +48,10 @@ fn main() {
     let n: usize = std::env::args()
         .nth(2)
         .map_or(100_000, |s| s.parse().unwrap());
-    let key = TestKey::generate(Algorithm::HS256).with_kid("k");
+    let alg: Algorithm = std::env::args()
+        .nth(3)
+        .map_or(Algorithm::HS256, |a| a.parse().unwrap());
+    let key = TestKey::generate(alg).with_kid("k");
     let token = TokenBuilder::new(&key)
         .issuer("https://issuer.example")
         .audience("api")
@@ -56,15 +59,16 @@ fn main() {
         .expires_in(86400)
         .sign();
     let bearer = format!("Bearer {token}");
-    let keys = StaticKeys::new(KeySet::new(vec![
-        VerifyingKey::hmac(Algorithm::HS256, key.secret().unwrap())
-            .unwrap()
-            .with_kid("k"),
-    ]));
+    let keys = StaticKeys::new(KeySet::new(vec![match key.secret() {
+        Some(secret) => VerifyingKey::hmac(alg, secret).unwrap().with_kid("k"),
+        None => {
+            VerifyingKey::from_jwk_json(&key.public_jwk().to_string(), AlgorithmSet::ALL).unwrap()
+        }
+    }]));
     let rules = Validator::builder()
         .issuer("https://issuer.example")
         .audience("api")
-        .algorithms([Algorithm::HS256])
+        .algorithms([alg])
         .build()
         .unwrap();
     let cache = mode.ends_with("hit").then(TokenCache::default);
