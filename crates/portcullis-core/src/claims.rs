@@ -375,22 +375,27 @@ pub(crate) struct Payload<'a> {
 /// typed (`Some(Some(value))`).
 type Field<T> = Option<Option<T>>;
 
-/// The strings among them already [`Text`]s of the payload, as the claims keep them.
+/// By the kind of value, indexed by [`Slot`] (one code path per kind, not one per claim:
+/// this runs for every member of every token). The strings are already [`Text`]s of the
+/// payload, as the claims keep them.
 #[derive(Default)]
 struct Fields<'a> {
-    iss: Field<Text>,
-    sub: Field<Text>,
-    aud: Field<StrOrList<'a>>,
-    exp: Field<f64>,
-    nbf: Field<f64>,
-    iat: Field<f64>,
-    jti: Field<Text>,
-    client_id: Field<Text>,
-    scope: Field<StrOrList<'a>>,
-    scp: Field<StrOrList<'a>>,
-    tid: Field<Text>,
-    roles: Field<StrOrList<'a>>,
+    /// `iss`, `sub`, `jti`, `client_id`, `tid`.
+    texts: [Field<Text>; 5],
+    /// `exp`, `nbf`, `iat`.
+    numbers: [Field<f64>; 3],
+    /// `aud`, `scope`, `scp`, `roles`.
+    lists: [Field<StrOrList<'a>>; 4],
     cnf: Field<RawConfirmation<'a>>,
+}
+
+/// Where a registered claim goes in [`Fields`].
+#[derive(Clone, Copy)]
+enum Slot {
+    Text(usize),
+    Number(usize),
+    List(usize),
+    Cnf,
 }
 
 /// The members of `cnf` portcullis reads, as found.
@@ -436,6 +441,24 @@ impl RegisteredName {
         RegisteredName::Cnf,
     ];
 
+    fn slot(self) -> Slot {
+        match self {
+            RegisteredName::Iss => Slot::Text(0),
+            RegisteredName::Sub => Slot::Text(1),
+            RegisteredName::Jti => Slot::Text(2),
+            RegisteredName::ClientId => Slot::Text(3),
+            RegisteredName::Tid => Slot::Text(4),
+            RegisteredName::Exp => Slot::Number(0),
+            RegisteredName::Nbf => Slot::Number(1),
+            RegisteredName::Iat => Slot::Number(2),
+            RegisteredName::Aud => Slot::List(0),
+            RegisteredName::Scope => Slot::List(1),
+            RegisteredName::Scp => Slot::List(2),
+            RegisteredName::Roles => Slot::List(3),
+            RegisteredName::Cnf => Slot::Cnf,
+        }
+    }
+
     fn from_number(n: u32) -> Option<RegisteredName> {
         Self::ALL.get(n as usize).copied()
     }
@@ -477,22 +500,25 @@ pub(crate) fn parse_payload<'a>(
         {
             *seen = true;
         }
-        match number.and_then(RegisteredName::from_number) {
-            Some(RegisteredName::Iss) => f.iss = Some(r.string_or_other()?.map(text)),
-            Some(RegisteredName::Sub) => f.sub = Some(r.string_or_other()?.map(text)),
-            Some(RegisteredName::Jti) => f.jti = Some(r.string_or_other()?.map(text)),
-            Some(RegisteredName::ClientId) => {
-                f.client_id = Some(r.string_or_other()?.map(text));
-            }
-            Some(RegisteredName::Exp) => f.exp = Some(r.number_or_other()?),
-            Some(RegisteredName::Nbf) => f.nbf = Some(r.number_or_other()?),
-            Some(RegisteredName::Iat) => f.iat = Some(r.number_or_other()?),
-            Some(RegisteredName::Aud) => f.aud = Some(r.str_or_list_or_other()?),
-            Some(RegisteredName::Scope) => f.scope = Some(r.str_or_list_or_other()?),
-            Some(RegisteredName::Scp) => f.scp = Some(r.str_or_list_or_other()?),
-            Some(RegisteredName::Tid) => f.tid = Some(r.string_or_other()?.map(text)),
-            Some(RegisteredName::Roles) => f.roles = Some(r.str_or_list_or_other()?),
-            Some(RegisteredName::Cnf) => {
+        // A slot out of its array cannot happen (`Slot`'s indexes are constants); the value
+        // is then skipped like an unknown claim's.
+        match number
+            .and_then(RegisteredName::from_number)
+            .map(RegisteredName::slot)
+        {
+            Some(Slot::Text(i)) => match f.texts.get_mut(i) {
+                Some(slot) => *slot = Some(r.string_or_other()?.map(text)),
+                None => r.skip_value()?,
+            },
+            Some(Slot::Number(i)) => match f.numbers.get_mut(i) {
+                Some(slot) => *slot = Some(r.number_or_other()?),
+                None => r.skip_value()?,
+            },
+            Some(Slot::List(i)) => match f.lists.get_mut(i) {
+                Some(slot) => *slot = Some(r.str_or_list_or_other()?),
+                None => r.skip_value()?,
+            },
+            Some(Slot::Cnf) => {
                 let mut cnf = RawConfirmation::default();
                 let object = r.object_or_other(|r, name| {
                     match &*name {
@@ -626,12 +652,15 @@ impl Payload<'_> {
         kid: Option<&Arc<str>>,
     ) -> Result<Unfinished, ErrorKind> {
         let Payload { raw: f, json, .. } = self;
-        let scopes = match (f.scope, f.scp) {
+        let [iss, sub, jti, client_id, tid] = f.texts;
+        let [exp, nbf, iat] = f.numbers;
+        let [aud, scope, scp, roles] = f.lists;
+        let scopes = match (scope, scp) {
             (Some(scope), _) => scopes(Some(scope), "scope")?,
             (None, scp) => scopes(scp, "scp")?,
         };
         let text = |value: Cow<'_, str>| Text::of(json, value);
-        let (aud, has_aud) = match f.aud {
+        let (aud, has_aud) = match aud {
             None => (Audiences::default(), false),
             Some(Some(StrOrList::Str(s))) => (Audiences::One(text(s)), true),
             Some(Some(StrOrList::List(items))) => {
@@ -640,18 +669,18 @@ impl Payload<'_> {
             Some(None) => return Err(invalid("aud")),
         };
         Ok(Unfinished(Inner {
-            exp: numeric_date(f.exp, "exp")?,
-            nbf: numeric_date(f.nbf, "nbf")?,
-            iat: numeric_date(f.iat, "iat")?,
-            iss: string(f.iss, "iss")?,
-            sub: string(f.sub, "sub")?,
+            exp: numeric_date(exp, "exp")?,
+            nbf: numeric_date(nbf, "nbf")?,
+            iat: numeric_date(iat, "iat")?,
+            iss: string(iss, "iss")?,
+            sub: string(sub, "sub")?,
             aud,
             has_aud,
-            jti: string(f.jti, "jti")?,
-            client_id: string(f.client_id, "client_id")?,
-            tid: f.tid.flatten(),
+            jti: string(jti, "jti")?,
+            client_id: string(client_id, "client_id")?,
+            tid: tid.flatten(),
             scopes,
-            roles: match f.roles {
+            roles: match roles {
                 Some(Some(StrOrList::Str(s))) => Scopes::from_space_separated(&s),
                 Some(Some(StrOrList::List(items))) => {
                     Scopes::from_names(items.iter().map(|s| &**s))
@@ -680,6 +709,19 @@ mod tests {
             ));
         }
         assert!(RegisteredName::from_number(13).is_none());
+        // Each claim has a slot of its own, inside its array.
+        let f = Fields::default();
+        let mut seen = Vec::new();
+        for name in RegisteredName::ALL {
+            let slot = match name.slot() {
+                Slot::Text(i) => (0, i, i < f.texts.len()),
+                Slot::Number(i) => (1, i, i < f.numbers.len()),
+                Slot::List(i) => (2, i, i < f.lists.len()),
+                Slot::Cnf => (3, 0, true),
+            };
+            assert!(slot.2 && !seen.contains(&slot), "{}", name as u32);
+            seen.push(slot);
+        }
     }
 
     #[test]
