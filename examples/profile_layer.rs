@@ -104,4 +104,5 @@ fn main() {
     }
     let per = start.elapsed().as_secs_f64() * 1e9 / n as f64;
     println!("{ok}/{n} passed, {per:.0} ns per request ({mode})");
+    assert_eq!(ok, n, "every request should have passed");
 }

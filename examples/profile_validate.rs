@@ -89,4 +89,5 @@ fn main() {
         "{ok} of {n}, token {} bytes, {per:.0} ns per validation",
         token.len()
     );
+    assert_eq!(ok, n, "every token should have verified");
 }
