@@ -162,6 +162,18 @@ mod tests {
             "AQABAQ+B",
             "AQABAQABAQAB AQABAQAB",
             "AQABAQABAQABAQABAQ=B",
+            // Two or four bad characters in one group, and one in each group of eight: the
+            // marks of bad characters must add up, never cancel out.
+            "++AA",
+            "+/+/",
+            "A++A",
+            "AQAB++AA",
+            "++AAAQAB",
+            "+AAA+AAA",
+            "AAA+AAA+",
+            "AQABAQAB+AAA+AAA",
+            "==",
+            "A==",
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }

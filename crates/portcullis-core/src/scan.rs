@@ -534,12 +534,13 @@ mod tests {
 
     #[test]
     fn known_names_are_told_apart_by_their_number_and_repeats_found() {
-        // "a" and "b" known (numbers 3 and 5), "c" not, "big" numbered past the bits (kept
-        // among the names seen instead).
+        // "a" and "b" known (numbers 3 and 5), "c" not, "big" and "huge" numbered past the
+        // bits (kept among the names seen instead).
         let known = |name: &str| match name {
             "a" => Some(3),
             "b" => Some(5),
             "big" => Some(64),
+            "huge" => Some(100),
             _ => None,
         };
         let read = |text: &str| {
@@ -565,6 +566,7 @@ mod tests {
             r#"{"b":1,"c":2,"\u0062":3}"#,
             r#"{"c":1,"c":2}"#,
             r#"{"big":1,"big":2}"#,
+            r#"{"huge":1,"a":2,"huge":3}"#,
             r#"{"a":1,"c":{"d":1,"d":2}}"#,
         ] {
             assert_eq!(read(repeated), Err(ScanError::Duplicate), "{repeated}");
