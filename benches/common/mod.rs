@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use aws_lc_rs::signature::{self, ParsedPublicKey};
 use portcullis_core::{Algorithm, AlgorithmSet, VerifyingKey};
 use portcullis_testkit::TestKey;
 
@@ -19,22 +18,10 @@ pub(crate) const ALGS: [Algorithm; 5] = [
 /// Checks a signature over a message.
 pub(crate) type RawVerify = Box<dyn Fn(&[u8], &[u8]) -> bool>;
 
-/// The floor: aws-lc-rs with the key parsed once, nothing else.
+/// The floor: aws-lc-rs with the key parsed once, nothing else ([`TestKey::raw_verifier`]).
 pub(crate) fn raw_verifier(key: &TestKey) -> RawVerify {
-    let alg: &'static dyn signature::VerificationAlgorithm = match key.alg() {
-        Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-        Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-        Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-        Algorithm::EdDSA => &signature::ED25519,
-        Algorithm::HS256 => {
-            let hmac =
-                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.secret().unwrap());
-            return Box::new(move |m, s| aws_lc_rs::hmac::verify(&hmac, m, s).is_ok());
-        }
-        other => panic!("no raw verifier for {other}"),
-    };
-    let parsed = ParsedPublicKey::new(alg, key.public_spki_der()).unwrap();
-    Box::new(move |m, s| parsed.verify_sig(m, s).is_ok())
+    let raw = key.raw_verifier();
+    Box::new(move |m, s| raw.verify(m, s))
 }
 
 /// portcullis's verifying key for a test key (its JWK, or its HMAC secret).

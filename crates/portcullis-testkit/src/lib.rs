@@ -64,7 +64,8 @@ mod token;
 pub use dpop::{DpopClient, ProofBuilder, token_hash};
 pub use issuer::{JwksFault, RecordedRequest, TestIssuer, TestIssuerBuilder};
 pub use key::{
-    RSA_1024_KID, TestKey, rsa_1024_public_jwk, rsa_1024_public_spki_der, rsa_1024_token,
+    RSA_1024_KID, RawVerifier, TestKey, rsa_1024_public_jwk, rsa_1024_public_spki_der,
+    rsa_1024_token,
 };
 pub use logs::LogCapture;
 pub use portcullis_core::Algorithm;
