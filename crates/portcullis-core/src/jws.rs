@@ -85,7 +85,12 @@ pub(crate) fn split(token: &str, max_len: usize) -> Result<Segments<'_>, ErrorKi
         return Err(ErrorKind::Malformed(MalformedPart::Segments));
     }
     if signature_b64.is_empty() {
-        return Err(ErrorKind::Malformed(MalformedPart::Signature));
+        // `h.p..` has four segments, the last empty: named as four, not as a missing signature.
+        return Err(ErrorKind::Malformed(if payload_b64.contains(&b'.') {
+            MalformedPart::Segments
+        } else {
+            MalformedPart::Signature
+        }));
     }
     Ok(Segments {
         signing_input,
@@ -269,6 +274,10 @@ mod tests {
             (format!("{h}.{p}.c2ln.x"), MalformedPart::Segments),
             (format!(".{p}.c2ln"), MalformedPart::Segments),
             (format!("{h}.{p}."), MalformedPart::Signature),
+            (format!("{h}.{p}.."), MalformedPart::Segments),
+            (format!("{h}.{p}.c2ln."), MalformedPart::Segments),
+            (format!("{h}.{p}+.c2ln.x"), MalformedPart::Segments),
+            (format!("{h}.{p}+.c2ln"), MalformedPart::Base64),
             (format!("{h}=.{p}.c2ln"), MalformedPart::Base64),
             (format!("{h}.{p}.c2l+"), MalformedPart::Base64),
             (format!("{h}.{p} .c2ln"), MalformedPart::Base64),
