@@ -7,6 +7,8 @@
 //! `cargo bench --bench router` prints criterion's figures, then a table per algorithm:
 //! - `raw`: the signature check alone, key parsed once (the floor of a new token);
 //! - `no_auth`: the router without portcullis (what the axum rows are measured over);
+//! - `identity_layer`: the same router with `route_layer(Identity)`, a layer that does
+//!   nothing: what axum itself charges for any `route_layer` (the second base of the table);
 //! - `repeated_token`: the same token again (the verified-token cache hit);
 //! - `new_token`: the verified-token cache off, so every token is verified in full, as a token
 //!   never seen is;
@@ -125,6 +127,15 @@ fn router(auth: Option<&BearerAuthLayer>) -> Router {
         None => app,
     }
     .with_state(())
+}
+
+/// The README's router with a layer that does nothing in portcullis's place: what any
+/// `route_layer` costs in axum (the route boxed again, and its future).
+fn identity_layer() -> Router {
+    Router::new()
+        .route("/orders", get(orders))
+        .route_layer(tower::layer::util::Identity::new())
+        .with_state(())
 }
 
 /// Scopes as a second layer behind a router-wide one.
@@ -305,6 +316,7 @@ fn bench_alg(c: &mut Criterion, alg: Algorithm) -> Table {
     };
     let mut cases = [
         axum_case("no_auth", router(None), bearer.clone(), "200"),
+        axum_case("identity_layer", identity_layer(), bearer.clone(), "200"),
         axum_case(
             "repeated_token",
             router(Some(&cached)),
@@ -390,34 +402,39 @@ fn main() {
     let tables: Vec<Table> = ALGS.into_iter().map(|alg| bench_alg(&mut c, alg)).collect();
     c.final_summary();
 
-    // Each row: time over the unprotected service (and, for new tokens, over raw), then the
-    // allocations over the unprotected service's.
-    let rows: [(&str, &str, bool); 9] = [
+    // Each row: time over its base, the unprotected service or the router with a layer that
+    // does nothing (and, for new tokens, that difference over raw), then the allocations over
+    // the base's.
+    let rows: [(&str, &str, bool); 12] = [
+        ("identity_layer", "no_auth", false),
         ("repeated_token", "no_auth", false),
+        ("repeated_token", "identity_layer", false),
         ("new_token", "no_auth", true),
+        ("new_token", "identity_layer", true),
         ("no_token", "no_auth", false),
         ("bad_signature", "no_auth", false),
         ("two_layers_repeated", "no_auth", false),
         ("policy_repeated", "no_auth", false),
         ("policy_new", "no_auth", true),
+        ("policy_new", "identity_layer", true),
         ("grpc_repeated", "grpc_no_auth", false),
         ("grpc_new", "grpc_no_auth", true),
     ];
     println!();
     println!("Interleaved medians of {ROUNDS} rounds x {PER_ROUND} requests per case, one run.");
     println!(
-        "| alg | case | median | over the unprotected service | (new token - unprotected) / raw | allocations over the unprotected service |"
+        "| alg | case | median | over | the difference | (new token - base) / raw | allocations over the base |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for table in &tables {
         let alg = table.alg;
         let Some((raw, _)) = table.get("raw") else {
             continue;
         };
-        println!("| {alg} | raw | {:.2} µs | | | |", raw / 1e3);
+        println!("| {alg} | raw | {:.2} µs | | | | |", raw / 1e3);
         for base in ["no_auth", "grpc_no_auth"] {
             if let Some((t, a)) = table.get(base) {
-                println!("| {alg} | {base} | {:.2} µs | | | {a} in all |", t / 1e3);
+                println!("| {alg} | {base} | {:.2} µs | | | | {a} in all |", t / 1e3);
             }
         }
         for (case, base, new) in rows {
@@ -430,7 +447,7 @@ fn main() {
                 String::new()
             };
             println!(
-                "| {alg} | {case} | {:.2} µs | {:+.2} µs | {ratio} | {:+} |",
+                "| {alg} | {case} | {:.2} µs | {base} | {:+.2} µs | {ratio} | {:+} |",
                 t / 1e3,
                 (t - b) / 1e3,
                 a - ab,

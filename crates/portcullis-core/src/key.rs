@@ -623,7 +623,7 @@ impl VerifyingKey {
                 let (_, key) = keys
                     .iter()
                     .find(|(a, _)| *a == alg)
-                    .ok_or(ErrorKind::KeyAlgorithmMismatch(alg))?;
+                    .ok_or_else(|| ErrorKind::KeyAlgorithmMismatch(alg))?;
                 key.verify_sig(message, signature)
                     .map_err(|_| ErrorKind::InvalidSignature)
             }
@@ -631,7 +631,7 @@ impl VerifyingKey {
                 let (_, key) = keys
                     .iter()
                     .find(|(a, _)| *a == alg)
-                    .ok_or(ErrorKind::KeyAlgorithmMismatch(alg))?;
+                    .ok_or_else(|| ErrorKind::KeyAlgorithmMismatch(alg))?;
                 hmac::verify(key, message, signature).map_err(|_| ErrorKind::InvalidSignature)
             }
         }

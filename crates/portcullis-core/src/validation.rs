@@ -191,7 +191,7 @@ impl Config {
         nbf: Option<f64>,
         iat: Option<f64>,
     ) -> Result<(), ErrorKind> {
-        let exp = exp.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
+        let exp = exp.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
         if now >= exp + self.leeway {
             return Err(ErrorKind::Expired);
         }
@@ -206,7 +206,7 @@ impl Config {
             return Err(ErrorKind::IssuedInFuture);
         }
         if let Some(max_age) = self.max_age {
-            let iat = iat.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
+            let iat = iat.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
             if now - iat > max_age + self.leeway {
                 return Err(ErrorKind::TooOld);
             }
@@ -369,7 +369,7 @@ impl Validator {
     /// depend on the header and this validator's settings only (hence [`header_memo`]).
     fn header_rules(&self, header: &jws::Header<'_>) -> Result<Algorithm, ErrorKind> {
         let c = &*self.config;
-        let alg = Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
+        let alg = Algorithm::from_jose(&header.alg).ok_or_else(|| ErrorKind::UnsupportedAlgorithm)?;
         if !c.algorithms.contains(alg) {
             return Err(ErrorKind::DisallowedAlgorithm(alg));
         }
@@ -396,17 +396,21 @@ impl Validator {
         let c = &*self.config;
         let segments = jws::split(token, c.max_token_len)?;
         let payload = segments.decode_payload()?;
-        // The signature on the stack (every algorithm's up to RSA 4096), larger on the heap.
+        // The signature on the stack (every algorithm's up to RSA 4096), larger on the heap;
+        // the large buffer is zeroed only for the signatures that need it (RSA's).
         let bad_b64 = || ErrorKind::Malformed(MalformedPart::Base64);
         let signature_len = b64::decoded_len(segments.signature.len()).ok_or_else(bad_b64)?;
-        let mut inline = [0u8; 512];
+        let mut small = [0u8; 64];
+        let mut large: [u8; 512];
         let mut heap = Vec::new();
-        let signature = match inline.get_mut(..signature_len) {
-            Some(inline) => inline,
-            None => {
-                heap.resize(signature_len, 0);
-                &mut heap[..]
-            }
+        let signature = if let Some(small) = small.get_mut(..signature_len) {
+            small
+        } else if signature_len <= 512 {
+            large = [0u8; 512];
+            large.get_mut(..signature_len).ok_or_else(bad_b64)?
+        } else {
+            heap.resize(signature_len, 0);
+            &mut heap[..]
         };
         b64::decode_to(segments.signature, signature).ok_or_else(bad_b64)?;
         // The header: as the last one that passed on this thread, or read and checked now,
@@ -572,7 +576,7 @@ impl Config {
         missing_required: Option<usize>,
     ) -> Result<(), ErrorKind> {
         if !self.any_issuer {
-            let iss = iss.ok_or(ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
+            let iss = iss.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
             if !self.issuers.iter().any(|i| **i == *iss) {
                 self.template_rule(iss, tid)?;
             }
