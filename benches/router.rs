@@ -405,7 +405,7 @@ fn main() {
     // Each row: time over its base, the unprotected service or the router with a layer that
     // does nothing (and, for new tokens, that difference over raw), then the allocations over
     // the base's.
-    let rows: [(&str, &str, bool); 12] = [
+    let rows: [(&str, &str, bool); 13] = [
         ("identity_layer", "no_auth", false),
         ("repeated_token", "no_auth", false),
         ("repeated_token", "identity_layer", false),

@@ -620,18 +620,16 @@ impl VerifyingKey {
         }
         match &self.material {
             Material::Public(keys) => {
-                let (_, key) = keys
-                    .iter()
-                    .find(|(a, _)| *a == alg)
-                    .ok_or_else(|| ErrorKind::KeyAlgorithmMismatch(alg))?;
+                let Some((_, key)) = keys.iter().find(|(a, _)| *a == alg) else {
+                    return Err(ErrorKind::KeyAlgorithmMismatch(alg));
+                };
                 key.verify_sig(message, signature)
                     .map_err(|_| ErrorKind::InvalidSignature)
             }
             Material::Hmac(keys) => {
-                let (_, key) = keys
-                    .iter()
-                    .find(|(a, _)| *a == alg)
-                    .ok_or_else(|| ErrorKind::KeyAlgorithmMismatch(alg))?;
+                let Some((_, key)) = keys.iter().find(|(a, _)| *a == alg) else {
+                    return Err(ErrorKind::KeyAlgorithmMismatch(alg));
+                };
                 hmac::verify(key, message, signature).map_err(|_| ErrorKind::InvalidSignature)
             }
         }

@@ -84,7 +84,7 @@ pub mod internal {
     pub fn parse_token(token: &str, max_len: usize) -> Result<(), ErrorKind> {
         let decoded = crate::jws::decode(token, max_len)?;
         let header = crate::jws::parse_header(decoded.header())?;
-        crate::alg::Algorithm::from_jose(&header.alg).ok_or_else(|| ErrorKind::UnsupportedAlgorithm)?;
+        crate::alg::Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
         let payload = std::str::from_utf8(decoded.payload())
             .map_err(|_| ErrorKind::Malformed(MalformedPart::Payload))?;
         crate::claims::parse_payload(payload, &[])?.claims(None, None)?;

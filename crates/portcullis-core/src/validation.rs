@@ -191,7 +191,9 @@ impl Config {
         nbf: Option<f64>,
         iat: Option<f64>,
     ) -> Result<(), ErrorKind> {
-        let exp = exp.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("exp")))?;
+        let Some(exp) = exp else {
+            return Err(ErrorKind::MissingClaim(Cow::Borrowed("exp")));
+        };
         if now >= exp + self.leeway {
             return Err(ErrorKind::Expired);
         }
@@ -206,7 +208,9 @@ impl Config {
             return Err(ErrorKind::IssuedInFuture);
         }
         if let Some(max_age) = self.max_age {
-            let iat = iat.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iat")))?;
+            let Some(iat) = iat else {
+                return Err(ErrorKind::MissingClaim(Cow::Borrowed("iat")));
+            };
             if now - iat > max_age + self.leeway {
                 return Err(ErrorKind::TooOld);
             }
@@ -369,7 +373,7 @@ impl Validator {
     /// depend on the header and this validator's settings only (hence [`header_memo`]).
     fn header_rules(&self, header: &jws::Header<'_>) -> Result<Algorithm, ErrorKind> {
         let c = &*self.config;
-        let alg = Algorithm::from_jose(&header.alg).ok_or_else(|| ErrorKind::UnsupportedAlgorithm)?;
+        let alg = Algorithm::from_jose(&header.alg).ok_or(ErrorKind::UnsupportedAlgorithm)?;
         if !c.algorithms.contains(alg) {
             return Err(ErrorKind::DisallowedAlgorithm(alg));
         }
@@ -576,7 +580,9 @@ impl Config {
         missing_required: Option<usize>,
     ) -> Result<(), ErrorKind> {
         if !self.any_issuer {
-            let iss = iss.ok_or_else(|| ErrorKind::MissingClaim(Cow::Borrowed("iss")))?;
+            let Some(iss) = iss else {
+                return Err(ErrorKind::MissingClaim(Cow::Borrowed("iss")));
+            };
             if !self.issuers.iter().any(|i| **i == *iss) {
                 self.template_rule(iss, tid)?;
             }
